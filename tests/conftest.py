@@ -1,0 +1,72 @@
+"""Shared pytest fixtures."""
+
+# =============================================================================
+# App and browser test fixtures (tests/test_app_*.py, tests/browser/).
+# Owned by the app pages; other sections may be added above or below.
+# =============================================================================
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+APP_ROOT = Path(__file__).resolve().parent.parent
+if str(APP_ROOT) not in sys.path:  # the pages import textgen and pages._shared from here
+    sys.path.insert(0, str(APP_ROOT))
+APP_PAGES = ("home", "corpus", "train", "generate", "runs")
+
+
+@pytest.fixture
+def app_home(tmp_path, monkeypatch) -> Path:
+    """An empty TEXTGEN_HOME for one test, and the project importable by the pages."""
+    home = tmp_path / "textgen-home"
+    home.mkdir()
+    monkeypatch.setenv("TEXTGEN_HOME", str(home))
+    monkeypatch.delenv("TEXTGEN_QUEUE_DIR", raising=False)
+    monkeypatch.syspath_prepend(str(APP_ROOT))
+    return home
+
+
+@pytest.fixture(scope="session")
+def quick_run_dir(tmp_path_factory) -> Path:
+    """A finished run trained once per test session with the real CLI (about 30 s on a CPU)."""
+    out = tmp_path_factory.mktemp("quick-run") / "quick-sample-run"
+    env = {k: v for k, v in os.environ.items() if k not in ("TEXTGEN_QUEUE_DIR",)}
+    cmd = [sys.executable, "-m", "textgen", "train", "builtin:sample", "--out", str(out),
+           "--preset", "quick", "--time-budget", "15", "--seed", "1"]
+    done = subprocess.run(cmd, cwd=APP_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "model.keras").exists()
+    return out
+
+
+@pytest.fixture
+def app_home_with_run(app_home, quick_run_dir) -> Path:
+    """app_home holding a copy of the finished quick run (tests may delete or change it)."""
+    shutil.copytree(quick_run_dir, app_home / "runs" / quick_run_dir.name)
+    return app_home
+
+
+@pytest.fixture
+def open_page(app_home):
+    """open_page("corpus") -> an AppTest that has rendered that page of app.py."""
+    from streamlit.testing.v1 import AppTest
+
+    def _open(page: str = "home", timeout: float = 30, session_state: dict | None = None):
+        at = AppTest.from_file(str(APP_ROOT / "app.py"), default_timeout=timeout)
+        for key, value in (session_state or {}).items():
+            at.session_state[key] = value
+        at.run()
+        if page != "home":
+            at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return _open
+
+# =============================================================================
+# End of app and browser test fixtures.
+# =============================================================================

@@ -1,0 +1,234 @@
+"""Plotly figures for the pages, and the small numbers shown beside them.
+
+Pure functions of text, metric records and status dicts: no Streamlit and no
+TensorFlow here, so the pages stay thin and these stay easy to test.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+
+import plotly.graph_objects as go
+
+LN2 = math.log(2)
+MAX_POINTS = 2000
+TRAIN_COLOUR = "#1f6feb"
+VAL_COLOUR = "#e8590c"
+
+# Characters that would be invisible or break a chart axis, shown as symbols instead.
+_VISIBLE = {" ": "␣ (space)", "\n": "↵ (new line)", "\t": "⇥ (tab)", "\r": "␍", "\u3000": "␣ (wide space)"}
+_WORD_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def visible_char(char: str) -> str:
+    if char in _VISIBLE:
+        return _VISIBLE[char]
+    if not char.isprintable():
+        return f"U+{ord(char):04X}"
+    return char
+
+
+# --- corpus statistics ---------------------------------------------------------
+
+
+def char_frequencies(text: str, top: int = 40) -> list[tuple[str, int]]:
+    return [(visible_char(c), n) for c, n in Counter(text).most_common(top)]
+
+
+def word_frequencies(text: str, top: int = 30) -> list[tuple[str, int]]:
+    return Counter(m.group().lower() for m in _WORD_RE.finditer(text)).most_common(top)
+
+
+def line_lengths(text: str) -> list[int]:
+    return [len(line) for line in text.split("\n")]
+
+
+def _bar_figure(pairs, title: str, x_title: str, colour: str) -> go.Figure:
+    labels = [label for label, _ in pairs]
+    counts = [count for _, count in pairs]
+    fig = go.Figure(go.Bar(x=labels, y=counts, marker_color=colour,
+                           hovertemplate="%{x}: %{y:,}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="count",
+                      margin=dict(l=10, r=10, t=50, b=10), height=340)
+    # Category axis: keep '1' or '2020' as labels instead of turning them into numbers.
+    fig.update_xaxes(type="category", tickangle=0 if len(labels) <= 40 else -60)
+    return fig
+
+
+def char_frequency_figure(pairs: list[tuple[str, int]]) -> go.Figure:
+    return _bar_figure(pairs, f"The {len(pairs)} most frequent characters", "character", TRAIN_COLOUR)
+
+
+def word_frequency_figure(pairs: list[tuple[str, int]]) -> go.Figure:
+    fig = _bar_figure(pairs, f"The {len(pairs)} most frequent words", "word", "#2f9e44")
+    fig.update_xaxes(tickangle=-45)
+    return fig
+
+
+def line_length_figure(lengths: list[int]) -> go.Figure:
+    fig = go.Figure(go.Histogram(x=lengths, nbinsx=50, marker_color="#7048e8",
+                                 hovertemplate="%{x} characters: %{y:,} lines<extra></extra>"))
+    fig.update_layout(title="Line lengths", xaxis_title="characters per line",
+                      yaxis_title="lines", margin=dict(l=10, r=10, t=50, b=10), height=340,
+                      bargap=0.05)
+    return fig
+
+
+# --- training curves -----------------------------------------------------------
+
+
+def downsample(points: list, max_points: int = MAX_POINTS) -> list:
+    """At most max_points evenly spread points, always keeping the first and last."""
+    if len(points) <= max_points:
+        return points
+    step = (len(points) - 1) / (max_points - 1)
+    return [points[round(i * step)] for i in range(max_points)]
+
+
+def curve(records: list[dict], key: str, x: str = "step", bits: bool = False,
+          max_points: int = MAX_POINTS) -> tuple[list, list]:
+    """(xs, ys) of one metric, only where it was measured, downsampled for plotting."""
+    scale = 1 / LN2 if bits else 1.0
+    points = [(r.get(x), r[key] * scale) for r in records
+              if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])
+              and isinstance(r.get(x), (int, float))]
+    points = downsample(points, max_points)
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def _axis_titles(x: str, bits: bool) -> tuple[str, str]:
+    return ("seconds" if x == "time" else "training step",
+            "bits per character" if bits else "loss (nats per token)")
+
+
+def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
+                best: dict | None = None) -> go.Figure:
+    """Training and held-out loss of one run; `best` marks the best checkpoint."""
+    fig = go.Figure()
+    tx, ty = curve(records, "train_loss", x, bits)
+    vx, vy = curve(records, "val_loss", x, bits)
+    fig.add_trace(go.Scatter(x=tx, y=ty, name="training", mode="lines",
+                             line=dict(color=TRAIN_COLOUR, width=1.5)))
+    fig.add_trace(go.Scatter(x=vx, y=vy, name="held-out", mode="lines+markers",
+                             line=dict(color=VAL_COLOUR, width=2.5), marker=dict(size=6)))
+    if best and best.get(x) is not None and best.get("val_loss") is not None:
+        y = best["val_loss"] / LN2 if bits else best["val_loss"]
+        fig.add_trace(go.Scatter(x=[best[x]], y=[y], name="best checkpoint", mode="markers",
+                                 marker=dict(color=VAL_COLOUR, size=14, symbol="star")))
+    x_title, y_title = _axis_titles(x, bits)
+    fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=380,
+                      margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+                      uirevision="keep")  # keep the user's zoom while points arrive
+    return fig
+
+
+def compare_figure(curves: dict[str, list[dict]], key: str = "val_loss", bits: bool = False,
+                   x: str = "step") -> go.Figure:
+    """One line per run for the same metric, overlaid."""
+    fig = go.Figure()
+    for name, records in curves.items():
+        xs, ys = curve(records, key, x, bits)
+        fig.add_trace(go.Scatter(x=xs, y=ys, name=name,
+                                 mode="lines+markers" if key == "val_loss" else "lines"))
+    x_title, y_title = _axis_titles(x, bits)
+    fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=420,
+                      margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return fig
+
+
+# --- reading a run's progress ----------------------------------------------------
+
+
+def best_point(records: list[dict]) -> dict | None:
+    """The record with the lowest held-out loss (the saved checkpoint), if any."""
+    measured = [r for r in records if isinstance(r.get("val_loss"), (int, float))]
+    return min(measured, key=lambda r: r["val_loss"]) if measured else None
+
+
+def overfitting(records: list[dict], tolerance: float = 0.02) -> dict | None:
+    """Held-out loss rising while training loss keeps falling: the model memorises.
+
+    Returns the best and latest held-out points when the latest held-out loss is
+    more than `tolerance` (relative) above the best one, at least two evaluations
+    after it, and the training loss fell in between; else None.
+    """
+    measured = [r for r in records if isinstance(r.get("val_loss"), (int, float))]
+    if len(measured) < 3:
+        return None
+    best_index = min(range(len(measured)), key=lambda i: measured[i]["val_loss"])
+    best, latest = measured[best_index], measured[-1]
+    if len(measured) - 1 - best_index < 2 or latest["val_loss"] <= best["val_loss"] * (1 + tolerance):
+        return None
+    train_then = _train_near(records, best.get("step"))
+    train_now = _train_near(records, latest.get("step"))
+    if train_then is None or train_now is None or train_now >= train_then:
+        return None
+    return {"best": best, "latest": latest}
+
+
+def _train_near(records: list[dict], step) -> float | None:
+    """Mean training loss of the few records up to `step` (one step is noisy)."""
+    values = [r["train_loss"] for r in records
+              if isinstance(r.get("train_loss"), (int, float)) and (step is None or (r.get("step") or 0) <= step)]
+    if not values:
+        return None
+    tail = values[-5:]
+    return sum(tail) / len(tail)
+
+
+def progress(status: dict, now: float | None = None) -> tuple[float | None, float | None]:
+    """(fraction done 0..1, seconds left) from a status dict; None where unknown.
+
+    Uses the job's own ETA where it gives one, else step/total_steps, else the
+    elapsed share of the time budget (whichever ends sooner).
+    """
+    now = time.time() if now is None else now
+    started = status.get("started_at")
+    elapsed = max(0.0, now - started) if isinstance(started, (int, float)) else None
+    fractions, etas = [], []
+    step, total = status.get("step"), status.get("total_steps")
+    if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 0:
+        fractions.append(min(1.0, step / total))
+        if elapsed and step > 0:
+            etas.append(elapsed * (total - step) / step)
+    budget = status.get("time_budget")
+    if isinstance(budget, (int, float)) and budget > 0 and elapsed is not None:
+        fractions.append(min(1.0, elapsed / budget))
+        etas.append(max(0.0, budget - elapsed))
+    eta = status.get("eta_s")
+    if isinstance(eta, (int, float)) and eta >= 0:
+        etas = [eta]
+        if elapsed is not None and elapsed + eta > 0:
+            fractions.append(elapsed / (elapsed + eta))
+    return (max(fractions) if fractions else None), (min(etas) if etas else None)
+
+
+def format_duration(seconds) -> str:
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "unknown"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def format_count(n) -> str:
+    """12,345 -> '12.3 thousand'; 3,400,000 -> '3.4 million' (for parameter counts)."""
+    if not isinstance(n, (int, float)):
+        return "unknown"
+    if n >= 1e9:
+        return f"{n / 1e9:.1f} billion"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f} million"
+    if n >= 1e4:
+        return f"{n / 1e3:.0f} thousand"
+    return f"{int(n):,}"

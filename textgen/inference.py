@@ -1,0 +1,145 @@
+"""A finished run, loaded for sampling and scoring: ``load_run`` and ``Run``.
+
+The model is rebuilt from the run's own validated config.json and only its
+weights are read from model.keras, so loading a run never executes code that
+came with the file.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from textgen import runs
+from textgen.backend import configure_devices
+from textgen.config import resolve_config, ARCHS, TOKENIZERS
+from textgen.errors import TextgenError
+from textgen.tokenizers import load_tokenizer
+
+MAX_LENGTH = 100_000
+MAX_SAMPLES = 16
+
+
+def model_config(raw: dict) -> dict:
+    """The saved settings, validated again before any layer is built from them."""
+    if not isinstance(raw, dict) or raw.get("arch") not in ARCHS or raw.get("tokenizer") not in TOKENIZERS:
+        raise TextgenError("This run's config.json is missing or damaged, so its model cannot be loaded.")
+    shape = {k: raw.get(k) for k in ("arch", "tokenizer", "layers", "units", "embedding_dim",
+                                      "seq_len", "dropout")}
+    try:
+        checked = resolve_config(raw.get("preset", "balanced"), **shape)
+    except TextgenError as e:
+        raise TextgenError(f"This run's settings are invalid: {e}") from None
+    return {**raw, **checked, "preset": raw.get("preset"), "heads": checked.get("heads")}
+
+
+def check_sampling(length, temperature, top_k, top_p, num_samples=1):
+    def bad(what, allowed):
+        raise TextgenError(f"The {what} must be {allowed}.")
+
+    if not isinstance(length, (int, np.integer)) or not 1 <= length <= MAX_LENGTH:
+        bad("length", f"a whole number from 1 to {MAX_LENGTH:,}")
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or not 0 <= temperature <= 10:
+        bad("temperature", "a number from 0 (always the likeliest) to 10")
+    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 0):
+        bad("top-k", "a whole number of 0 (off) or more")
+    if top_p is not None and (not isinstance(top_p, (int, float)) or not 0 <= top_p <= 1):
+        bad("top-p", "a number from 0 to 1 (1 is off)")
+    if not isinstance(num_samples, (int, np.integer)) or not 1 <= num_samples <= MAX_SAMPLES:
+        bad("number of samples", f"a whole number from 1 to {MAX_SAMPLES}")
+
+
+class Run:
+    """A trained model with its tokenizer, ready to generate and score text."""
+
+    def __init__(self, path, config, tokenizer, model):
+        self.path, self.config, self.tokenizer, self.model = Path(path), config, tokenizer, model
+        self._sampler = None
+        self._scorer = None
+
+    @property
+    def name(self):
+        return self.path.name
+
+    @property
+    def sampler(self):
+        if self._sampler is None:
+            from textgen.sampling import Sampler
+            self._sampler = Sampler(self.model, self.config)
+        return self._sampler
+
+    def _ids(self, prompt):
+        if not isinstance(prompt, str):
+            raise TextgenError("The prompt must be text.")
+        from textgen.sampling import start_token
+        return list(self.tokenizer.encode(prompt)) if prompt else [start_token(self.tokenizer)]
+
+    def stream_samples(self, prompt="", length=200, temperature=1.0, top_k=None, top_p=None,
+                       seed=None, num_samples=1):
+        """Yield lists of text pieces, one per sample, as the chunks are produced."""
+        check_sampling(length, temperature, top_k, top_p, num_samples)
+        ids = self._ids(prompt)
+        for chunk in self.sampler.generate(ids, length, temperature, top_k, top_p, seed,
+                                           batch=num_samples):
+            yield [self.tokenizer.decode(row) for row in chunk]
+
+    def stream(self, prompt="", length=200, temperature=1.0, top_k=None, top_p=None, seed=None):
+        """Yield the continuation of ``prompt`` in pieces, as it is produced."""
+        for pieces in self.stream_samples(prompt, length, temperature, top_k, top_p, seed):
+            yield pieces[0]
+
+    def generate(self, prompt="", length=200, temperature=1.0, top_k=None, top_p=None, seed=None):
+        """The continuation of ``prompt`` (the prompt itself is not repeated)."""
+        return "".join(self.stream(prompt, length, temperature, top_k, top_p, seed))
+
+    def samples(self, prompt="", length=200, temperature=1.0, top_k=None, top_p=None, seed=None,
+                num_samples=1):
+        """Several continuations of the same prompt, sampled together."""
+        texts = [""] * num_samples
+        for pieces in self.stream_samples(prompt, length, temperature, top_k, top_p, seed,
+                                          num_samples):
+            texts = [t + p for t, p in zip(texts, pieces)]
+        return texts
+
+    def evaluate(self, text=None) -> dict:
+        """Held-out score of ``text``, or of the run's own held-out split."""
+        from textgen.evaluation import Scorer, score_text
+        if text is None:
+            from textgen.corpus import load_corpus, split_text
+            corpus = load_corpus(self.config["corpus"]["sources"])
+            if corpus.sha256 != self.config["corpus"]["sha256"]:
+                raise TextgenError("The run's corpus has changed since training, so its "
+                                   "held-out split cannot be rebuilt. Score a corpus file instead.")
+            text = split_text(corpus.text, self.config["val_fraction"])[1]
+        if len(text) < 2:
+            raise TextgenError("There is too little text to score. Give at least two characters.")
+        if self.tokenizer.kind == "char" and self.tokenizer.unknown(text):
+            self.tokenizer.encode(text)  # raises with the list of unknown characters
+        if self._scorer is None:
+            self._scorer = Scorer(self.model, self.config)
+        return score_text(self._scorer, self.tokenizer, text)
+
+
+def load_run(path) -> Run:
+    path = Path(path)
+    if not path.is_dir():
+        raise TextgenError(f"There is no run folder at {path}.")
+    if not (path / "model.keras").exists():
+        state = runs.read_status(path).get("state")
+        raise TextgenError(f"The run {path.name} has no saved model yet (state: {state}). "
+                           "Wait for its first held-out score, or train it longer.")
+    config = model_config(runs.read_json(path / "config.json"))
+    tokenizer = load_tokenizer(path / "tokenizer.json")
+    if tokenizer.vocab_size != config.get("vocab_size"):
+        raise TextgenError("This run's tokenizer does not match its model; the run is damaged.")
+    configure_devices()
+    from textgen.models import build_model, load_weights
+    model = build_model(config, tokenizer.vocab_size)
+    try:
+        load_weights(model, path / "model.keras")
+    except Exception:
+        raise TextgenError(f"The model file of {path.name} is damaged or does not match the "
+                           "run's settings, so it cannot be loaded.") from None
+    return Run(path, config, tokenizer, model)

@@ -1,0 +1,116 @@
+"""Training jobs: the CLI ``train`` command run as a detached subprocess.
+
+The app never trains in its own process. It starts a job, and from then on
+only reads the job's run folder, so a page refresh, a second tab or a server
+restart all find the same job again. Jobs started here wait for a free slot
+(one by default, ``TEXTGEN_MAX_JOBS`` for more) by holding a file lock, so the
+queue survives restarts too and needs no scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from textgen import runs
+from textgen.errors import TextgenError
+
+QUEUE_ENV = "TEXTGEN_QUEUE_DIR"
+
+
+def max_jobs() -> int:
+    try:
+        return max(1, int(os.environ.get("TEXTGEN_MAX_JOBS", "1")))
+    except ValueError:
+        return 1
+
+
+def train_command(corpus: list[str], out_dir: Path, options: dict) -> list[str]:
+    """The CLI invocation for these settings; ``None`` and ``False`` options are left out."""
+    cmd = [sys.executable, "-m", "textgen", "train", *corpus, "--out", str(out_dir)]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False:
+            continue
+        cmd += [flag] if value is True else [flag, str(value)]
+    return cmd
+
+
+def start_training(corpus: list[str], out_dir: str | os.PathLike, options: dict | None = None) -> int:
+    """Start ``textgen train`` in the background for ``out_dir``; returns its pid."""
+    out_dir = Path(out_dir)
+    resuming = bool((options or {}).get("resume"))
+    if out_dir.exists() and not resuming and any(out_dir.iterdir()):
+        raise TextgenError(f"A run named {out_dir.name} already exists. Choose another name.")
+    if resuming and runs.read_status(out_dir).get("state") in runs.ACTIVE_STATES:
+        raise TextgenError("This run is already training or waiting in the queue.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "STOP").unlink(missing_ok=True)
+    env = dict(os.environ, **{QUEUE_ENV: str(runs.textgen_home() / ".queue")})
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    log = open(out_dir / "train.log", "ab")
+    proc = subprocess.Popen(
+        train_command(corpus, out_dir, options or {}),
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env=env, start_new_session=True,  # outlives a Streamlit restart
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    log.close()
+    runs.write_status(out_dir, state="queued", pid=proc.pid, queued_at=time.time(),
+                      message="Waiting for a free training slot.")
+    return proc.pid
+
+
+def stop_training(run_dir: str | os.PathLike) -> None:
+    """Ask a job to stop; it finishes the current step and keeps its best checkpoint."""
+    run_dir = Path(run_dir)
+    (run_dir / "STOP").touch()
+    status = runs.read_status(run_dir)
+    if status.get("state") == "queued" and runs.pid_alive(status.get("pid")):
+        with contextlib.suppress(OSError):
+            os.kill(status["pid"], signal.SIGTERM)
+
+
+def active_jobs(root=None) -> list[dict]:
+    return [r for r in runs.list_runs(root) if r["state"] in runs.ACTIVE_STATES]
+
+
+@contextlib.contextmanager
+def training_slot(should_stop=lambda: False, on_wait=None, poll_s: float = 0.5):
+    """Hold one of ``max_jobs()`` slots while training, waiting in line for it if needed.
+
+    Yields True once a slot is held, or False if ``should_stop`` said to give
+    up while waiting. Only jobs started through :func:`start_training` queue;
+    a plain CLI call (no ``TEXTGEN_QUEUE_DIR``) trains at once.
+    """
+    queue_dir = os.environ.get(QUEUE_ENV)
+    if not queue_dir:
+        yield True
+        return
+    Path(queue_dir).mkdir(parents=True, exist_ok=True)
+    waited = False
+    while not should_stop():
+        for i in range(max_jobs()):
+            f = open(Path(queue_dir) / f"slot-{i}.lock", "w")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                continue
+            try:
+                yield True
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+                f.close()
+            return
+        if not waited and on_wait:
+            on_wait()
+            waited = True
+        time.sleep(poll_s)
+    yield False

@@ -1,0 +1,245 @@
+"""Run folders: the one place where training jobs, the CLI and the app meet.
+
+Everything here is plain file IO (no TensorFlow), so pages that only list or
+chart runs stay fast. Writers replace files atomically; readers tolerate
+half-written or missing files, because a job may be killed at any moment.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from textgen.errors import TextgenError
+
+STATES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
+ACTIVE_STATES = ("queued", "running")
+# A job that has not touched its heartbeat for this long is presumed dead even
+# if its pid was reused by another process.
+HEARTBEAT_TIMEOUT_S = 120
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+def textgen_home() -> Path:
+    return Path(os.environ.get("TEXTGEN_HOME", ".")).expanduser()
+
+
+def runs_root(root: str | os.PathLike | None = None) -> Path:
+    return Path(root) if root is not None else textgen_home() / "runs"
+
+
+def check_run_name(name: str) -> str:
+    """A run name is one safe folder name: it can never point outside the runs root."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
+        raise TextgenError(
+            f"{name!r} is not a usable run name. Use up to 80 letters, digits, dots, "
+            "dashes or underscores, starting with a letter or digit."
+        )
+    return name
+
+
+def run_path(name: str, root: str | os.PathLike | None = None) -> Path:
+    return runs_root(root) / check_run_name(name)
+
+
+def new_run_name(prefix: str, root: str | os.PathLike | None = None) -> str:
+    """A fresh, readable, unique name such as ``gru-sample-20261128-101500``."""
+    prefix = re.sub(r"[^A-Za-z0-9._-]+", "-", prefix).strip("-.")[:50] or "run"
+    base = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name, n = base, 2
+    while (runs_root(root) / name).exists():
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+# --- atomic writes -----------------------------------------------------------
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2, ensure_ascii=False).encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike, default=None):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def append_jsonl(path: str | os.PathLike, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        f.flush()
+
+
+def read_jsonl(path: str | os.PathLike, offset: int = 0) -> tuple[list[dict], int]:
+    """Records from byte ``offset`` on, and the offset to continue from.
+
+    A last line without its newline is still being written (or was cut off by
+    a crash): it is left for the next call instead of being misread.
+    """
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    records = []
+    for line in data[:end].splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records, offset + end
+
+
+# --- status ------------------------------------------------------------------
+
+
+def pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of this process has exited for all purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def read_status(run_dir: str | os.PathLike) -> dict:
+    """status.json, with a job that died without saying so reported as interrupted."""
+    run_dir = Path(run_dir)
+    status = read_json(run_dir / "status.json")
+    if not isinstance(status, dict):
+        has_model = (run_dir / "model.keras").exists()
+        status = {"state": "interrupted" if has_model else "failed",
+                  "message": "The run's status file is missing."}
+    state = status.get("state")
+    if state in ACTIVE_STATES:
+        stale = time.time() - float(status.get("updated_at") or 0) > HEARTBEAT_TIMEOUT_S
+        if not pid_alive(status.get("pid")) or (state == "running" and stale):
+            status = dict(status, state="interrupted",
+                          message="The training process ended unexpectedly. "
+                                  "The best checkpoint is kept; you can resume the run.")
+    return status
+
+
+def write_status(run_dir: str | os.PathLike, **fields) -> dict:
+    path = Path(run_dir) / "status.json"
+    status = read_json(path, {}) or {}
+    status.update(fields, updated_at=time.time())
+    atomic_write_json(path, status)
+    return status
+
+
+# --- listing and housekeeping -----------------------------------------------
+
+
+def is_run(path: Path) -> bool:
+    return path.is_dir() and ((path / "config.json").exists() or (path / "status.json").exists())
+
+
+def run_summary(run_dir: str | os.PathLike) -> dict:
+    """What a table of runs shows: name, state, settings, best loss, timing."""
+    run_dir = Path(run_dir)
+    config = read_json(run_dir / "config.json", {}) or {}
+    status = read_status(run_dir)
+    best = status.get("best_val_loss")
+    started, updated = status.get("started_at"), status.get("updated_at")
+    return {
+        "name": run_dir.name,
+        "path": str(run_dir),
+        "state": status.get("state"),
+        "message": status.get("message", ""),
+        "preset": config.get("preset"),
+        "arch": config.get("arch"),
+        "tokenizer": config.get("tokenizer"),
+        "corpus": (config.get("corpus") or {}).get("name"),
+        "parameters": config.get("parameters"),
+        "init_from": config.get("init_from"),
+        "step": status.get("step"),
+        "best_val_loss": best,
+        "best_val_bpc": best / 0.6931471805599453 if isinstance(best, (int, float)) else None,
+        "started_at": started,
+        "duration_s": (updated - started) if started and updated else None,
+        "has_model": (run_dir / "model.keras").exists(),
+    }
+
+
+def list_runs(root: str | os.PathLike | None = None) -> list[dict]:
+    root = runs_root(root)
+    if not root.is_dir():
+        return []
+    found = [run_summary(p) for p in root.iterdir() if not p.name.startswith(".") and is_run(p)]
+    return sorted(found, key=lambda r: r.get("started_at") or 0, reverse=True)
+
+
+def delete_run(run_dir: str | os.PathLike) -> Path:
+    """Move a run to the trash (so it can be restored) and return where it went."""
+    run_dir = Path(run_dir)
+    if read_status(run_dir).get("state") in ACTIVE_STATES:
+        raise TextgenError("This run is still training. Stop it before deleting it.")
+    trash = run_dir.parent / ".trash"
+    trash.mkdir(parents=True, exist_ok=True)
+    target = trash / f"{run_dir.name}.{int(time.time() * 1000)}"
+    os.replace(run_dir, target)
+    return target
+
+
+def restore_run(trashed: str | os.PathLike) -> Path:
+    trashed = Path(trashed)
+    name = trashed.name.rsplit(".", 1)[0]
+    target = trashed.parent.parent / name
+    if target.exists():
+        raise TextgenError(f"A run named {name} exists again; rename it before restoring.")
+    os.replace(trashed, target)
+    return target
+
+
+def zip_run(run_dir: str | os.PathLike) -> bytes:
+    """The run folder as a zip archive (the latest resume checkpoint left out: it can be big)."""
+    run_dir = Path(run_dir)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(run_dir.rglob("*")):
+            rel = path.relative_to(run_dir)
+            if path.is_file() and rel.parts[0] != "checkpoint" and not path.name.startswith("."):
+                zf.write(path, f"{run_dir.name}/{rel.as_posix()}")
+    return buf.getvalue()
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    shutil.rmtree(path, ignore_errors=True)
