@@ -47,7 +47,7 @@ RANGES = {
     "epochs": (int, 1, 100_000, "how many passes over the training text at most"),
     "val_fraction": (float, 0.01, 0.5, "the share of the text at its end kept aside to measure progress"),
     "seed": (int, 0, 2**31 - 1, "a number that makes a run repeatable"),
-    "time_budget": (float, 1.0, 7 * 24 * 3600.0, "stop training after this many seconds"),
+    "time_budget": (float, 0.0, 7 * 24 * 3600.0, "stop training after this many seconds (0: no limit)"),
     "max_vocab": (int, 2, 1_000_000, "the most distinct words a word-level model knows"),
     "freeze_layers": (int, 0, 24, "how many lower layers stay fixed when fine-tuning"),
 }
@@ -89,6 +89,8 @@ def resolve_config(preset: str | None = None, **overrides) -> dict:
     for name in RANGES:
         if config.get(name) is not None:
             config[name] = _check_number(name, config[name])
+    if not config.get("time_budget"):
+        config["time_budget"] = None  # 0 means no limit
     if config["arch"] == "transformer":
         config["heads"] = attention_heads(config["units"])
     if config["freeze_layers"] > config["layers"]:

@@ -349,6 +349,13 @@ def fine_tune_config(config, explicit, base_config):
     return config
 
 
+def make_repeatable():
+    """Ask the backend for deterministic kernels, so a seed fixes every weight."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        tf.config.experimental.enable_op_determinism()
+
+
 # --- the whole path -------------------------------------------------------------
 
 
@@ -423,6 +430,8 @@ def _train_in_slot(corpus, run_dir, config, base_config, resume, started, log):
 
 def _fit(corpus, run_dir, config, base_config, resume, started, state, log):
     device = configure_devices()
+    if config.get("seed") is not None:
+        make_repeatable()
     seed = config["seed"] if config.get("seed") is not None else int(time.time()) % 2**31
     config["seed"] = seed
     keras.utils.set_random_seed(seed)
@@ -499,7 +508,9 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log):
     val_loss = None
     if (run_dir / "model.keras").exists():
         load_weights(model, run_dir / "model.keras")
-        val_loss = scorer.total_nats(val_ids) / max(target_chars(tokenizer, val_text, val_ids), 1)
+        # The same held-out text as the periodic scores (all of it unless it is very long;
+        # `evaluate` always scores all of it).
+        val_loss = scorer.total_nats(eval_ids) / eval_chars
     status = runs.write_status(
         run_dir, state=final_state, message=message, step=state["step"],
         best_val_loss=val_loss if val_loss is not None else state.get("best_val_loss"),
