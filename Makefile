@@ -36,3 +36,13 @@ test-fast: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The shipped base model: a character-level GRU pre-trained on all built-in corpora.
+# Reproducible (fixed seed); the time budget decides how far it gets on this machine.
+BASE_BUDGET ?= 600
+base-model: $(VENV)/.runtime
+	rm -rf assets/base-model.new
+	$(BIN)/python -m textgen train builtin:python-code builtin:sample builtin:python-docs --out assets/base-model.new \
+	  --preset balanced --dropout 0.1 --time-budget $(BASE_BUDGET) --seed 7
+	rm -rf assets/base-model.new/checkpoint assets/base-model.new/train.log
+	rm -rf assets/base-model && mv assets/base-model.new assets/base-model

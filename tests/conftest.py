@@ -19,6 +19,10 @@ if str(APP_ROOT) not in sys.path:  # the pages import textgen and pages._shared 
 APP_PAGES = ("home", "corpus", "train", "generate", "runs")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives the real app in Chromium (slow)")
+
+
 @pytest.fixture
 def app_home(tmp_path, monkeypatch) -> Path:
     """An empty TEXTGEN_HOME for one test, and the project importable by the pages."""
@@ -48,6 +52,14 @@ def app_home_with_run(app_home, quick_run_dir) -> Path:
     """app_home holding a copy of the finished quick run (tests may delete or change it)."""
     shutil.copytree(quick_run_dir, app_home / "runs" / quick_run_dir.name)
     return app_home
+
+
+@pytest.fixture
+def no_shipped_models(monkeypatch, tmp_path):
+    """Hide the base models under assets/, for tests of the 'no model yet' states."""
+    import pages._shared
+
+    monkeypatch.setattr(pages._shared, "ASSETS_DIR", tmp_path / "no-assets")
 
 
 @pytest.fixture

@@ -7,13 +7,27 @@ while the logits head and the sampling math stay in float32.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-
 _configured = None
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """TensorFlow's native code prints start-up notes before its log level applies;
+    keep them out of the user's terminal (Python errors still show once this exits)."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def configure_devices(mixed_precision: bool = True) -> str:
@@ -21,24 +35,30 @@ def configure_devices(mixed_precision: bool = True) -> str:
     global _configured
     if _configured is not None:
         return _configured
-    backend = keras.backend.backend()
-    gpus = []
+    with native_stderr_silenced():
+        import keras
+        gpus = _gpu_names(keras.backend.backend())
+    if gpus and mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    _configured = f"GPU: {gpus[0]}" + (f" (x{len(gpus)})" if len(gpus) > 1 else "") if gpus else "CPU"
+    return _configured
+
+
+def _gpu_names(backend: str) -> list[str]:
     if backend == "tensorflow":
         import tensorflow as tf
+        names = []
         for gpu in tf.config.list_physical_devices("GPU"):
             try:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:  # already initialised: growth can no longer change
                 pass
-            details = tf.config.experimental.get_device_details(gpu)
-            gpus.append(details.get("device_name", gpu.name))
-    elif backend == "jax":
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+        return names
+    if backend == "jax":
         import jax
-        gpus = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
-    elif backend == "torch":
+        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    if backend == "torch":
         import torch
-        gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    if gpus and mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    _configured = f"GPU: {gpus[0]}" + (f" (x{len(gpus)})" if len(gpus) > 1 else "") if gpus else "CPU"
-    return _configured
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []

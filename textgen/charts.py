@@ -19,7 +19,7 @@ TRAIN_COLOUR = "#1f6feb"
 VAL_COLOUR = "#e8590c"
 
 # Characters that would be invisible or break a chart axis, shown as symbols instead.
-_VISIBLE = {" ": "␣ (space)", "\n": "↵ (new line)", "\t": "⇥ (tab)", "\r": "␍", "\u3000": "␣ (wide space)"}
+_VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍", "\u3000": "⎵"}
 _WORD_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
@@ -59,7 +59,10 @@ def _bar_figure(pairs, title: str, x_title: str, colour: str) -> go.Figure:
 
 
 def char_frequency_figure(pairs: list[tuple[str, int]]) -> go.Figure:
-    return _bar_figure(pairs, f"The {len(pairs)} most frequent characters", "character", TRAIN_COLOUR)
+    fig = _bar_figure(pairs, f"The {len(pairs)} most frequent characters",
+                      "character (␣ space, ↵ new line, ⇥ tab)", TRAIN_COLOUR)
+    fig.update_xaxes(tickmode="array", tickvals=[label for label, _ in pairs])  # label every bar
+    return fig
 
 
 def word_frequency_figure(pairs: list[tuple[str, int]]) -> go.Figure:
@@ -135,7 +138,7 @@ def compare_figure(curves: dict[str, list[dict]], key: str = "val_loss", bits: b
         fig.add_trace(go.Scatter(x=xs, y=ys, name=name,
                                  mode="lines+markers" if key == "val_loss" else "lines"))
     x_title, y_title = _axis_titles(x, bits)
-    fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=420,
+    fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=420, showlegend=True,
                       margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig

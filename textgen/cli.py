@@ -13,6 +13,8 @@ import time
 
 STARTED = time.time()  # the time budget counts from here, start-up included
 
+from textgen.backend import configure_devices  # noqa: E402  (light: imports no TensorFlow)
+
 TRAIN_SETTINGS = ("arch", "tokenizer", "seq_len", "batch_size", "layers", "units", "embedding_dim",
                   "dropout", "learning_rate", "epochs", "val_fraction", "seed", "time_budget",
                   "init_from", "freeze_layers")
@@ -67,12 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args):
     from textgen.config import resolve_config
-    from textgen.training import train
 
     explicit = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
     if not args.corpus and not args.resume:
         raise UsageError("train needs a corpus: a file, a folder, or builtin:NAME")
     config = resolve_config(args.preset, **explicit)
+    configure_devices()
+    from textgen.training import train
+
     status = train(args.corpus, args.out, config, explicit=explicit, resume=args.resume,
                    started=STARTED, log=lambda m: print(m, file=sys.stderr))
     return 0 if status.get("state") in ("completed", "stopped") else 1
@@ -80,6 +84,7 @@ def cmd_train(args):
 
 def cmd_generate(args):
     import textgen
+    configure_devices()
     run = textgen.load_run(args.run_dir)
     texts = run.samples(args.prompt, args.length, args.temperature, args.top_k, args.top_p,
                         args.seed, args.num_samples)
@@ -89,6 +94,7 @@ def cmd_generate(args):
 
 def cmd_evaluate(args):
     import textgen
+    configure_devices()
     run = textgen.load_run(args.run_dir)
     text = None
     if args.corpus:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from textgen.errors import TextgenError
+
 PRESETS = {
     # Small and fast: something readable within a minute on a laptop CPU.
     "quick": dict(arch="gru", layers=1, units=256, embedding_dim=64, seq_len=64,
@@ -65,7 +67,6 @@ def _check_number(name: str, value):
     if kind is int and math.isfinite(number) and number != int(number):
         number = math.nan
     if not math.isfinite(number) or not low <= number <= high:
-        from textgen.errors import TextgenError
         kind_word = "a whole number" if kind is int else "a number"
         raise TextgenError(
             f"The {label} must be {kind_word} from {low:g} to {high:g} ({help_text}); got {value!r}."
@@ -75,8 +76,6 @@ def _check_number(name: str, value):
 
 def resolve_config(preset: str | None = None, **overrides) -> dict:
     """The full settings for a run: preset values, then explicit overrides, all validated."""
-    from textgen.errors import TextgenError
-
     preset = (preset or DEFAULT_PRESET).lower()
     if preset not in PRESETS:
         raise TextgenError(f"Unknown preset {preset!r}. Choose quick, balanced or quality.")
@@ -139,3 +138,26 @@ def estimate_seconds(config: dict, vocab_size: int, train_tokens: int) -> float:
         tokens_per_s /= 1.6
     epochs_s = config["epochs"] * train_tokens / tokens_per_s
     return min(budget, epochs_s)
+
+
+# A fine-tune keeps the base model's shape; smaller steps keep what it learnt.
+FINE_TUNE_SHAPE = ("arch", "tokenizer", "layers", "units", "embedding_dim", "max_vocab")
+FINE_TUNE_LR_FACTOR = 0.3
+
+
+def fine_tune_config(config, explicit, base_config):
+    """Settings for fine-tuning: the base model's shape, a gentler default learning rate."""
+    for key in FINE_TUNE_SHAPE:
+        if key in explicit and explicit[key] != base_config[key]:
+            raise TextgenError(
+                f"The base run has {key.replace('_', ' ')} {base_config[key]!r}; a fine-tune "
+                f"keeps the base model's shape, so {explicit[key]!r} cannot be used.")
+        config[key] = base_config[key]
+    if config["arch"] == "transformer":
+        config["heads"] = base_config["heads"]
+        if config["seq_len"] > base_config["seq_len"]:
+            config["seq_len"] = base_config["seq_len"]
+    if "learning_rate" not in explicit:
+        config["learning_rate"] = config["learning_rate"] * FINE_TUNE_LR_FACTOR
+    return config
+

@@ -32,7 +32,10 @@ def model_config(raw: dict) -> dict:
         checked = resolve_config(raw.get("preset", "balanced"), **shape)
     except TextgenError as e:
         raise TextgenError(f"This run's settings are invalid: {e}") from None
-    return {**raw, **checked, "preset": raw.get("preset"), "heads": checked.get("heads")}
+    # Only the validated shape replaces the saved values: the rest (val_fraction above all,
+    # which picks the held-out split) must stay as trained, not fall back to preset defaults.
+    return {**raw, **{k: checked[k] for k in shape}, "preset": raw.get("preset"),
+            "heads": checked.get("heads")}
 
 
 def check_sampling(length, temperature, top_k, top_p, num_samples=1):
@@ -97,6 +100,7 @@ class Run:
     def samples(self, prompt="", length=200, temperature=1.0, top_k=None, top_p=None, seed=None,
                 num_samples=1):
         """Several continuations of the same prompt, sampled together."""
+        check_sampling(length, temperature, top_k, top_p, num_samples)
         texts = [""] * num_samples
         for pieces in self.stream_samples(prompt, length, temperature, top_k, top_p, seed,
                                           num_samples):
@@ -126,6 +130,9 @@ def load_run(path) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise TextgenError(f"There is no run folder at {path}.")
+    if not runs.is_run(path):
+        raise TextgenError(f"{path} is not a run folder: it holds no config.json or status.json "
+                           "from training. Choose a folder made by training.")
     if not (path / "model.keras").exists():
         state = runs.read_status(path).get("state")
         raise TextgenError(f"The run {path.name} has no saved model yet (state: {state}). "

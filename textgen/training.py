@@ -22,6 +22,7 @@ import numpy as np
 import keras
 
 from textgen import runs, __version__
+from textgen.config import fine_tune_config
 from textgen.corpus import load_corpus, split_text, require_min_length
 from textgen.backend import configure_devices
 from textgen.errors import TextgenError
@@ -329,26 +330,6 @@ def freeze_lower_layers(model, count):
         layer.trainable = False
 
 
-FINE_TUNE_SHAPE = ("arch", "tokenizer", "layers", "units", "embedding_dim", "max_vocab")
-
-
-def fine_tune_config(config, explicit, base_config):
-    """Settings for fine-tuning: the base model's shape, a gentler default learning rate."""
-    for key in FINE_TUNE_SHAPE:
-        if key in explicit and explicit[key] != base_config[key]:
-            raise TextgenError(
-                f"The base run has {key.replace('_', ' ')} {base_config[key]!r}; a fine-tune "
-                f"keeps the base model's shape, so {explicit[key]!r} cannot be used.")
-        config[key] = base_config[key]
-    if config["arch"] == "transformer":
-        config["heads"] = base_config["heads"]
-        if config["seq_len"] > base_config["seq_len"]:
-            config["seq_len"] = base_config["seq_len"]
-    if "learning_rate" not in explicit:
-        config["learning_rate"] = config["learning_rate"] * 0.3
-    return config
-
-
 def make_repeatable():
     """Ask the backend for deterministic kernels, so a seed fixes every weight."""
     if keras.backend.backend() == "tensorflow":
@@ -380,7 +361,8 @@ def train(corpus_specs, out_dir, config, explicit=None, resume=False, started=No
             raise TextgenError(f"There is no run to resume in {run_dir}.")
         config = {**saved, **{k: v for k, v in explicit.items() if k in ("epochs", "time_budget")}}
         corpus_specs = corpus_specs or saved["corpus"]["sources"]
-    elif runs.is_run(run_dir) or (run_dir / "model.keras").exists():
+    elif (run_dir / "config.json").exists() or (run_dir / "model.keras").exists():
+        # (a status.json alone is the queue entry jobs.start_training wrote for this run)
         raise TextgenError(f"{run_dir} already holds a run. Use --resume to continue it, "
                            "or choose a new folder.")
 
@@ -511,8 +493,10 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log):
         # The same held-out text as the periodic scores (all of it unless it is very long;
         # `evaluate` always scores all of it).
         val_loss = scorer.total_nats(eval_ids) / eval_chars
+        if final_state != "failed" and monitor.sampler is None:
+            monitor.write_sample()  # a run shorter than sample_every_s still shows what it learned
     status = runs.write_status(
-        run_dir, state=final_state, message=message, step=state["step"],
+        run_dir, state=final_state, message=message, step=state["step"], epoch=round(monitor.epoch(), 4),
         best_val_loss=val_loss if val_loss is not None else state.get("best_val_loss"),
         best_step=state.get("best_step"), finished_at=time.time(), eta_s=0.0)
     log(message + (f" Held-out loss {val_loss:.4f} nats per character." if val_loss else ""))

@@ -1,0 +1,226 @@
+"""Browser test: the real app in Chromium, from an upload to generated text.
+
+Starts `streamlit run app.py` on a free port with an empty TEXTGEN_HOME, then
+uploads a corpus, trains a Quick model (watching the live chart grow), stops
+it, generates text and looks at the runs. Screenshots of every page go to
+assets/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "assets" / "screenshots"
+
+pytestmark = pytest.mark.browser
+
+
+def require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    message = "Chromium not found: install it with 'apt-get install chromium' (make test does this)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def corpus_text(chars: int = 30_000) -> str:
+    """Readable, varied English-like text, the same every time."""
+    rng = random.Random(3)
+    subjects = ["The keeper", "A gull", "The old boat", "My sister", "The baker", "The tide", "A stranger"]
+    verbs = ["watched", "carried", "remembered", "painted", "followed", "mended", "sang to"]
+    objects = ["the lamp", "the harbour", "a letter", "the grey sea", "the bread", "the bell", "the fog"]
+    endings = ["before dawn.", "all winter.", "without a word.", "as the bell rang.", "and smiled."]
+    lines = []
+    while sum(map(len, lines)) < chars:
+        lines.append(" ".join(rng.choice(part) for part in (subjects, verbs, objects, endings)))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    require_chromium()
+    home = tmp_path_factory.mktemp("browser-home")
+    port = free_port()
+    env = dict(os.environ, TEXTGEN_HOME=str(home), PYTHONUNBUFFERED="1")
+    env.pop("TEXTGEN_QUEUE_DIR", None)
+    log = open(home / "streamlit.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline or server.poll() is not None:
+                raise RuntimeError("Streamlit did not start:\n" + (home / "streamlit.log").read_text()[-3000:])
+            time.sleep(0.3)
+        yield url
+    finally:
+        # Stop any training job the test left behind, then the server.
+        for status in (home / "runs").glob("*/status.json"):
+            (status.parent / "STOP").touch()
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def go_to(page, title: str) -> None:
+    """Open a page through the sidebar, keeping this browser session's state."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
+    page.get_by_role("heading", name=title, exact=True).first.wait_for()
+    wait_idle(page)
+
+
+def wait_idle(page, timeout_s: float = 60) -> None:
+    """Wait until the script run finished (Streamlit shows a status widget while running)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_s * 1000)
+
+
+def screenshot(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main area, so the window grows to fit it."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    height = page.evaluate("""() => {
+        const main = document.querySelector('[data-testid="stMain"]');
+        return main ? main.scrollHeight : document.body.scrollHeight;
+    }""")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(height, 5000))})
+    page.wait_for_timeout(1000)  # let charts redraw at the new size
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.set_viewport_size(size)
+
+
+def chart_points(page) -> int:
+    """Points of the training curve in the live chart (-1 while there is no chart)."""
+    return page.evaluate("""() => {
+        const plots = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot');
+        const g = plots[plots.length - 1];
+        return g && g.data && g.data[0] && g.data[0].x ? g.data[0].x.length : -1;
+    }""")
+
+
+def wait_for(predicate, timeout_s: float, what: str, page) -> None:
+    deadline = time.time() + timeout_s
+    while not predicate():
+        if time.time() > deadline:
+            raise AssertionError(f"Timed out waiting for {what}")
+        page.wait_for_timeout(500)
+
+
+@pytest.fixture
+def last_page_picture(page, tmp_path):
+    """Keep a picture of where the test ended, to see what went wrong if it failed."""
+    yield
+    path = tmp_path / "last-page.png"
+    page.screenshot(path=str(path))
+    print(f"Last page: {path}")
+
+
+def test_upload_train_watch_stop_and_generate(page, app_url, last_page_picture):
+    page.goto(app_url)
+    page.get_by_role("heading", name="TextGen Studio").wait_for(timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_text("Models train on this machine").is_visible()
+    screenshot(page, "home")
+
+    # Corpus: upload a text file.
+    go_to(page, "Corpus")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        files=[{"name": "harbour.txt", "mimeType": "text/plain", "buffer": corpus_text().encode()}])
+    page.get_by_role("heading", name="Using: harbour.txt").wait_for()
+    wait_idle(page)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 3
+    screenshot(page, "corpus")
+
+    # Train: Quick preset, a shorter time budget, start, watch the chart grow, stop.
+    go_to(page, "Train")
+    assert page.get_by_text("harbour.txt").first.is_visible()
+    page.locator('[data-testid="stRadio"]').get_by_text("Quick", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("Advanced settings").click()
+    budget = page.get_by_role("spinbutton", name="Time budget (seconds)", exact=True)
+    budget.fill("40")
+    budget.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Run to watch").wait_for()
+    wait_for(lambda: chart_points(page) > 0, 120, "the first points of the live chart", page)
+    first = chart_points(page)
+    wait_for(lambda: chart_points(page) > first, 60, "the live chart to gain points", page)
+    page.get_by_role("button", name="Stop training").click()
+    page.get_by_text("Training stopped").or_(page.get_by_text("Training completed")).first.wait_for(timeout=90_000)
+    wait_idle(page)
+    assert chart_points(page) > first
+    screenshot(page, "train")
+
+    # Generate: a prompt, a lower temperature, and the text appears.
+    page.get_by_role("button", name="Generate text with this model").click()
+    page.get_by_role("heading", name="Generate", exact=True).first.wait_for()
+    wait_idle(page)
+    prompt = page.get_by_role("textbox", name="Prompt", exact=True)
+    prompt.fill("The keeper")
+    prompt.press("Control+Enter")
+    wait_idle(page)
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    for _ in range(6):  # 0.8 -> 0.5 in steps of 0.05
+        slider.press("ArrowLeft")
+    wait_idle(page)
+    shown = page.locator('[data-testid="stSlider"]').first.locator('[data-testid="stSliderThumbValue"]')
+    assert shown.inner_text() == "0.50"
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.locator('[data-testid="stCode"]').filter(has_text="The keeper").first.wait_for(timeout=120_000)
+    wait_idle(page, 120)
+    page.get_by_role("button", name="Download text").wait_for(timeout=120_000)
+    screenshot(page, "generate")
+
+    # Runs: the run is listed with its curve.
+    go_to(page, "Runs")
+    page.locator('[data-testid="stDataFrame"]').wait_for()
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+    screenshot(page, "runs")

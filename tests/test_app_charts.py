@@ -1,0 +1,78 @@
+"""The figure builders and progress helpers behind the pages, and device detection."""
+
+import math
+import subprocess
+
+from textgen import charts, device
+
+
+def test_character_labels_are_visible_and_counted():
+    pairs = charts.char_frequencies("aa b\n\n\n")
+    assert pairs[0] == ("↵", 3)
+    assert ("␣", 1) in pairs
+    fig = charts.char_frequency_figure(pairs)
+    assert list(fig.data[0].x) == [label for label, _ in pairs]
+
+
+def test_word_frequencies_and_line_lengths():
+    assert charts.word_frequencies("The cat. the dog", top=1) == [("the", 2)]
+    assert charts.line_lengths("ab\nc") == [2, 1]
+    assert charts.line_length_figure([1, 2, 3]).data[0].type == "histogram"
+
+
+def test_curves_are_downsampled_and_converted_to_bits():
+    records = [{"step": i, "train_loss": 2.0} for i in range(10_000)]
+    xs, ys = charts.curve(records, "train_loss", bits=True)
+    assert len(xs) == charts.MAX_POINTS and xs[0] == 0 and xs[-1] == 9_999
+    assert math.isclose(ys[0], 2.0 / math.log(2))
+    fig = charts.loss_figure(records + [{"step": 5, "val_loss": 1.0}], best={"step": 5, "val_loss": 1.0})
+    assert [t.name for t in fig.data] == ["training", "held-out", "best checkpoint"]
+
+
+def test_overfitting_needs_rising_held_out_and_falling_training_loss():
+    rising = [{"step": s, "train_loss": t, "val_loss": v}
+              for s, t, v in [(1, 3.0, 2.5), (2, 2.0, 2.0), (3, 1.5, 2.2), (4, 1.0, 2.4)]]
+    found = charts.overfitting(rising)
+    assert found["best"]["step"] == 2 and found["latest"]["step"] == 4
+    improving = [dict(r, val_loss=3 - r["step"] * 0.1) for r in rising]
+    assert charts.overfitting(improving) is None
+
+
+def test_progress_from_steps_budget_or_eta():
+    now = 1000.0
+    fraction, eta = charts.progress({"started_at": 900.0, "step": 25, "total_steps": 100}, now)
+    assert fraction == 0.25 and eta == 300.0
+    fraction, eta = charts.progress({"started_at": 990.0, "time_budget": 40}, now)
+    assert fraction == 0.25 and eta == 30.0
+    assert charts.progress({}, now) == (None, None)
+    assert charts.format_duration(75) == "1 min 15 s"
+
+
+def test_device_without_nvidia_smi_is_the_cpu(monkeypatch):
+    monkeypatch.setattr(device.shutil, "which", lambda name: None)
+    device.describe_device.cache_clear()
+    assert device.describe_device().startswith("CPU (")
+    device.describe_device.cache_clear()
+
+
+def test_device_names_the_gpu(monkeypatch):
+    monkeypatch.setattr(device.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+    def fake_run(cmd, **kwargs):
+        return subprocess.CompletedProcess(cmd, 0, stdout="GPU 0: NVIDIA H200 (UUID: GPU-1234)\n")
+
+    monkeypatch.setattr(device.subprocess, "run", fake_run)
+    device.describe_device.cache_clear()
+    assert device.describe_device() == "NVIDIA H200"
+    device.describe_device.cache_clear()
+
+
+def test_a_hanging_nvidia_smi_does_not_hang_the_page(monkeypatch):
+    monkeypatch.setattr(device.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+
+    def slow_run(cmd, timeout, **kwargs):
+        raise subprocess.TimeoutExpired(cmd, timeout)
+
+    monkeypatch.setattr(device.subprocess, "run", slow_run)
+    assert device.gpu_names() == []

@@ -1,0 +1,83 @@
+"""AppTest: the Generate page (empty state, sampling, errors, temperature comparison)."""
+
+from pathlib import Path
+
+
+def button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_without_a_model_the_page_explains_and_links_to_train(open_page, no_shipped_models):
+    at = open_page("generate")
+    assert any("no trained model yet" in i.value for i in at.info)
+    assert any(link.proto.page.endswith("train") or "Train" in link.label for link in at.get("page_link"))
+    assert [s.label for s in at.slider] == ["Temperature", "Top-k", "Top-p"]
+    assert button(at, "Generate").disabled
+
+
+def test_sliders_have_the_documented_ranges(open_page, app_home_with_run):
+    at = open_page("generate")
+    temperature, top_k, top_p = at.slider
+    assert (temperature.min, temperature.max, temperature.value) == (0.0, 2.0, 0.8)
+    assert "0 = always the likeliest" in temperature.help
+    assert (top_k.min, top_k.max, top_k.value) == (0, 100, 0)
+    assert (top_p.min, top_p.max, top_p.value) == (0.0, 1.0, 1.0)
+
+
+def test_generate_writes_text_that_can_be_copied_and_downloaded(open_page, app_home_with_run, quick_run_dir):
+    at = open_page("generate", timeout=120)
+    assert Path(at.selectbox[0].value).name == quick_run_dir.name
+    at.text_area[0].input("The lighthouse")
+    at.slider[0].set_value(0.5)
+    next(n for n in at.number_input if n.label == "Length").set_value(40)
+    next(n for n in at.number_input if n.label == "Seed").set_value(7)
+    button(at, "Generate").click().run()
+    assert not at.exception and not at.error
+    (text,) = [c.value for c in at.code]
+    assert text.startswith("The lighthouse") and len(text) > len("The lighthouse")
+    assert at.download_button[0].label == "Download text"
+    # The same seed and settings give the same text again.
+    button(at, "Generate").click().run()
+    assert [c.value for c in at.code] == [text]
+
+
+def test_several_samples(open_page, app_home_with_run):
+    at = open_page("generate", timeout=120)
+    next(n for n in at.number_input if n.label == "Length").set_value(20)
+    next(n for n in at.number_input if n.label == "Number of samples").set_value(3)
+    button(at, "Generate").click().run()
+    assert not at.exception and not at.error
+    assert len(at.code) == 3
+
+
+def test_unknown_prompt_characters_get_a_sentence(open_page, app_home_with_run):
+    at = open_page("generate", timeout=120)
+    at.text_area[0].input("ꙮꙮꙮ")
+    button(at, "Generate").click().run()
+    assert not at.exception
+    assert at.error and "ꙮ" in at.error[0].value
+
+
+def test_compare_temperatures_side_by_side(open_page, app_home_with_run):
+    at = open_page("generate", timeout=120)
+    next(n for n in at.number_input if n.label == "Length").set_value(20)
+    button(at, "Compare temperatures").click().run()
+    assert not at.exception and not at.error
+    titles = [m.value for m in at.markdown if m.value.startswith("**Temperature")]
+    assert titles == ["**Temperature 0.2**", "**Temperature 0.7**", "**Temperature 1.0**", "**Temperature 1.3**"]
+    assert len(at.code) == 4
+
+
+def test_a_shipped_base_model_is_offered_for_generating_and_fine_tuning(open_page, app_home, quick_run_dir,
+                                                                         monkeypatch, tmp_path):
+    import shutil
+
+    import pages._shared
+
+    shutil.copytree(quick_run_dir, tmp_path / "assets" / "base-model")
+    monkeypatch.setattr(pages._shared, "ASSETS_DIR", tmp_path / "assets")
+    at = open_page("generate")
+    assert at.selectbox[0].options == ["base-model (shipped base model)"]
+    at.switch_page("pages/train.py").run()
+    base = next(s for s in at.selectbox if s.label == "Fine-tune from")
+    assert "base-model (shipped base model)" in base.options
