@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test test-fast chromium benchmarks base-model clean
+.PHONY: run test test-fast chromium benchmarks base-model clean gpu-wheels
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,19 @@ base-model: $(VENV)/.runtime
 	  --preset balanced --dropout 0.1 --time-budget $(BASE_BUDGET) --seed 7
 	rm -rf assets/base-model.new/checkpoint assets/base-model.new/train.log
 	rm -rf assets/base-model && mv assets/base-model.new assets/base-model
+
+# Wheels for benchmarks/gpu_check.sh, on a GPU machine that has PyTorch and JAX but no
+# TensorFlow and no package downloads: Keras and the packages it needs that such a machine
+# may lack. Pure-Python ones once; optree and h5py (compiled) for CPython 3.10-3.13 on x86-64 Linux.
+GPU_WHEELS := benchmarks/wheels
+gpu-wheels: | $(BIN)/python
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	$(BIN)/pip download --quiet --no-deps --dest $(GPU_WHEELS) keras==3.15.1 namex==0.1.0 \
+	  rich==15.0.0 markdown-it-py==4.3.0 mdurl==0.1.2 Pygments==2.21.0 absl-py==2.5.1 \
+	  packaging==26.4 typing_extensions==4.16.0
+	for v in 3.10 3.11 3.12 3.13; do \
+	  $(BIN)/pip download --quiet --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
+	    --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+	    --python-version $$v --dest $(GPU_WHEELS) optree==0.20.0 h5py==3.14.0 || exit 1; \
+	done
+	@ls $(GPU_WHEELS)

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import FINISHED_STATES, run_label
-from textgen import charts, jobs, runs
+from textgen import charts, comparison, jobs, report, runs
 from textgen.errors import TextgenError
 
 RESUMABLE_STATES = ("stopped", "interrupted", "failed")
@@ -58,6 +58,28 @@ def compare_section(all_runs: list[dict]) -> None:
     key = "val_loss" if metric == "Held-out loss" else "train_loss"
     st.plotly_chart(charts.compare_figure(curves, key=key, bits=bits, x="time" if axis == "Time" else "step"),
                     key="compare_chart")
+    ranking_table([r for r in all_runs if r["name"] in chosen])
+
+
+def ranking_table(chosen: list[dict]) -> None:
+    """The selected runs ranked by held-out score, best first."""
+    if not chosen:
+        return
+    st.markdown("**The selected runs, best first**")
+    st.dataframe(
+        pd.DataFrame(comparison.comparison_rows(chosen)), hide_index=True, key="ranking_table",
+        column_config={
+            "Rank": st.column_config.NumberColumn(format="%d"),
+            "Best bits/char": st.column_config.NumberColumn(
+                format="%.3f", help="Held-out loss in bits per character: lower is better."),
+            "Behind the best": st.column_config.NumberColumn(
+                format="+%.3f", help="Bits per character more than the best of the selected runs."),
+            "Parameters": st.column_config.NumberColumn(format="localized"),
+        },
+    )
+    if comparison.mixed_corpora(chosen):
+        st.caption("These runs learnt different texts, and some texts are simply harder to "
+                   "predict than others: compare scores of runs on the same corpus.")
 
 
 def undo_section() -> None:
@@ -76,6 +98,31 @@ def undo_section() -> None:
                 st.rerun()
 
 
+def import_section() -> None:
+    """Add a run someone downloaded from the Runs page; only its known files are unpacked."""
+    with st.expander("Import a run", icon=":material/upload:"):
+        upload = st.file_uploader(
+            "Import a run (.zip)", type=["zip"], key="import_run_zip",
+            help="A run downloaded with \"Download as zip\". Only its settings, vocabulary, "
+                 "model weights and curves are read; nothing in it is run as a program.")
+        if upload is not None and st.session_state.get("imported_upload") != upload.file_id:
+            st.session_state["imported_upload"] = upload.file_id
+            try:
+                path = runs.import_run_zip(upload.getvalue())
+            except TextgenError as e:
+                st.session_state["import_result"] = ("error", str(e))
+            else:
+                st.session_state["import_result"] = ("success", f"Imported the run {path.name}.")
+        elif upload is None:
+            st.session_state.pop("imported_upload", None)
+            st.session_state.pop("import_result", None)
+        kind, message = st.session_state.get("import_result") or (None, None)
+        if kind == "error":
+            st.error(message)
+        elif kind == "success":
+            st.success(message)
+
+
 def actions_section(all_runs: list[dict]) -> None:
     st.subheader("Manage a run")
     by_name = {r["name"]: r for r in all_runs}
@@ -88,6 +135,13 @@ def actions_section(all_runs: list[dict]) -> None:
         st.download_button("Download as zip", lambda: runs.zip_run(path), file_name=f"{name}.zip",
                            mime="application/zip", icon=":material/download:", on_click="ignore",
                            help="The settings, vocabulary, best model and curves of this run.")
+        extra = report.session_samples(run["path"], st.session_state.get("generated"),
+                                       st.session_state.get("comparison"))
+        st.download_button("Download report (HTML)", lambda: report.build_report(path, extra),
+                           file_name=f"{name}-report.html", mime="text/html",
+                           icon=":material/summarize:", on_click="ignore",
+                           help="One web page to share: the corpus, settings, interactive learning "
+                                "curves, best score and sample texts. It opens offline in any browser.")
         generate = st.button("Generate", icon=":material/edit_note:", disabled=not run["has_model"],
                              help="Write text with this run's model.")
         fine_tune = st.button("Fine-tune from this run", icon=":material/tune:",
@@ -128,8 +182,9 @@ def actions_section(all_runs: list[dict]) -> None:
 
 
 st.title("Runs")
-all_runs = runs.list_runs()
 undo_section()
+import_section()
+all_runs = runs.list_runs()
 if not all_runs:
     st.info("No runs yet. Train a model and it will be listed here, with its curves and "
             "downloads.", icon=":material/history:")

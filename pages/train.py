@@ -194,6 +194,14 @@ def new_records(run_dir: Path, filename: str) -> list[dict]:
     return entry["records"]
 
 
+def base_records(run_dir: Path) -> list[dict] | None:
+    """The metrics of the run a fine-tune started from, so its curve continues that one."""
+    base = (runs.read_json(run_dir / "config.json", {}) or {}).get("init_from")
+    if not base or not (Path(base) / "metrics.jsonl").exists():
+        return None
+    return new_records(Path(base), "metrics.jsonl")
+
+
 def queue_position(name: str) -> tuple[int, int]:
     """(place in line among waiting jobs, jobs training now)."""
     active = jobs.active_jobs()
@@ -244,7 +252,8 @@ def live_panel(run_dir: Path, was_active: bool) -> None:
 
     bits = st.toggle("Show bits per character", key="train_bits",
                      help="Loss divided by ln 2: how many yes/no questions the model needs per character.")
-    st.plotly_chart(charts.loss_figure(records, bits=bits, best=best), key="live_loss_chart")
+    st.plotly_chart(charts.loss_figure(records, bits=bits, best=best, base_records=base_records(run_dir)),
+                    key="live_loss_chart")
 
     warning = charts.overfitting(records)
     if warning:

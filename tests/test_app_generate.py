@@ -81,3 +81,48 @@ def test_a_shipped_base_model_is_offered_for_generating_and_fine_tuning(open_pag
     at.switch_page("pages/train.py").run()
     base = next(s for s in at.selectbox if s.label == "Fine-tune from")
     assert "base-model (shipped base model)" in base.options
+
+
+def test_explore_the_next_character(open_page, app_home_with_run):
+    at = open_page("generate", timeout=120)
+    assert not at.get("plotly_chart")  # nothing is computed (and no model loaded) until asked
+    text = at.text_area(key="explore_text")
+    text.input("The ")
+    button(at, "Show the chances").click().run()
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 1
+    assert any(c.value.startswith("The settings keep") for c in at.caption)
+    button(at, "Take the likeliest").click().run()
+    assert not at.exception and not at.error
+    grown = at.text_area(key="explore_text").value
+    assert grown.startswith("The ") and len(grown) == 5
+    button(at, "Sample one").click().run()
+    assert len(at.text_area(key="explore_text").value) == 6
+    # Top-k 1 keeps a single character.
+    at.slider[1].set_value(1).run()
+    assert any(c.value.startswith("The settings keep 1 of") for c in at.caption)
+    # The prompt above can be taken over; unknown characters get a sentence.
+    at.text_area[0].input("ꙮ")
+    button(at, "Start from the prompt").click().run()
+    assert not at.exception
+    assert at.text_area(key="explore_text").value == "ꙮ"
+    assert at.error and "ꙮ" in at.error[0].value
+
+
+def test_each_sample_shows_how_much_it_copied(open_page, app_home_with_run):
+    from textgen.corpus import builtin_text
+
+    at = open_page("generate", timeout=120)
+    next(n for n in at.number_input if n.label == "Length").set_value(60)
+    next(n for n in at.number_input if n.label == "Number of samples").set_value(2)
+    button(at, "Generate").click().run()
+    assert not at.exception and not at.error
+    meters = [c.value for c in at.caption if c.value.startswith("Copied from the training text")]
+    assert len(meters) == 2
+    # A greedy continuation of a line of the training text tends to copy: the meter says so.
+    at.text_area[0].input(builtin_text("sample")[:200])
+    at.slider[0].set_value(0.0)
+    next(n for n in at.number_input if n.label == "Number of samples").set_value(1)
+    button(at, "Generate").click().run()
+    (meter,) = [c.value for c in at.caption if c.value.startswith("Copied from the training text")]
+    assert "of its 12-character pieces" in meter

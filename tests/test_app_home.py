@@ -4,8 +4,9 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from conftest import APP_ROOT
+APP_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_home_explains_the_three_steps_and_the_machine(open_page):
@@ -45,6 +46,7 @@ def test_quick_start_button_starts_a_job_and_shows_it_on_train(open_page, app_ho
 def test_home_corpus_and_runs_pages_do_not_import_tensorflow(tmp_path):
     script = f"""
 import sys
+from pathlib import Path
 sys.path.insert(0, {str(APP_ROOT)!r})
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({str(APP_ROOT / "app.py")!r}, default_timeout=30).run()

@@ -75,3 +75,41 @@ def test_resume_restarts_a_stopped_run_on_its_own_corpus(open_page, app_home, mo
     assert calls == [(["builtin:sample"], run_dir, {"resume": True})]
     assert at.title[0].value == "Train"
     assert at.selectbox(key="train_watch").value == "stopped-run"
+
+
+def test_selected_runs_are_ranked_best_first(open_page, app_home_with_run, quick_run_dir):
+    from textgen import runs
+
+    worse = app_home_with_run / "runs" / "worse-run"
+    worse.mkdir()
+    runs.atomic_write_json(worse / "config.json", {"preset": "quick", "arch": "lstm",
+                                                   "corpus": {"name": "builtin:sample"}})
+    runs.write_status(worse, state="completed", started_at=2e9, best_val_loss=5.0)
+    runs.append_jsonl(worse / "metrics.jsonl", {"step": 1, "time": 1.0, "train_loss": 5.5, "val_loss": 5.0})
+    at = open_page("runs")
+    at.multiselect[0].set_value(["worse-run", quick_run_dir.name]).run()
+    assert not at.exception
+    ranking = at.dataframe[1].value
+    assert list(ranking["Run"]) == [quick_run_dir.name, "worse-run"]
+    assert list(ranking["Rank"]) == [1, 2]
+    assert ranking["Best bits/char"].is_monotonic_increasing
+    assert ranking["Behind the best"].iloc[0] == 0
+
+
+def test_a_report_can_be_downloaded_with_this_sessions_texts(open_page, app_home_with_run, quick_run_dir):
+    import html
+
+    from textgen import report
+
+    at = open_page("generate", timeout=120)
+    next(n for n in at.number_input if n.label == "Length").set_value(30)
+    at.text_area[0].input("The lighthouse")
+    button(at, "Generate").click().run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    assert "Download report (HTML)" in [b.label for b in at.download_button]
+    path = str(app_home_with_run / "runs" / quick_run_dir.name)
+    extra = report.session_samples(path, at.session_state["generated"], None)
+    assert len(extra) == 1 and extra[0]["text"].startswith("The lighthouse")
+    page = report.build_report(path, extra)
+    assert quick_run_dir.name in page and html.escape(extra[0]["text"]) in page

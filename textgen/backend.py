@@ -3,6 +3,12 @@
 GPU memory grows on demand instead of being taken whole, so the app can
 sample while a job trains; on a GPU the layers compute in mixed precision
 while the logits head and the sampling math stay in float32.
+
+Several devices: ``choose_parallel`` picks data-parallel training, with
+``tf.distribute.MirroredStrategy`` on TensorFlow and
+``keras.distribution.DataParallel`` on JAX. Several machines (JAX only): set
+TEXTGEN_COORDINATOR (host:port of process 0), TEXTGEN_NUM_PROCESSES and
+TEXTGEN_PROCESS_ID, and training joins the job through ``jax.distributed``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 _configured = None
+_distributed = False
 
 
 @contextlib.contextmanager
@@ -31,8 +38,12 @@ def native_stderr_silenced():
 
 
 def configure_devices(mixed_precision: bool = True) -> str:
-    """Prepare the backend's devices once; returns a description such as 'CPU' or 'GPU: NVIDIA H200'."""
+    """Prepare the backend's devices once; returns a description such as 'CPU' or 'GPU: NVIDIA H200'.
+
+    Where the environment describes a multi-machine job, this joins it first.
+    """
     global _configured
+    initialize_distributed()
     if _configured is not None:
         return _configured
     with native_stderr_silenced():
@@ -62,3 +73,107 @@ def _gpu_names(backend: str) -> list[str]:
         import torch
         return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return []
+
+
+def initialize_distributed() -> bool:
+    """Join the multi-machine JAX job that TEXTGEN_COORDINATOR describes; False where none is set.
+
+    Runs ``jax.distributed.initialize`` once, before anything else touches the devices
+    (so the variables belong on the train command only: set, they make any textgen
+    process wait for the others).
+    """
+    global _distributed
+    address = os.environ.get("TEXTGEN_COORDINATOR", "").strip()
+    if not address:
+        return False
+    if _distributed:
+        return True
+    from textgen.errors import TextgenError
+    import keras
+    if keras.backend.backend() != "jax":
+        raise TextgenError("Training on several machines needs the JAX backend: "
+                           "set KERAS_BACKEND=jax on every machine.")
+    try:
+        count = int(os.environ["TEXTGEN_NUM_PROCESSES"])
+        index = int(os.environ["TEXTGEN_PROCESS_ID"])
+    except (KeyError, ValueError):
+        raise TextgenError("TEXTGEN_COORDINATOR is set, so TEXTGEN_NUM_PROCESSES (how many "
+                           "processes) and TEXTGEN_PROCESS_ID (this one's number, from 0) "
+                           "must be set to whole numbers too.") from None
+    if count < 1 or not 0 <= index < count:
+        raise TextgenError(f"TEXTGEN_PROCESS_ID must be from 0 to {count - 1}; it is {index}.")
+    import jax
+    jax.distributed.initialize(coordinator_address=address, num_processes=count, process_id=index)
+    _distributed = True
+    return True
+
+
+class Parallel:
+    """How training spreads over devices: a scope to build, compile and fit the model in."""
+
+    def __init__(self, kind="off", replicas=1, scope=None, process_index=0, process_count=1):
+        self.kind, self.replicas, self._scope = kind, replicas, scope
+        self.process_index, self.process_count = process_index, process_count
+
+    def scope(self):
+        return self._scope() if self._scope else contextlib.nullcontext()
+
+    def describe(self) -> str:
+        if self.kind == "off":
+            return ""
+        where = f" in {self.process_count} processes" if self.process_count > 1 else ""
+        return f", data-parallel on {self.replicas} devices{where} ({self.kind})"
+
+
+def choose_parallel(mode: str | None, batch_size: int) -> Parallel:
+    """Data-parallel training where it pays, or where ``mode`` asks for it.
+
+    ``mode``: "auto" (several GPUs, or several machines: yes), "off", "mirrored"
+    (TensorFlow, forced: on the logical CPUs where there is no GPU) or
+    "data_parallel" (JAX, forced: on every device JAX sees). ``batch_size`` is
+    the global batch, split evenly between the devices.
+    """
+    import keras
+    from textgen.errors import TextgenError
+
+    mode = mode or "auto"
+    if mode == "off":
+        return Parallel()
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        if mode == "data_parallel":
+            raise TextgenError("The data_parallel setting needs the JAX backend "
+                               "(KERAS_BACKEND=jax); with TensorFlow use mirrored.")
+        import tensorflow as tf
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+        if not devices and mode == "mirrored":
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        if len(devices) < 2:
+            return Parallel()
+        strategy = tf.distribute.MirroredStrategy(devices)
+        return Parallel("mirrored", strategy.num_replicas_in_sync, strategy.scope)
+    if backend == "jax":
+        if mode == "mirrored":
+            raise TextgenError("The mirrored setting needs the TensorFlow backend; "
+                               "with JAX use data_parallel.")
+        import jax
+        devices = jax.devices()
+        processes = jax.process_count()
+        if mode == "auto" and processes == 1 and all(d.platform == "cpu" for d in devices):
+            return Parallel()
+        if len(devices) < 2:
+            return Parallel()
+        if batch_size % len(devices):
+            if mode == "auto" and processes == 1:
+                return Parallel()  # an uneven split is not worth an error: train on one device
+            raise TextgenError(f"Training on {len(devices)} devices splits each batch between "
+                               f"them: choose a batch size that is a multiple of {len(devices)} "
+                               f"(it is {batch_size}).")
+        # Each process feeds its own share of the batch (see training.RandomWindows).
+        distribution = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
+        return Parallel("data_parallel", len(devices), distribution.scope,
+                        jax.process_index(), processes)
+    if mode != "auto":
+        raise TextgenError(f"The {mode} setting is not available on the {backend} backend; "
+                           "use TensorFlow (mirrored) or JAX (data_parallel).")
+    return Parallel()

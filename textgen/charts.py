@@ -23,6 +23,9 @@ _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍", "\u3000": "⎵"}
 _WORD_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
+BASE_COLOUR = "#9aa0a6"
+
+
 def visible_char(char: str) -> str:
     if char in _VISIBLE:
         return _VISIBLE[char]
@@ -107,10 +110,29 @@ def _axis_titles(x: str, bits: bool) -> tuple[str, str]:
             "bits per character" if bits else "loss (nats per token)")
 
 
+def continue_after(base_records: list[dict], records: list[dict], x: str = "step") -> list[dict]:
+    """A fine-tune's records moved along the x axis so its curve continues the base model's."""
+    offset = max((r[x] for r in base_records if isinstance(r.get(x), (int, float))), default=0)
+    return [dict(r, **{x: r[x] + offset}) for r in records if isinstance(r.get(x), (int, float))]
+
+
 def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
-                best: dict | None = None) -> go.Figure:
-    """Training and held-out loss of one run; `best` marks the best checkpoint."""
+                best: dict | None = None, base_records: list[dict] | None = None) -> go.Figure:
+    """Training and held-out loss of one run; `best` marks the best checkpoint.
+
+    With ``base_records`` (the run a fine-tune started from), the base model's
+    curves come first in grey and this run's continue where they end.
+    """
     fig = go.Figure()
+    if base_records:
+        for key, name in (("train_loss", "base model: training"), ("val_loss", "base model: held-out")):
+            bx, by = curve(base_records, key, x, bits)
+            fig.add_trace(go.Scatter(x=bx, y=by, name=name, mode="lines",
+                                     line=dict(color=BASE_COLOUR, width=1.5 if key == "train_loss" else 2.5,
+                                               dash="dot" if key == "train_loss" else "solid")))
+        records = continue_after(base_records, records, x)
+        if best and best.get(x) is not None:
+            best = continue_after(base_records, [best], x)[0]
     tx, ty = curve(records, "train_loss", x, bits)
     vx, vy = curve(records, "val_loss", x, bits)
     fig.add_trace(go.Scatter(x=tx, y=ty, name="training", mode="lines",

@@ -29,6 +29,19 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def setting(name):
+    """An argparse type for a training setting: a bad value is refused naming the allowed range."""
+    def parse(text):
+        from textgen.config import check_setting
+        from textgen.errors import TextgenError
+        try:
+            return check_setting(name, text)
+        except TextgenError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse.__name__ = name.replace("_", " ")
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m textgen", description="Train and sample small text-generation models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -37,14 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("corpus", nargs="*", help="a file, a folder of text files, or builtin:NAME")
     t.add_argument("--out", required=True, help="the run folder to create (or resume)")
     t.add_argument("--preset", choices=["quick", "balanced", "quality"], type=str.lower)
-    t.add_argument("--time-budget", type=float)
+    t.add_argument("--time-budget", type=setting("time_budget"))
     t.add_argument("--arch", choices=["gru", "lstm", "transformer"], type=str.lower)
     t.add_argument("--tokenizer", choices=["char", "word"], type=str.lower)
-    for flag, kind in (("--seq-len", int), ("--batch-size", int), ("--layers", int), ("--units", int),
-                       ("--embedding-dim", int), ("--dropout", float), ("--learning-rate", float),
-                       ("--epochs", int), ("--val-fraction", float), ("--seed", int),
-                       ("--freeze-layers", int)):
-        t.add_argument(flag, type=kind)
+    for name in ("seq_len", "batch_size", "layers", "units", "embedding_dim", "dropout",
+                 "learning_rate", "epochs", "val_fraction", "seed", "freeze_layers"):
+        t.add_argument("--" + name.replace("_", "-"), type=setting(name))
     t.add_argument("--init-from", help="fine-tune from this run's weights")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
 

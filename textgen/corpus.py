@@ -489,9 +489,34 @@ def sanitize_filename(filename: str) -> str:
     return safe
 
 
+# The most a corpus upload may hold; the same as server.maxUploadSize (in MB) in
+# .streamlit/config.toml, so the page and the core agree.
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+
+
+def _size_text(n: int) -> str:
+    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}".replace(".0 ", " ")
+    return f"{n:,} bytes"
+
+
+def check_upload_size(data: bytes, filename: str = "The file") -> None:
+    """Refuse an upload over MAX_UPLOAD_BYTES with a sentence naming the limit."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise TextgenError(
+            f"{sanitize_filename(filename)} is {_size_text(len(data))}; an upload may be at most "
+            f"{_size_text(MAX_UPLOAD_BYTES)}. Choose a smaller file or a part of it."
+        )
+
+
 def store_corpus(data: bytes, filename: str, home: Path) -> Path:
     """Keep uploaded bytes under home/corpora/<content hash>/<safe name>, so every run can
     find its corpus again. Writing is atomic and storing the same bytes twice is a no-op."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TextgenError("The upload could not be read as a file. Please choose a text file.")
+    data = bytes(data)
+    check_upload_size(data, filename)
     digest = hashlib.sha256(data).hexdigest()[:16]
     folder = Path(home) / "corpora" / digest
     target = folder / sanitize_filename(filename)

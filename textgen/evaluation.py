@@ -39,7 +39,8 @@ class Scorer:
         self.model, self.seq_len, self.batch_size = model, config["seq_len"], batch_size
         # XLA for the Transformer only: like Keras itself, the recurrent layers
         # skip it, since it slows them down on a CPU.
-        self._batch_loss = compile_function(self._loss_sum, xla=config["arch"] == "transformer")
+        self._batch_loss = compile_function(self._loss_sum, xla=config["arch"] == "transformer",
+                                            model=model)
 
     def _loss_sum(self, x, y, mask):
         logits = self.model(x, training=False)

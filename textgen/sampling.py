@@ -2,8 +2,8 @@
 
 Calling ``model.predict`` once per character costs tens of milliseconds a
 step; here a chunk of ``CHUNK`` steps is one compiled loop (XLA on the
-TensorFlow backend, ``jax.jit`` on JAX), so a step costs a fraction of a
-millisecond. Randomness comes from uniform numbers drawn in numpy from the
+TensorFlow backend, ``jax.jit`` on JAX, with the weights passed in at every
+call), so a step costs a fraction of a millisecond. Randomness comes from uniform numbers drawn in numpy from the
 seed, which makes sampling repeatable on every backend.
 """
 
@@ -43,15 +43,36 @@ def pick(probs, sorted_ids, uniform):
     return ops.squeeze(ops.take_along_axis(sorted_ids, index[:, None], axis=-1), -1)
 
 
-def compile_function(fn, xla=True):
-    """Compile ``fn`` with the current backend's compiler (``xla=False``: TensorFlow graph only)."""
+def compile_function(fn, xla=True, model=None):
+    """Compile ``fn`` with the current backend's compiler (``xla=False``: TensorFlow graph only).
+
+    ``model`` names the model whose layers ``fn`` calls. ``tf.function`` reads
+    its variables at every call, but ``jax.jit`` would bake their values in as
+    constants when it traces: a sampler or scorer made during training would
+    keep using the weights of the moment it was first called. So on JAX the
+    variables' current values go in as arguments of every call, and ``fn``
+    runs in a ``StatelessScope`` that maps each variable to its argument.
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
         return tf.function(fn, jit_compile=xla, reduce_retracing=True)
     if backend == "jax":
         import jax
-        return jax.jit(fn)
+        if model is None:
+            return jax.jit(fn)
+        variables = list(model.variables)
+
+        def stateless(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return fn(*args)
+
+        compiled = jax.jit(stateless)
+
+        def call(*args):
+            return compiled([v.value for v in variables], *args)
+
+        return call
     return fn  # torch and numpy run eagerly
 
 
@@ -68,7 +89,7 @@ class Sampler:
 
     def __init__(self, model: keras.Model, config: dict):
         self.stepper = Stepper(model, config)
-        self._chunk = compile_function(self._run_chunk)
+        self._chunk = compile_function(self._run_chunk, model=model)
 
     def _run_chunk(self, token, state, forced, uniforms, temperature, top_k, top_p):
         steps = forced.shape[1]

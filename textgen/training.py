@@ -24,15 +24,20 @@ import keras
 from textgen import runs, __version__
 from textgen.config import fine_tune_config
 from textgen.corpus import load_corpus, split_text, require_min_length
-from textgen.backend import configure_devices
+from textgen.backend import configure_devices, choose_parallel, Parallel
 from textgen.errors import TextgenError
 from textgen.evaluation import Scorer, target_chars
 from textgen.models import build_model, body_layers, load_weights
 from textgen.sampling import Sampler, start_token
 from textgen.tokenizers import make_tokenizer, save_tokenizer, load_tokenizer
 
-CHECKPOINT_EVERY_S = 30.0
+CHECKPOINT_EVERY_S = 30.0  # default; a run's config may set checkpoint_every_s
+SAVE_FAILED = ("Could not write the checkpoint: the disk is full or not writable. "
+               "The previous checkpoint is kept.")
 HEARTBEAT_EVERY_S = 1.0
+STOP_REASONS = {1: ("stopped", "Stopped on request. The best checkpoint is kept."),
+                2: ("completed", "Finished: the time budget was spent."),
+                3: ("completed", "Finished all epochs.")}
 METRICS_EVERY_S = 0.5
 
 
@@ -42,12 +47,14 @@ class RandomWindows(keras.utils.PyDataset):
     Batch ``i`` depends only on the seed and the global step, so a resumed run
     sees exactly the data it would have seen without the interruption. Windows
     are gathered on the fly: overlapping windows are never materialised.
+    ``shard``: this process's number when several processes (machines) train
+    together, each feeding its own share of the global batch.
     """
 
-    def __init__(self, ids, seq_len, batch_size, seed, first_step=0):
+    def __init__(self, ids, seq_len, batch_size, seed, first_step=0, shard=None):
         super().__init__()
         self.ids, self.seq_len, self.batch_size = ids, seq_len, batch_size
-        self.seed, self.first_step = seed, first_step
+        self.seed, self.first_step, self.shard = seed, first_step, shard
         self.span = np.arange(seq_len + 1)
 
     @property
@@ -55,7 +62,8 @@ class RandomWindows(keras.utils.PyDataset):
         return None  # endless; the training loop decides when to stop
 
     def __getitem__(self, i):
-        rng = np.random.default_rng((self.seed, self.first_step + i))
+        key = (self.seed, self.first_step + i) + (() if self.shard is None else (self.shard,))
+        rng = np.random.default_rng(key)
         starts = rng.integers(0, len(self.ids) - self.seq_len - 1, self.batch_size, endpoint=True)
         windows = self.ids[starts[:, None] + self.span]
         return windows[:, :-1], windows[:, 1:]
@@ -79,8 +87,9 @@ class RunMonitor(keras.callbacks.Callback):
     """Streams a run's progress to its folder and decides when training stops."""
 
     def __init__(self, run_dir, config, state, scorer, val_ids, val_chars, tokenizer,
-                 started, time_offset, chars_per_token):
+                 started, time_offset, chars_per_token, processes=1):
         super().__init__()
+        self.processes = processes  # several: they must score, sample and stop at the same steps
         self.run_dir, self.config, self.state = Path(run_dir), config, state
         self.scorer, self.val_ids, self.val_chars = scorer, val_ids, val_chars
         self.tokenizer, self.started, self.time_offset = tokenizer, started, time_offset
@@ -126,19 +135,31 @@ class RunMonitor(keras.callbacks.Callback):
         self.window["loss_sum"] += loss
         self.window["batches"] += 1
         now = time.time()
-        if now - self.last["metrics"] >= METRICS_EVERY_S:
-            self.log_metrics()
         # Score at least every eval_every_s, but keep scoring under ~8 % of the time.
-        if now - self.last["eval"] >= max(self.config["eval_every_s"], 12 * self.eval_seconds):
+        # A scoring step writes one record (training and held-out loss), so steps never repeat.
+        score = now - self.last["eval"] >= max(self.config["eval_every_s"], 12 * self.eval_seconds)
+        sample = bool(self.config["sample_every_s"]) and \
+            now - self.last["sample"] >= self.config["sample_every_s"]
+        request = self.stop_request()
+        if self.processes > 1:
+            request, score, sample = self.agree(request, score, sample)
+        if request:
+            self.stop(*STOP_REASONS[request])
+            return  # the end of training writes the last record, score and checkpoint
+        if score:
             self.evaluate()
-        if self.config["sample_every_s"] and now - self.last["sample"] >= self.config["sample_every_s"]:
+        elif now - self.last["metrics"] >= METRICS_EVERY_S:
+            self.log_metrics()
+        if self.stop_reason:
+            return
+        if sample:
             self.write_sample()
-        if now - self.last["checkpoint"] >= CHECKPOINT_EVERY_S:
-            save_checkpoint(self.run_dir, self.model, self.state)
+        every = self.config.get("checkpoint_every_s") or CHECKPOINT_EVERY_S
+        if now - self.last["checkpoint"] >= every:
+            self.save_checkpoint()
             self.last["checkpoint"] = time.time()
         if now - self.last["heartbeat"] >= HEARTBEAT_EVERY_S:
             self.heartbeat()
-        self.check_stop()
 
     def batch_loss(self, batch, logs):
         # Keras reports the running mean since the epoch began; recover this batch's loss.
@@ -150,54 +171,94 @@ class RunMonitor(keras.callbacks.Callback):
 
     # --- what a step writes -------------------------------------------------
 
-    def log_metrics(self, **extra):
+    def window_record(self):
+        """The training progress since the last record (None if there was none), and a new window."""
         w, now = self.window, time.time()
-        if w["batches"] == 0 and not extra:
-            return
+        if w["batches"] == 0:
+            return None
         record = {"step": self.state["step"], "epoch": round(self.epoch(), 4),
                   "time": round(self.clock(), 3)}
-        if w["batches"]:
-            seconds = max(now - w["time"], 1e-9)
-            record["train_loss"] = w["loss_sum"] / w["batches"]
-            record["chars_per_sec"] = round(w["batches"] * self.tokens_per_step
-                                            * self.chars_per_token / seconds, 1)
-            self.state["chars_per_sec"] = record["chars_per_sec"]
+        seconds = max(now - w["time"], 1e-9)
+        record["train_loss"] = w["loss_sum"] / w["batches"]
+        record["chars_per_sec"] = round(w["batches"] * self.tokens_per_step
+                                        * self.chars_per_token / seconds, 1)
+        self.state["chars_per_sec"] = record["chars_per_sec"]
+        self.window = dict(step=self.state["step"], time=now, loss_sum=0.0, batches=0)
+        return record
+
+    def log_metrics(self, record=None, **extra):
+        record = record or self.window_record()
+        if record is None and not extra:
+            return
+        if record is None:
+            record = {"step": self.state["step"], "epoch": round(self.epoch(), 4),
+                      "time": round(self.clock(), 3)}
+        if record["step"] <= self.state.get("logged_step", -1):
+            return  # one record per step: steps in metrics.jsonl strictly increase
         record["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         record.update(extra)
         if "train_loss" not in record:
             record["train_loss"] = self.state.get("last_train_loss")
         self.state["last_train_loss"] = record["train_loss"]
         runs.append_jsonl(self.run_dir / "metrics.jsonl", record)
-        self.window = dict(step=self.state["step"], time=time.time(), loss_sum=0.0, batches=0)
-        self.last["metrics"] = now
+        self.state["logged_step"] = record["step"]
+        self.window["time"] = time.time()
+        self.last["metrics"] = time.time()
 
     def epoch(self):
         return self.state["step"] * self.tokens_per_step / max(self.state["train_tokens"], 1)
 
+    def sync_weights(self):
+        """Make the model's variables hold the latest weights before reading them directly.
+
+        On JAX, ``fit`` keeps the weights outside the variables between steps;
+        reading ``self.model`` attaches them (on other backends it does nothing)."""
+        return self.model
+
     def evaluate(self):
-        self.log_metrics()  # flush training progress first, so scoring time never counts as training
+        # Take the training progress first, so scoring time never counts as training.
+        record = self.window_record()
+        self.sync_weights()
         began = time.time()
         val_loss = self.scorer.total_nats(self.val_ids) / self.val_chars
         self.eval_seconds = time.time() - began
+        self.state["last_eval_step"] = self.state["step"]
         if not math.isfinite(val_loss):
+            self.log_metrics(record)
             self.stop("failed", "Training diverged: the held-out loss became NaN. "
                       "The best checkpoint is kept; try a lower learning rate.")
             return
         best = self.state.get("best_val_loss")
         if best is None or val_loss < best - 1e-4:
+            if not self.save(save_best_model, self.run_dir, self.model):
+                self.log_metrics(record)
+                return
             self.state.update(best_val_loss=val_loss, best_step=self.state["step"], evals_since_best=0)
-            save_best_model(self.run_dir, self.model)
         else:
             self.state["evals_since_best"] = self.state.get("evals_since_best", 0) + 1
             if self.state["evals_since_best"] >= self.config["patience"]:
                 self.stop("completed", "Stopped early: the held-out loss stopped improving. "
                           "The best checkpoint is kept.")
-        self.log_metrics(val_loss=val_loss)
+        self.log_metrics(record, val_loss=val_loss)
         # Time spent scoring does not count towards throughput.
         self.window["time"] = time.time()
         self.last["eval"] = time.time()
 
+    def save(self, write, *args):
+        """Run a checkpoint writer; a full or read-only disk stops the run, keeping the old files."""
+        try:
+            write(*args)
+        except OSError:
+            self.stop("failed", SAVE_FAILED)
+            return False
+        return True
+
+    def save_checkpoint(self):
+        self.state["elapsed"] = self.clock()  # a resumed run's clock continues from here
+        return self.save(save_checkpoint, self.run_dir, self.model, self.state)
+
     def write_sample(self):
+        self.sync_weights()
         if self.sampler is None:
             self.sampler = Sampler(self.model, self.config)
         pieces = self.sampler.generate([start_token(self.tokenizer)], self.config["sample_length"],
@@ -224,18 +285,29 @@ class RunMonitor(keras.callbacks.Callback):
 
     # --- stopping -----------------------------------------------------------
 
-    def check_stop(self):
-        if self.stop_reason:
-            return
+    def stop_request(self) -> int:
+        """Why training should stop now, as an index into STOP_REASONS (0: it should not)."""
         if (self.run_dir / "STOP").exists() or self.state.get("sigterm"):
-            self.stop("stopped", "Stopped on request. The best checkpoint is kept.")
-        elif self.out_of_time():
-            self.stop("completed", "Finished: the time budget was spent.")
-        elif self.state["step"] >= self.state["total_steps"]:
-            self.stop("completed", "Finished all epochs.")
+            return 1
+        if self.out_of_time():
+            return 2
+        if self.state["step"] >= self.state["total_steps"]:
+            return 3
+        return 0
+
+    def check_stop(self):
+        request = self.stop_request()
+        if request and not self.stop_reason:
+            self.stop(*STOP_REASONS[request])
+
+    def agree(self, *decisions):
+        """Process 0's decisions, in every process: each process must run the same steps."""
+        from jax.experimental import multihost_utils
+        agreed = multihost_utils.broadcast_one_to_all(np.array(decisions, dtype=np.int32))
+        return [int(d) for d in np.asarray(agreed)]
 
     def stop(self, state, message):
-        if not self.stop_reason:
+        if not self.stop_reason or (state == "failed" and self.stop_reason[0] != "failed"):
             self.stop_reason = (state, message)
         self.model.stop_training = True
 
@@ -289,11 +361,14 @@ def restore_checkpoint(run_dir, model):
 
 
 def truncate_log(path, last_step):
-    """Drop records written after the checkpoint we resume from, so steps never repeat."""
+    """Drop records written after the checkpoint we resume from, so steps never repeat.
+
+    Returns the last step the log keeps (-1 for none)."""
     records, _ = runs.read_jsonl(path)
-    kept = [r for r in records if r.get("step", 0) <= last_step]
+    kept = [r for r in records if isinstance(r.get("step", 0), int) and r.get("step", 0) <= last_step]
     runs.atomic_write_bytes(path, "".join(json.dumps(r, ensure_ascii=False) + "\n"
                                           for r in kept).encode("utf-8"))
+    return max((r.get("step", 0) for r in kept), default=-1)
 
 
 # --- fine-tuning ----------------------------------------------------------------
@@ -400,7 +475,11 @@ def _train_in_slot(corpus, run_dir, config, base_config, resume, started, log):
         runs.write_status(run_dir, state="running", started_at=started, pid=os.getpid(),
                           message="Preparing the model.", time_budget=config.get("time_budget"))
         try:
-            return _fit(corpus, run_dir, config, base_config, resume, started, state, log)
+            configure_devices()
+            parallel = choose_parallel(config.get("distribute"), config["batch_size"])
+            with parallel.scope():
+                return _fit(corpus, run_dir, config, base_config, resume, started, state, log,
+                            parallel)
         except TextgenError as e:
             runs.write_status(run_dir, state="failed", message=str(e))
             raise
@@ -410,7 +489,12 @@ def _train_in_slot(corpus, run_dir, config, base_config, resume, started, log):
             raise
 
 
-def _fit(corpus, run_dir, config, base_config, resume, started, state, log):
+def _fit(corpus, run_dir, config, base_config, resume, started, state, log, parallel=None):
+    """Train in ``parallel``'s scope (one device where it is None)."""
+    parallel = parallel or Parallel()
+    if parallel.process_count > 1 and config.get("time_budget"):
+        raise TextgenError("Training in several processes needs a number of epochs, not a time "
+                           "budget: every process must run the same steps. Drop --time-budget.")
     device = configure_devices()
     if config.get("seed") is not None:
         make_repeatable()
@@ -455,8 +539,8 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log):
         meta = restore_checkpoint(run_dir, model)
         state.update({k: v for k, v in meta.items() if k != "total_steps" and v is not None})
         state["total_steps"] = config["epochs"] * steps_per_epoch
-        for log_name in ("metrics.jsonl", "samples.jsonl"):
-            truncate_log(run_dir / log_name, state["step"])
+        state["logged_step"] = truncate_log(run_dir / "metrics.jsonl", state["step"])
+        truncate_log(run_dir / "samples.jsonl", state["step"])
         time_offset = meta.get("elapsed") or 0.0
     else:
         save_tokenizer(tokenizer, run_dir / "tokenizer.json")
@@ -469,24 +553,27 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log):
 
     scorer = Scorer(model, config)
     monitor = RunMonitor(run_dir, config, state, scorer, eval_ids, eval_chars, tokenizer,
-                         started, time_offset, chars_per_token)
+                         started, time_offset, chars_per_token, parallel.process_count)
     runs.write_status(run_dir, message="Training.", device=device, step=state["step"],
                       total_steps=state["total_steps"])
     log(f"Training {config['arch']} ({model.count_params():,} parameters) on {corpus.name}: "
-        f"{len(train_ids):,} training and {len(val_ids):,} held-out tokens, on {device}.")
+        f"{len(train_ids):,} training and {len(val_ids):,} held-out tokens, on {device}"
+        f"{parallel.describe()}.")
     remaining = state["total_steps"] - state["step"]
     if remaining > 0 and not monitor.out_of_time():
-        data = RandomWindows(train_ids, config["seq_len"], config["batch_size"], seed, state["step"])
+        shards = parallel.process_count
+        data = RandomWindows(train_ids, config["seq_len"], config["batch_size"] // shards, seed,
+                             state["step"], shard=parallel.process_index if shards > 1 else None)
         model.fit(data, epochs=1, steps_per_epoch=remaining, callbacks=[monitor], verbose=0,
                   shuffle=False)
     monitor.check_stop()
-    final_state, message = monitor.stop_reason or ("completed", "Finished.")
-
-    monitor.log_metrics()
-    if final_state != "failed":
+    final_state = (monitor.stop_reason or ("completed",))[0]
+    if final_state != "failed" and state.get("last_eval_step") != state["step"]:
         monitor.evaluate()  # the last steps may beat the last periodic score
-    state["elapsed"] = monitor.clock()
-    save_checkpoint(run_dir, model, state)
+    else:
+        monitor.log_metrics()
+    monitor.save_checkpoint()
+    final_state, message = monitor.stop_reason or ("completed", "Finished.")
     val_loss = None
     if (run_dir / "model.keras").exists():
         load_weights(model, run_dir / "model.keras")

@@ -221,6 +221,6 @@ def test_upload_train_watch_stop_and_generate(page, app_url, last_page_picture):
 
     # Runs: the run is listed with its curve.
     go_to(page, "Runs")
-    page.locator('[data-testid="stDataFrame"]').wait_for()
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
     screenshot(page, "runs")

@@ -1,0 +1,211 @@
+"""A run as one self-contained HTML page, to send to people who do not run the app.
+
+``build_report(run_dir)`` returns the page: the corpus, the settings, the
+learning curves as an interactive Plotly chart with plotly.js inlined (it
+opens offline: no script is fetched from anywhere), the best held-out score
+and the text sampled during training, plus any texts the caller adds. Every
+piece of user text (run names, corpus names, samples, prompts) is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+from pathlib import Path
+
+import plotly.io as pio
+
+from textgen import charts, runs
+from textgen.errors import TextgenError
+
+LN2 = math.log(2)
+MAX_TRAINING_SAMPLES = 12
+
+# The settings table, in reading order: (config key, what a person calls it).
+SETTINGS = (
+    ("preset", "Preset"),
+    ("arch", "Architecture"),
+    ("tokenizer", "Tokenizer"),
+    ("layers", "Layers"),
+    ("units", "Units per layer"),
+    ("embedding_dim", "Embedding size"),
+    ("heads", "Attention heads"),
+    ("seq_len", "Sequence length"),
+    ("batch_size", "Batch size"),
+    ("dropout", "Dropout"),
+    ("learning_rate", "Learning rate"),
+    ("epochs", "Epochs (at most)"),
+    ("time_budget", "Time budget (seconds)"),
+    ("val_fraction", "Held-out share"),
+    ("seed", "Seed"),
+    ("vocab_size", "Vocabulary size"),
+    ("parameters", "Parameters"),
+    ("init_from", "Fine-tuned from"),
+    ("device", "Device"),
+    ("backend", "Backend"),
+    ("keras_version", "Keras version"),
+    ("textgen_version", "TextGen version"),
+)
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
+       max-width: 60rem; padding: 1.5rem; color: #1f2328; line-height: 1.5; }
+h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #d0d7de; }
+.muted { color: #656d76; } .score { font-size: 2rem; font-weight: 600; }
+table { border-collapse: collapse; } td, th { padding: 0.25rem 0.8rem; border-bottom: 1px solid #eaeef2;
+       text-align: left; vertical-align: top; }
+th { font-weight: 600; } pre { background: #f6f8fa; padding: 0.8rem; border-radius: 6px;
+       white-space: pre-wrap; word-wrap: break-word; }
+"""
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _value(key: str, value) -> str:
+    if value is None:
+        return "none"
+    if key == "init_from":
+        return Path(str(value)).name
+    if key == "parameters" and isinstance(value, (int, float)):
+        return f"{int(value):,} ({charts.format_count(value)})"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int):
+        return f"{value:,}" if key in ("vocab_size",) else str(value)
+    return str(value)
+
+
+def _table(rows) -> str:
+    body = "".join(f"<tr><th>{_e(label)}</th><td>{_e(value)}</td></tr>" for label, value in rows)
+    return f"<table>{body}</table>"
+
+
+def _best_bpc(status: dict, records: list[dict]) -> float | None:
+    best = status.get("best_val_loss")
+    if not isinstance(best, (int, float)) or not math.isfinite(best):
+        point = charts.best_point(records)
+        best = point["val_loss"] if point else None
+    return best / LN2 if isinstance(best, (int, float)) else None
+
+
+def _sample_blocks(samples) -> str:
+    blocks = []
+    for label, text in samples:
+        blocks.append(f"<h3>{_e(label)}</h3><pre>{_e(text)}</pre>")
+    return "".join(blocks)
+
+
+def _extra(extra_samples) -> list[tuple[str, str]]:
+    """(label, text) pairs from strings or dicts with "text" and optional "label"."""
+    pairs = []
+    for i, item in enumerate(extra_samples, 1):
+        if isinstance(item, dict):
+            pairs.append((str(item.get("label") or f"Sample {i}"), str(item.get("text", ""))))
+        else:
+            pairs.append((f"Sample {i}", str(item)))
+    return pairs
+
+
+def loss_chart_html(records: list[dict]) -> str:
+    """The learning curves in bits per character, with plotly.js inlined (works offline)."""
+    fig = charts.loss_figure(records, bits=True, best=charts.best_point(records))
+    fig.update_layout(height=420)
+    return pio.to_html(fig, include_plotlyjs=True, full_html=False,
+                       config={"displaylogo": False, "responsive": True})
+
+
+def build_report(run_dir, extra_samples=()) -> str:
+    """The run at ``run_dir`` as one self-contained HTML page (a string)."""
+    run_dir = Path(run_dir)
+    if not runs.is_run(run_dir):
+        raise TextgenError(f"There is no run at {run_dir}, so there is nothing to report.")
+    name = run_dir.name
+    config = runs.read_json(run_dir / "config.json", {}) or {}
+    status = runs.read_status(run_dir)
+    summary = runs.run_summary(run_dir)
+    records = runs.read_jsonl(run_dir / "metrics.jsonl")[0]
+    samples = runs.read_jsonl(run_dir / "samples.jsonl")[0]
+    corpus = config.get("corpus") or {}
+
+    bpc = _best_bpc(status, records)
+    fraction = config.get("val_fraction", 0.1)
+    held_out = f"{fraction:.0%}" if isinstance(fraction, (int, float)) else "tenth"
+    score = (f'<p class="score">{bpc:.3f} bits per character</p>'
+             '<p class="muted">Held-out loss of the best checkpoint, on the last '
+             f'{_e(held_out)} of the text, which the model never trained on. Lower is better; '
+             'guessing blindly among 64 characters would score 6.</p>'
+             if bpc is not None else "<p>No held-out score was recorded.</p>")
+    overview = _table([
+        ("State", status.get("state") or "unknown"),
+        ("Message", status.get("message") or ""),
+        ("Training steps", status.get("step") if status.get("step") is not None else "unknown"),
+        ("Training time", charts.format_duration(summary.get("duration_s"))),
+        ("Started", time.strftime("%Y-%m-%d %H:%M", time.localtime(summary["started_at"]))
+         if summary.get("started_at") else "unknown"),
+    ])
+    chars = corpus.get("chars")
+    corpus_table = _table([
+        ("Name", corpus.get("name") or "unknown"),
+        ("Characters", f"{chars:,}" if isinstance(chars, int) else "unknown"),
+        ("Encoding", corpus.get("encoding") or "unknown"),
+        ("Fingerprint (SHA-256)", (corpus.get("sha256") or "unknown")[:16]),
+    ])
+    settings_table = _table([(label, _value(key, config[key])) for key, label in SETTINGS if key in config])
+    all_settings = json.dumps({k: v for k, v in config.items() if k != "corpus"}, indent=2,
+                              ensure_ascii=False, default=str)
+    chart = loss_chart_html(records) if records else "<p>No learning curve was recorded.</p>"
+    training_samples = [(f"At step {s.get('step', '?')}", s.get("text", ""))
+                        for s in samples if isinstance(s.get("text"), str)][-MAX_TRAINING_SAMPLES:]
+    extra = _extra(extra_samples)
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(name)}: TextGen Studio report</title><style>{STYLE}</style></head><body>",
+        f"<h1>{_e(name)}</h1>",
+        f'<p class="muted">A language model trained with TextGen Studio. Report made '
+        f'{_e(time.strftime("%Y-%m-%d %H:%M"))}.</p>',
+        "<h2>Best held-out score</h2>", score, overview,
+        "<h2>Corpus</h2>", corpus_table,
+        "<h2>Settings</h2>", settings_table,
+        f"<details><summary>All settings</summary><pre>{_e(all_settings)}</pre></details>",
+        "<h2>Learning curves</h2>",
+        '<p class="muted">Training loss (blue) and held-out loss (orange) in bits per character; '
+        "the star marks the checkpoint that was kept. Hover, zoom and pan work offline.</p>",
+        chart,
+    ]
+    if extra:
+        parts += ["<h2>Texts written with this model</h2>", _sample_blocks(extra)]
+    parts.append("<h2>Text sampled during training</h2>")
+    if training_samples:
+        parts += ['<p class="muted">How the model wrote as it learnt, earliest first.</p>',
+                  _sample_blocks(training_samples)]
+    else:
+        parts.append("<p>No samples were recorded during training.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def session_samples(run_path: str, generated: dict | None = None, comparison: dict | None = None) -> list[dict]:
+    """Texts written with the run at ``run_path`` on the Generate page, as report samples.
+
+    ``generated`` and ``comparison`` are what that page keeps: a prompt, the texts
+    (continuations) and the path of the model that wrote them.
+    """
+    found = []
+    if isinstance(generated, dict) and generated.get("path") == run_path:
+        prompt, texts = generated.get("prompt", ""), generated.get("texts") or []
+        for i, text in enumerate(texts, 1):
+            label = "Generated" + (f" (sample {i} of {len(texts)})" if len(texts) > 1 else "")
+            found.append({"label": label, "text": prompt + text})
+    if isinstance(comparison, dict) and comparison.get("path") == run_path:
+        prompt = comparison.get("prompt", "")
+        for temperature, text in (comparison.get("texts") or {}).items():
+            found.append({"label": f"Temperature {temperature}, seed {comparison.get('seed')}",
+                          "text": prompt + text})
+    return found
