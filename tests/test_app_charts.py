@@ -76,3 +76,15 @@ def test_a_hanging_nvidia_smi_does_not_hang_the_page(monkeypatch):
 
     monkeypatch.setattr(device.subprocess, "run", slow_run)
     assert device.gpu_names() == []
+
+
+def test_a_fine_tune_curve_continues_after_its_base():
+    base = [{"step": 10, "train_loss": 2.0}, {"step": 20, "train_loss": 1.5, "val_loss": 1.6}]
+    tuned = [{"step": 5, "train_loss": 1.4}, {"step": 10, "train_loss": 1.3, "val_loss": 1.35}]
+    moved = charts.continue_after(base, tuned)
+    assert [r["step"] for r in moved] == [25, 30]
+    fig = charts.loss_figure(tuned, base_records=base)
+    names = [t.name for t in fig.data]
+    assert names[:2] == ["base model: training", "base model: held-out"]
+    training = next(t for t in fig.data if t.name == "training")
+    assert list(training.x) == [25, 30]

@@ -126,3 +126,32 @@ def test_each_sample_shows_how_much_it_copied(open_page, app_home_with_run):
     button(at, "Generate").click().run()
     (meter,) = [c.value for c in at.caption if c.value.startswith("Copied from the training text")]
     assert "of its 12-character pieces" in meter
+
+
+def test_the_shipped_base_model_generates_on_a_fresh_checkout(open_page):
+    at = open_page("generate", timeout=120)
+    assert at.selectbox[0].options == ["base-model (shipped base model)"]
+    next(n for n in at.number_input if n.label == "Length").set_value(40)
+    next(n for n in at.number_input if n.label == "Seed").set_value(3)
+    button(at, "Generate").click().run()
+    assert not at.exception and not at.error
+    assert len(at.code[0].value) >= 40
+
+
+def test_before_and_after_fine_tuning_side_by_side(open_page, app_home, quick_run_dir):
+    import json
+    import shutil
+
+    base = app_home / "runs" / "base-run"
+    tuned = app_home / "runs" / "tuned-run"
+    shutil.copytree(quick_run_dir, base)
+    shutil.copytree(quick_run_dir, tuned)
+    config = json.loads((tuned / "config.json").read_text())
+    (tuned / "config.json").write_text(json.dumps(dict(config, init_from=str(base))))
+    at = open_page("generate", timeout=120, session_state={"generate_run": "tuned-run"})
+    assert any("Before and after" in s.value for s in at.subheader)
+    next(n for n in at.number_input if n.label == "Length").set_value(20)
+    button(at, "Compare with the base model").click().run()
+    assert not at.exception and not at.error
+    labels = [m.value for m in at.markdown if m.value in ("**Base model**", "**Fine-tuned**")]
+    assert labels == ["**Base model**", "**Fine-tuned**"]

@@ -13,7 +13,6 @@ import io
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from textgen.errors import TextgenError
+from textgen.runs import atomic_write_bytes
 
 PLAIN_TEXT_HINT = "Please choose a plain-text file (.txt, .md, .csv ...)."
 
@@ -524,29 +524,13 @@ def store_corpus(data: bytes, filename: str, home: Path) -> Path:
         return target
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomically(target, data)
+        atomic_write_bytes(target, data)
     except OSError as exc:
         raise TextgenError(
             f"The corpus could not be saved in {folder} ({exc.strerror or exc}). "
             "Check that the folder is writable and the disk is not full."
         ) from None
     return target
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    # A temp file in the same folder then os.replace: readers see the old file or the
-    # whole new one, never half of it.
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
 
 
 # ---------------------------------------------------------------------------------------
