@@ -134,3 +134,4 @@ def test_captions_quote_the_passage_literally():
         " Longest copied passage (23 characters): `` a `tick` and↵ new *line* ``"
     assert memorisation.passage_markdown(dict(result, passage="")) == ""
     assert memorisation.code_span("x" * 500, limit=10) == "` xxxxxxxxxx… `"
+    assert memorisation.code_span(")\n        ") == "` )↵ ␣␣␣␣␣␣␣␣ `"

@@ -295,8 +295,11 @@ def summary(result: dict) -> str:
 
 
 def code_span(text: str, limit: int = 300) -> str:
-    """Markdown inline code showing ``text`` literally (line breaks as ↵, long text shortened)."""
+    """Markdown inline code showing ``text`` literally (line breaks as ↵, long text shortened;
+    in text that is mostly blank, spaces as ␣ so there is something to see)."""
     shown = text if len(text) <= limit else text[:limit] + "…"
+    if sum(c.isspace() for c in shown) * 2 > len(shown):  # mostly blank (indentation): show the blanks
+        shown = shown.replace(" ", "␣").replace("\t", "⇥")
     shown = shown.replace("\r", "").replace("\n", "↵ ")
     fence = "`" * (max((len(m) for m in re.findall(r"`+", shown)), default=0) + 1)
     return f"{fence} {shown} {fence}"

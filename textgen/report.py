@@ -142,7 +142,7 @@ def build_report(run_dir, extra_samples=()) -> str:
     overview = _table([
         ("State", status.get("state") or "unknown"),
         ("Message", status.get("message") or ""),
-        ("Training steps", status.get("step") if status.get("step") is not None else "unknown"),
+        ("Training steps", f"{status['step']:,}" if isinstance(status.get("step"), int) else "unknown"),
         ("Training time", charts.format_duration(summary.get("duration_s"))),
         ("Started", time.strftime("%Y-%m-%d %H:%M", time.localtime(summary["started_at"]))
          if summary.get("started_at") else "unknown"),
