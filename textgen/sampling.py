@@ -73,7 +73,16 @@ def compile_function(fn, xla=True, model=None):
             return compiled([v.value for v in variables], *args)
 
         return call
-    return fn  # torch and numpy run eagerly
+    if backend == "torch":  # runs eagerly; no gradients are needed here
+        import torch
+
+        def call(*args):
+            with torch.no_grad():
+                return fn(*[ops.convert_to_tensor(a) if isinstance(a, (np.ndarray, np.generic))
+                            else a for a in args])
+
+        return call
+    return fn  # numpy runs eagerly
 
 
 def start_token(tokenizer) -> int:
