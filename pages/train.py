@@ -25,10 +25,6 @@ PRESET_DESCRIPTIONS = {
 }
 ARCH_NAMES = {"gru": "GRU", "lstm": "LSTM", "transformer": "Transformer"}
 TOKENIZER_NAMES = {"char": "Characters", "word": "Words"}
-# Settings that define the network's shape: fixed when fine-tuning another run.
-SHAPE_SETTINGS = ("arch", "tokenizer", "layers", "units", "embedding_dim")
-# Fine-tuning starts from trained weights: smaller steps keep what they learnt.
-FINE_TUNE_LR_FACTOR = 0.3
 NO_BASE = "None (start from scratch)"
 STATE_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/autorenew:",
                "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
@@ -74,8 +70,13 @@ def settings_form(overview: dict | None) -> dict | None:
     base_config = {}
     if init_from:
         base_config = runs.read_json(Path(init_from) / "config.json", {}) or {}
-        defaults.update({k: base_config[k] for k in (*SHAPE_SETTINGS, "seq_len") if k in base_config})
-        defaults["learning_rate"] = round(defaults["learning_rate"] * FINE_TUNE_LR_FACTOR, 6)
+        if all(k in base_config for k in config.FINE_TUNE_SHAPE):
+            defaults = config.fine_tune_config(
+                dict(defaults, seq_len=base_config.get("seq_len", defaults["seq_len"])), {}, base_config)
+            defaults["learning_rate"] = round(defaults["learning_rate"], 6)
+        else:
+            st.error("The chosen base model's settings are missing or damaged; choose another one.")
+            init_from, base_config = None, {}
     suffix = f"{preset}_{Path(init_from).name if init_from else ''}"  # new defaults per preset and base
     arch_col, tok_col = st.columns(2)
 
@@ -126,7 +127,7 @@ def settings_form(overview: dict | None) -> dict | None:
     preset_values = config.resolve_config(preset)
     options = {"preset": preset}
     for name, value in values.items():
-        if init_from and name in SHAPE_SETTINGS:
+        if init_from and name in config.FINE_TUNE_SHAPE:
             continue  # the base run decides the shape
         if value is not None and value != preset_values.get(name):
             options[name] = value

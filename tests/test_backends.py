@@ -63,11 +63,9 @@ def run_child(tmp_path, script, env=None, timeout=240, args=()):
 
 def skip_without(backend):
     if importlib.util.find_spec(backend) is None:
-        if backend == "jax" and os.environ.get("CI"):
-            pytest.fail("JAX must be installed in CI (requirements-dev.txt)")
-        pytest.skip(f"{backend} is not installed" + (
-            " (pip install -r requirements-dev.txt); CI always runs this" if backend == "jax"
-            else " (optional: this backend is checked where PyTorch is installed)"))
+        if os.environ.get("CI"):
+            pytest.fail(f"{backend} must be installed in CI (requirements-dev.txt)")
+        pytest.skip(f"{backend} is not installed (pip install -r requirements-dev.txt); CI always runs this")
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
