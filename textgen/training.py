@@ -374,7 +374,7 @@ def truncate_log(path, last_step):
 # --- fine-tuning ----------------------------------------------------------------
 
 
-def transfer_weights(base, model, old_vocab, new_vocab):
+def transfer_weights(base, model):
     """Copy a base model's weights; rows for tokens the base never saw start from the average token."""
     for layer in model.layers:
         try:
@@ -525,7 +525,7 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
     if base_config:
         base = build_model(base_config, base_config["vocab_size"])
         load_weights(base, Path(config["init_from"]) / "model.keras")
-        transfer_weights(base, model, base_config["vocab_size"], tokenizer.vocab_size)
+        transfer_weights(base, model)
         freeze_lower_layers(model, config["freeze_layers"])
     model.compile(
         optimizer=keras.optimizers.AdamW(config["learning_rate"], weight_decay=config["weight_decay"],
