@@ -87,9 +87,10 @@ def compile_function(fn, xla=True, model=None):
 
 def start_token(tokenizer) -> int:
     """What an empty prompt starts from: a line break where the vocabulary has one."""
+    from textgen.errors import TextgenError
     try:
         return int(tokenizer.encode("\n")[0])
-    except Exception:  # no line break in the vocabulary
+    except TextgenError:  # no line break in the vocabulary
         return 0
 
 
