@@ -68,12 +68,17 @@ def cli(tmp_path_factory):
         "batch-size abc": [corpus, "--batch-size", "abc"],
         "epochs 1e9": [corpus, "--epochs", "1e9"],
         "unknown preset": [corpus, "--preset", "turbo"],
+        "unknown tokenizer": [corpus, "--tokenizer", "sentencepiece"],
+        "unknown distribute": [corpus, "--distribute", "nccl"],
+        "max-vocab 1": [corpus, "--max-vocab", "1"],
     }
     first = {name: ["train", *extra[:1], "--out", out, *TINY, *extra[1:]]
              for name, extra in train_errors.items()}
     first["unknown preset"] = ["train", corpus, "--out", out, "--preset", "turbo"]
     first.update({
         "train": ["train", corpus, "--out", run, *TINY],
+        "train subword": ["train", corpus, "--out", root / "subword-run", *TINY, "--tokenizer", "bpe",
+                          "--max-vocab", "40", "--distribute", "off"],
         "generate on a folder that is not a run": ["generate", not_a_run, "--length", "5"],
         "evaluate a missing run": ["evaluate", tmp / "missing-run"],
         "no subcommand": [],
@@ -96,6 +101,9 @@ def cli(tmp_path_factory):
         "evaluate": ["evaluate", run],
         "evaluate a corpus": ["evaluate", run, corpus],
         "runs": ["runs", "--root", root],
+        "evaluate subword": ["evaluate", root / "subword-run"],
+        "generate subword": ["generate", root / "subword-run", "--prompt", "the ", "--length", "40",
+                             "--seed", "1"],
     }
     results.update(run_all(second, tmp))
     after = snapshot(run)
@@ -107,6 +115,7 @@ def cli(tmp_path_factory):
 
 BAD_INPUT = ["missing corpus", "png renamed .txt", "empty file", "seq-len -5", "seq-len 0",
              "learning-rate nan", "dropout 2", "batch-size abc", "epochs 1e9", "unknown preset",
+             "unknown tokenizer", "unknown distribute", "max-vocab 1",
              "train into an existing run", "generate on a folder that is not a run",
              "prompt with unseen characters", "negative temperature", "evaluate a missing run",
              "no subcommand"]
@@ -142,6 +151,9 @@ def test_bad_input_exits_2_with_one_error_line(cli, name):
     ("batch-size abc", ["batch-size", "abc"]),
     ("epochs 1e9", ["epochs", "1e9"]),
     ("unknown preset", ["turbo"]),
+    ("unknown tokenizer", ["sentencepiece", "bpe"]),
+    ("unknown distribute", ["nccl", "data_parallel"]),
+    ("max-vocab 1", ["max vocab", "2"]),
     ("train into an existing run", ["--resume"]),
     ("generate on a folder that is not a run", ["not a run"]),
     ("prompt with unseen characters", ['"Q"', '"U"', '"I"', '"Z"']),
@@ -243,6 +255,28 @@ def test_evaluate_a_corpus_file(cli):
     score = json.loads(result.stdout)
     assert score["chars"] == len(PATTERN * 120) - 1 and score["tokens"] == len(PATTERN * 120)
     assert score["bits_per_char"] == pytest.approx(score["nats_per_char"] / math.log(2))
+
+
+def test_subword_run_is_scored_per_character(cli):
+    results, paths = cli
+    run = paths["root"] / "subword-run"
+    assert results["train subword"].returncode == 0, results["train subword"].stderr[-3000:]
+    config = json.loads((run / "config.json").read_text())
+    assert config["tokenizer"] == "bpe" and config["max_vocab"] == 40 and config["vocab_size"] <= 40
+    assert config["distribute"] == "off"
+    subword = json.loads(results["evaluate subword"].stdout)
+    char = json.loads(results["evaluate"].stdout)
+    # Both cover the same held-out characters (less the first token); subwords need fewer tokens.
+    assert char["chars"] - 10 < subword["chars"] <= char["chars"]
+    assert subword["tokens"] < subword["chars"] / 2
+    status = json.loads((run / "status.json").read_text())
+    assert subword["nats_per_char"] == pytest.approx(status["best_val_loss"], rel=1e-4)
+    # The training curve is per character too: its first step, near ln(vocab) nats per token
+    # for an untrained model, is logged divided by the tokens' mean length (over 2 characters).
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[0]["step"] == 1 and metrics[0]["train_loss"] < math.log(config["vocab_size"]) / 2
+    text = generated(results["generate subword"])
+    assert len(text) >= 40 and set(text) <= set(PATTERN)
 
 
 def test_runs_lists_the_run_with_its_state_and_best_loss(cli):

@@ -17,7 +17,7 @@ from textgen.corpus import load_corpus
 from textgen.evaluation import LN2, Scorer, score_text, target_chars, windows
 from textgen.inference import Run
 from textgen.models import build_model
-from textgen.tokenizers import CharTokenizer, WordTokenizer
+from textgen.tokenizers import BpeTokenizer, CharTokenizer, WordTokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 PATTERN = "the cat sat on the mat. a dog ran to the log. "
@@ -133,6 +133,29 @@ def test_word_level_loss_is_divided_by_the_characters_the_targets_cover(tmp_path
     flat = Run(tmp_path, config, tokenizer, uniform_model(config, tokenizer.vocab_size))
     expected = (len(ids) - 1) * math.log(tokenizer.vocab_size) / covered
     assert flat.evaluate(text)["nats_per_char"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_subword_loss_is_divided_by_the_characters_the_targets_cover(tmp_path):
+    train_text = "the cat sat on the mat, and the dog ran to the log!\n" * 8
+    text = train_text[:120] + "a zebra?"  # "z" and "?" are unknown: one <unk> character each
+    tokenizer = BpeTokenizer.fit(train_text, max_vocab=60)
+    config = tiny_config("gru", tokenizer="bpe", seq_len=8)
+    config["vocab_size"] = tokenizer.vocab_size
+    model = build_model(config, tokenizer.vocab_size)
+    result = Run(tmp_path, config, tokenizer, model).evaluate(text)
+
+    ids = tokenizer.encode(text)
+    assert len(ids) < len(text) / 2  # merges made tokens of several characters
+    covered = len(text) - len(tokenizer.decode(ids[:1]))  # every token but the first is a target
+    assert target_chars(tokenizer, text, ids) == covered
+    assert result["chars"] == covered and result["tokens"] == len(ids)
+    assert result["nats_per_char"] == pytest.approx(reference_nats(model, ids, 8) / covered, rel=1e-5)
+
+    # A text starting with an unknown character: its <unk> stands for that one character.
+    start_unknown = "?" + text
+    unknown_ids = tokenizer.encode(start_unknown)
+    assert unknown_ids[0] == 0
+    assert target_chars(tokenizer, start_unknown, unknown_ids) == len(start_unknown) - 1
 
 
 def test_too_little_text_is_refused(tmp_path):

@@ -277,3 +277,12 @@ def test_a_prompt_with_unseen_characters_names_them(run):
         run.generate("Quiet", length=5)
     with pytest.raises(TextgenError):
         run.generate(123, length=5)
+
+
+def test_banned_tokens_are_never_sampled():
+    config = tiny("gru")
+    model = build_model(config, VOCAB)
+    free = generate(Sampler(model, config), length=400, temperature=3.0, seed=0)
+    assert 0 in free and 5 in free  # a hot random model samples every token now and then
+    banned = generate(Sampler(model, config, banned_ids=[0, 5]), length=400, temperature=3.0, seed=0)
+    assert 0 not in banned and 5 not in banned

@@ -8,6 +8,7 @@ import pytest
 
 from textgen.errors import TextgenError
 from textgen.tokenizers import (
+    BpeTokenizer,
     CharTokenizer,
     WordTokenizer,
     load_tokenizer,
@@ -132,9 +133,57 @@ def test_word_extend_is_refused_with_advice():
         WordTokenizer.fit("some words").extend("more words")
 
 
+# --- subword level (byte-pair encoding) ----------------------------------------------------
+
+def test_bpe_round_trip_mixed_text():
+    tok = BpeTokenizer.fit(MIXED * 20, max_vocab=80)
+    assert tok.kind == "bpe" and tok.tokens[0] == "<unk>"
+    assert set(MIXED) <= set(tok.tokens)  # every character of the corpus is a token
+    ids = tok.encode(MIXED)
+    assert ids.dtype == np.int32 and len(ids) < len(MIXED)
+    assert tok.decode(ids) == MIXED
+    assert tok.encode("").size == 0 and tok.decode([]) == ""
+
+
+def test_bpe_vocabulary_is_capped_and_reproducible():
+    text = SHAKESPEARE.read_text(encoding="utf-8")[:200_000]
+    small, large = BpeTokenizer.fit(text, max_vocab=300), BpeTokenizer.fit(text, max_vocab=1000)
+    assert small.vocab_size == 300 and large.vocab_size == 1000
+    assert len(large.encode(text)) < len(text) / 2 < len(small.encode(text)) < len(text)
+    assert BpeTokenizer.fit(text, max_vocab=300) == small
+    assert "the" in small.tokens or " the" in small.tokens
+
+
+def test_bpe_round_trip_across_encode_chunks():
+    # Long texts are encoded in line-aligned chunks; the result must still be lossless.
+    text = SHAKESPEARE.read_text(encoding="utf-8")[:300_000]
+    tok = BpeTokenizer.fit(text, max_vocab=500)
+    ids = tok.encode(text)
+    assert tok.decode(ids) == text
+    assert sum(tok.token_length(int(i)) for i in ids) == len(text)
+
+
+def test_bpe_unknown_characters_become_one_unk_each():
+    tok = BpeTokenizer.fit("abc abc abc", max_vocab=20)
+    ids = tok.encode("ab😀c!")
+    assert ids.tolist().count(0) == 2
+    assert tok.unknown("ab😀c!") == ["!", "😀"]
+    # The text "<unk>" is ordinary text, never the unknown token itself.
+    tok = BpeTokenizer.fit("say <unk> now " * 5, max_vocab=40)
+    assert 0 not in tok.encode("<unk>").tolist()
+    assert tok.decode(tok.encode("say <unk> now")) == "say <unk> now"
+
+
+def test_bpe_chinese_text():
+    zh = "灯塔每十五秒转一圈。灯塔守护着小镇。小镇的人每天看灯塔。\n" * 10
+    tok = BpeTokenizer.fit(zh, max_vocab=60)
+    assert tok.decode(tok.encode(zh)) == zh
+    assert any(len(t) > 1 and "灯" in t for t in tok.tokens)  # frequent characters merge
+
+
 # --- factory and persistence ------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["char", "word"])
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
 def test_save_load_round_trip(tmp_path, kind):
     tok = make_tokenizer(kind, MIXED, max_vocab=50)
     path = tmp_path / "tokenizer.json"
@@ -157,6 +206,9 @@ def test_save_replaces_existing_file(tmp_path):
 @pytest.mark.parametrize("content", [
     "{not json",
     json.dumps({"kind": "bpe", "tokens": ["a"]}),
+    json.dumps({"kind": "bpe", "tokens": ["<unk>", "a"]}),
+    json.dumps({"kind": "bpe", "tokens": ["<unk>", "a"], "merges": [["a", "q"]]}),
+    json.dumps({"kind": "bpe", "tokens": ["<unk>", "a"], "merges": 5}),
     json.dumps({"kind": "char", "tokens": ["ab", "c"]}),
     json.dumps({"kind": "char"}),
     json.dumps({"kind": "word", "tokens": ["a", "b"]}),
@@ -180,6 +232,6 @@ def test_binary_or_missing_tokenizer_file(tmp_path):
 
 def test_make_tokenizer_rejects_unknown_kind():
     with pytest.raises(TextgenError, match='"char"'):
-        make_tokenizer("bpe", "text")
+        make_tokenizer("sentencepiece", "text")
     with pytest.raises(TextgenError):
         make_tokenizer("char", "")

@@ -17,7 +17,7 @@ from textgen.backend import configure_devices  # noqa: E402  (light: imports no 
 
 TRAIN_SETTINGS = ("arch", "tokenizer", "seq_len", "batch_size", "layers", "units", "embedding_dim",
                   "dropout", "learning_rate", "epochs", "val_fraction", "seed", "time_budget",
-                  "init_from", "freeze_layers")
+                  "init_from", "freeze_layers", "max_vocab", "distribute")
 
 
 class UsageError(Exception):
@@ -52,10 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", choices=["quick", "balanced", "quality"], type=str.lower)
     t.add_argument("--time-budget", type=setting("time_budget"))
     t.add_argument("--arch", choices=["gru", "lstm", "transformer"], type=str.lower)
-    t.add_argument("--tokenizer", choices=["char", "word"], type=str.lower)
+    t.add_argument("--tokenizer", choices=["char", "word", "bpe"], type=str.lower,
+                   help="char: one token per character; word: one per word; bpe: subword pieces")
     for name in ("seq_len", "batch_size", "layers", "units", "embedding_dim", "dropout",
-                 "learning_rate", "epochs", "val_fraction", "seed", "freeze_layers"):
+                 "learning_rate", "epochs", "val_fraction", "seed", "freeze_layers", "max_vocab"):
         t.add_argument("--" + name.replace("_", "-"), type=setting(name))
+    t.add_argument("--distribute", choices=["auto", "off", "mirrored", "data_parallel"], type=str.lower,
+                   help="several devices: auto (all GPUs when there are several), off, mirrored "
+                        "(TensorFlow) or data_parallel (JAX)")
     t.add_argument("--init-from", help="fine-tune from this run's weights")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
 

@@ -25,7 +25,7 @@ PRESETS = {
 DEFAULT_PRESET = "balanced"
 
 COMMON_DEFAULTS = dict(
-    tokenizer="char", val_fraction=0.1, seed=None, max_vocab=20000,
+    tokenizer="char", val_fraction=0.1, seed=None, max_vocab=None,  # None: VOCAB_DEFAULTS
     weight_decay=0.0, clipnorm=1.0,
     warmup_steps=50, min_lr_ratio=0.1,     # linear warm-up, then cosine decay to 10 %
     eval_every_s=15.0, eval_max_chars=50_000,  # periodic held-out scores: the split's start
@@ -37,7 +37,10 @@ COMMON_DEFAULTS = dict(
 )
 
 ARCHS = ("gru", "lstm", "transformer")
-TOKENIZERS = ("char", "word")
+TOKENIZERS = ("char", "word", "bpe")
+# Most tokens a vocabulary keeps. Subword merges pay off long before a word list would:
+# about a thousand pieces already halve the sequence length of English text.
+VOCAB_DEFAULTS = {"char": 20000, "word": 20000, "bpe": 1024}
 DISTRIBUTE = ("auto", "off", "mirrored", "data_parallel")
 
 # name: (type, low, high, plain-language help)
@@ -53,7 +56,7 @@ RANGES = {
     "val_fraction": (float, 0.01, 0.5, "the share of the text at its end kept aside to measure progress"),
     "seed": (int, 0, 2**31 - 1, "a number that makes a run repeatable"),
     "time_budget": (float, 0.0, 7 * 24 * 3600.0, "stop training after this many seconds (0: no limit)"),
-    "max_vocab": (int, 2, 1_000_000, "the most distinct words a word-level model knows"),
+    "max_vocab": (int, 2, 1_000_000, "the most distinct words or subword pieces the model knows"),
     "freeze_layers": (int, 0, 24, "how many lower layers stay fixed when fine-tuning"),
 }
 
@@ -92,7 +95,9 @@ def resolve_config(preset: str | None = None, **overrides) -> dict:
     if config["arch"] not in ARCHS:
         raise TextgenError(f"Unknown architecture {config['arch']!r}. Choose gru, lstm or transformer.")
     if config["tokenizer"] not in TOKENIZERS:
-        raise TextgenError(f"Unknown tokenizer {config['tokenizer']!r}. Choose char or word.")
+        raise TextgenError(f"Unknown tokenizer {config['tokenizer']!r}. Choose char, word or bpe.")
+    if config["max_vocab"] is None:
+        config["max_vocab"] = VOCAB_DEFAULTS[config["tokenizer"]]
     if config["distribute"] not in DISTRIBUTE:
         raise TextgenError(f"Unknown distribute setting {config['distribute']!r}. Choose auto "
                            "(several GPUs when there are), off, mirrored (TensorFlow) or "

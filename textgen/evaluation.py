@@ -2,8 +2,8 @@
 
 Loss is the mean cross-entropy per character, in nats, over non-overlapping
 windows of the training sequence length, each window starting from a fresh
-state. Word-level models divide their summed token loss by the characters
-their tokens cover, so every model is scored on the same scale.
+state. Word- and subword-level models divide their summed token loss by the
+characters their tokens cover, so every model is scored on the same scale.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from textgen.sampling import compile_function
+from textgen.tokenizers import WORD_PIECE_RE
 
 LN2 = math.log(2)
 
@@ -55,11 +56,15 @@ class Scorer:
 
 
 def target_chars(tokenizer, text: str, ids: np.ndarray) -> int:
-    """How many characters the predicted tokens (all but the first) cover."""
+    """How many characters the predicted tokens (all but the first) cover: every
+    tokenizer covers the whole text, so that is the text less its first token."""
+    if len(ids) == 0:
+        return 0
     if tokenizer.kind == "char":
-        return max(len(ids) - 1, 0)
-    pieces = tokenizer.split(text)
-    return sum(len(p) for p in pieces[1:])
+        return len(ids) - 1
+    if tokenizer.kind == "word":
+        return len(text) - WORD_PIECE_RE.match(text).end()
+    return len(text) - tokenizer.token_length(int(ids[0]))
 
 
 def score_text(scorer: Scorer, tokenizer, text: str) -> dict:

@@ -46,12 +46,15 @@ def next_token_logits(run, prompt: str) -> np.ndarray:
     the Transformer reads the last ``seq_len`` tokens, its context window.
     """
     from keras import ops
+    from textgen.sampling import never_sampled
 
     ids = prompt_ids(run, prompt)
     if run.config.get("arch") == "transformer":
         ids = ids[-int(run.config["seq_len"]):]
     logits = run.model(ids[None, :], training=False)
-    return np.asarray(ops.convert_to_numpy(logits), dtype=np.float64)[0, -1]
+    logits = np.asarray(ops.convert_to_numpy(logits), dtype=np.float64)[0, -1]
+    logits[never_sampled(run.tokenizer)] = -1e9  # as in generation: "<unk>" is never written
+    return logits
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

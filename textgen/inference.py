@@ -69,8 +69,8 @@ class Run:
     @property
     def sampler(self):
         if self._sampler is None:
-            from textgen.sampling import Sampler
-            self._sampler = Sampler(self.model, self.config)
+            from textgen.sampling import Sampler, never_sampled
+            self._sampler = Sampler(self.model, self.config, banned_ids=never_sampled(self.tokenizer))
         return self._sampler
 
     def _ids(self, prompt):

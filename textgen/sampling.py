@@ -94,11 +94,19 @@ def start_token(tokenizer) -> int:
         return 0
 
 
+def never_sampled(tokenizer) -> list[int]:
+    """Token ids generation must not produce: the unknown token stands for no text."""
+    return [] if tokenizer.unknown_id is None else [tokenizer.unknown_id]
+
+
 class Sampler:
     """Generates token ids from a model, a chunk of steps per compiled call."""
 
-    def __init__(self, model: keras.Model, config: dict):
+    def __init__(self, model: keras.Model, config: dict, banned_ids=()):
+        """``banned_ids``: tokens never sampled, such as a vocabulary's "<unk>"."""
         self.stepper = Stepper(model, config)
+        self._logit_bias = np.zeros(model.output_shape[-1], dtype=np.float32)
+        self._logit_bias[list(banned_ids)] = -1e9
         self._chunk = compile_function(self._run_chunk, model=model)
 
     def _run_chunk(self, token, state, forced, uniforms, temperature, top_k, top_p):
@@ -109,6 +117,7 @@ class Sampler:
         def body(i, carry):
             token, state, out = carry
             logits, state = self.stepper.step(token, state)
+            logits = ops.cast(logits, "float32") + self._logit_bias
             probs, ids = filter_probabilities(logits, temperature, top_k, top_p)
             sampled = ops.cast(pick(probs, ids, uniforms[:, i]), "int32")
             forced_i = forced[:, i]

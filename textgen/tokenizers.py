@@ -1,6 +1,6 @@
-"""Tokenizers: text <-> integer ids (numpy arrays), character level or word level.
+"""Tokenizers: text <-> integer ids (numpy arrays), at character, word or subword level.
 
-Both are lossless on text they know: decode(encode(text)) == text. Vocabularies are saved
+All are lossless on text they know: decode(encode(text)) == text. Vocabularies are saved
 as JSON next to a model (tokenizer.json in the run folder).
 """
 
@@ -66,6 +66,7 @@ class CharTokenizer:
     """One token per character; the vocabulary is every distinct character seen."""
 
     kind = "char"
+    unknown_id = None  # unknown characters are refused, not mapped to a token
 
     def __init__(self, tokens: list[str]):
         if not tokens:
@@ -158,6 +159,7 @@ class WordTokenizer:
     most frequent max_vocab - 1 of them; everything else maps to "<unk>" (id 0)."""
 
     kind = "word"
+    unknown_id = 0
 
     def __init__(self, tokens: list[str], max_vocab: int | None = None):
         if not tokens or tokens[0] != UNKNOWN_TOKEN or len(set(tokens)) != len(tokens):
@@ -222,9 +224,118 @@ class WordTokenizer:
 
 
 # ---------------------------------------------------------------------------------------
+# Subword level (byte-pair encoding)
+
+# GPT-2's pre-tokenization on characters rather than bytes: a word with its leading space,
+# a number, a run of punctuation, or whitespace. Merges never cross these pieces, and every
+# token is a plain substring of the text, so decoding is concatenation.
+BPE_PIECE_PATTERN = r" ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+BPE_CHUNK_CHARS = 1 << 16   # the corpus goes to the Rust encoder in line-aligned pieces
+BPE_BATCH_CHUNKS = 64       # ... this many at a time, so memory stays bounded on big corpora
+
+
+def _line_chunks(text: str, size: int = BPE_CHUNK_CHARS):
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + size)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def _bpe_pieces():
+    from tokenizers import Regex, pre_tokenizers
+    return pre_tokenizers.Split(Regex(BPE_PIECE_PATTERN), behavior="isolated")
+
+
+class BpeTokenizer:
+    """Byte-pair encoding learnt from the corpus with Hugging Face ``tokenizers``: every
+    character of the corpus, then its most frequent merges, up to max_vocab tokens.
+    Characters the corpus never had map to "<unk>" (id 0)."""
+
+    kind = "bpe"
+    unknown_id = 0
+
+    def __init__(self, tokens: list[str], merges: list[tuple[str, str]], max_vocab: int | None = None):
+        from tokenizers import Tokenizer, models
+
+        if not tokens or tokens[0] != UNKNOWN_TOKEN or len(set(tokens)) != len(tokens):
+            raise TextgenError("The subword vocabulary is damaged. Train the model again.")
+        self.tokens = list(tokens)
+        self.merges = [tuple(pair) for pair in merges]
+        self.max_vocab = max_vocab or len(tokens)
+        vocab = {token: index for index, token in enumerate(self.tokens)}
+        try:
+            model = models.BPE(vocab, self.merges, unk_token=UNKNOWN_TOKEN)
+        except Exception:  # the Rust side reports a merge of unknown tokens as a plain Exception
+            raise TextgenError("The subword vocabulary is damaged. Train the model again.") from None
+        self._tokenizer = Tokenizer(model)
+        self._tokenizer.pre_tokenizer = _bpe_pieces()
+
+    @classmethod
+    def fit(cls, text: str, max_vocab: int = 1024) -> "BpeTokenizer":
+        from tokenizers import Tokenizer, models, trainers
+
+        if not text:
+            raise TextgenError("The corpus is empty. Choose a file that contains text.")
+        learner = Tokenizer(models.BPE(unk_token=UNKNOWN_TOKEN))
+        learner.pre_tokenizer = _bpe_pieces()
+        trainer = trainers.BpeTrainer(vocab_size=max_vocab, special_tokens=[UNKNOWN_TOKEN],
+                                      show_progress=False)
+        learner.train_from_iterator(_line_chunks(text), trainer=trainer)
+        # Rebuilt from vocabulary and merges alone: as a registered special token, "<unk>"
+        # typed in a prompt would otherwise encode as the unknown token rather than as text.
+        trained = json.loads(learner.to_str())["model"]
+        tokens = sorted(trained["vocab"], key=trained["vocab"].get)
+        return cls(tokens, [tuple(m) for m in trained["merges"]], max_vocab=max_vocab)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, text: str) -> np.ndarray:
+        chunks = list(_line_chunks(text))
+        parts = [np.zeros(0, dtype=np.int32)]
+        for i in range(0, len(chunks), BPE_BATCH_CHUNKS):
+            for encoding in self._tokenizer.encode_batch(chunks[i:i + BPE_BATCH_CHUNKS],
+                                                         add_special_tokens=False):
+                parts.append(np.asarray(encoding.ids, dtype=np.int32))
+        return np.concatenate(parts)
+
+    def decode(self, ids) -> str:
+        tokens = self.tokens
+        return "".join(tokens[i] for i in _check_ids(ids, self.vocab_size).tolist())
+
+    def token_length(self, token_id: int) -> int:
+        """Characters of text one token stands for ("<unk>" stands for one character)."""
+        return 1 if token_id == 0 else len(self.tokens[token_id])
+
+    def unknown(self, text: str) -> list[str]:
+        """Sorted distinct characters of text outside the vocabulary (they encode as <unk>)."""
+        known = set(token for token in self.tokens[1:] if len(token) == 1)
+        return sorted(set(text) - known)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "tokens": self.tokens,
+                "merges": [list(pair) for pair in self.merges], "max_vocab": self.max_vocab}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BpeTokenizer":
+        return cls(list(data["tokens"]), [tuple(pair) for pair in data["merges"]],
+                   max_vocab=data.get("max_vocab"))
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, BpeTokenizer) and self.tokens == other.tokens
+                and self.merges == other.merges)
+
+    def __repr__(self) -> str:
+        return f"BpeTokenizer(vocab_size={self.vocab_size})"
+
+
+# ---------------------------------------------------------------------------------------
 # Factory and persistence
 
-TOKENIZER_KINDS = {"char": CharTokenizer, "word": WordTokenizer}
+TOKENIZER_KINDS = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BpeTokenizer}
 
 
 def make_tokenizer(kind: str, text: str, max_vocab: int = 20000):
@@ -232,11 +343,13 @@ def make_tokenizer(kind: str, text: str, max_vocab: int = 20000):
         return CharTokenizer.fit(text)
     if kind == "word":
         return WordTokenizer.fit(text, max_vocab=max_vocab)
+    if kind == "bpe":
+        return BpeTokenizer.fit(text, max_vocab=max_vocab)
     raise TextgenError(f'Unknown tokenizer "{kind}". Choose "char" (one token per '
-                       'character) or "word" (one token per word).')
+                       'character), "word" (one token per word) or "bpe" (subword pieces).')
 
 
-def tokenizer_from_dict(data) -> CharTokenizer | WordTokenizer:
+def tokenizer_from_dict(data) -> CharTokenizer | WordTokenizer | BpeTokenizer:
     if not isinstance(data, dict) or data.get("kind") not in TOKENIZER_KINDS:
         raise TextgenError("The tokenizer file is damaged or from another program. "
                            "Train the model again.")
@@ -261,7 +374,7 @@ def save_tokenizer(tokenizer, path) -> None:
         raise
 
 
-def load_tokenizer(path) -> CharTokenizer | WordTokenizer:
+def load_tokenizer(path) -> CharTokenizer | WordTokenizer | BpeTokenizer:
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

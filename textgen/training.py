@@ -28,7 +28,7 @@ from textgen.backend import configure_devices, choose_parallel, Parallel
 from textgen.errors import TextgenError
 from textgen.evaluation import Scorer, target_chars
 from textgen.models import build_model, body_layers, load_weights
-from textgen.sampling import Sampler, start_token
+from textgen.sampling import Sampler, never_sampled, start_token
 from textgen.tokenizers import make_tokenizer, save_tokenizer, load_tokenizer
 
 CHECKPOINT_EVERY_S = 30.0  # default; a run's config may set checkpoint_every_s
@@ -179,7 +179,9 @@ class RunMonitor(keras.callbacks.Callback):
         record = {"step": self.state["step"], "epoch": round(self.epoch(), 4),
                   "time": round(self.clock(), 3)}
         seconds = max(now - w["time"], 1e-9)
-        record["train_loss"] = w["loss_sum"] / w["batches"]
+        # Keras reports nats per token; per character (by the training text's mean token
+        # length) the training curve sits on the same scale as the held-out one.
+        record["train_loss"] = w["loss_sum"] / w["batches"] / self.chars_per_token
         record["chars_per_sec"] = round(w["batches"] * self.tokens_per_step
                                         * self.chars_per_token / seconds, 1)
         self.state["chars_per_sec"] = record["chars_per_sec"]
@@ -260,7 +262,7 @@ class RunMonitor(keras.callbacks.Callback):
     def write_sample(self):
         self.sync_weights()
         if self.sampler is None:
-            self.sampler = Sampler(self.model, self.config)
+            self.sampler = Sampler(self.model, self.config, banned_ids=never_sampled(self.tokenizer))
         pieces = self.sampler.generate([start_token(self.tokenizer)], self.config["sample_length"],
                                        temperature=0.8, seed=self.state["step"])
         text = self.tokenizer.decode(np.concatenate(list(pieces), axis=1)[0])
@@ -517,8 +519,8 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
             "Add more text or lower the sequence length.")
     chars_per_token = len(train_text) / len(train_ids)
     # Periodic scoring uses the start of the held-out split when it is very long.
-    eval_ids = val_ids[: max(int(config["eval_max_chars"] / chars_per_token), 2)]
-    eval_text = tokenizer.decode(eval_ids) if tokenizer.kind == "word" else val_text[: len(eval_ids)]
+    eval_text = val_text[: config["eval_max_chars"]]
+    eval_ids = val_ids if len(eval_text) == len(val_text) else tokenizer.encode(eval_text)
     eval_chars = max(target_chars(tokenizer, eval_text, eval_ids), 1)
 
     model = build_model(config, tokenizer.vocab_size)
