@@ -55,6 +55,19 @@ def test_the_chart_works_offline(run_dir):
     assert not re.search(r"<link[^>]*href=[\"']?https?:", page, flags=re.IGNORECASE)
 
 
+def test_a_fine_tune_report_draws_its_base_curve_first(run_dir, tmp_path):
+    tuned = tmp_path / "runs" / "tuned"
+    tuned.mkdir()
+    config = json.loads((run_dir / "config.json").read_text())
+    runs.atomic_write_json(tuned / "config.json", {**config, "init_from": str(run_dir)})
+    runs.write_status(tuned, state="completed", step=40, best_val_loss=1.2)
+    for step in (0, 20, 40):
+        runs.append_jsonl(tuned / "metrics.jsonl", {"step": step, "train_loss": 1.4, "val_loss": 1.3})
+    page = report.build_report(tuned)
+    assert "base model: held-out" in page and "base model: training" in page
+    assert "base model" not in report.build_report(run_dir)
+
+
 def test_user_text_is_escaped(run_dir):
     extra = [{"label": "Prompt <script>alert(1)</script>", "text": "<script>alert('x')</script> & more"},
              "plain <img src=x onerror=alert(2)>"]

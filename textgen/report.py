@@ -110,9 +110,11 @@ def _extra(extra_samples) -> list[tuple[str, str]]:
     return pairs
 
 
-def loss_chart_html(records: list[dict]) -> str:
-    """The learning curves in bits per character, with plotly.js inlined (works offline)."""
-    fig = charts.loss_figure(records, bits=True, best=charts.best_point(records))
+def loss_chart_html(records: list[dict], base_records: list[dict] | None = None) -> str:
+    """The learning curves in bits per character, with plotly.js inlined (works offline).
+    A fine-tune's curve continues its base model's (``base_records``)."""
+    fig = charts.loss_figure(records, bits=True, best=charts.best_point(records),
+                             base_records=base_records or None)
     fig.update_layout(height=420)
     return pio.to_html(fig, include_plotlyjs=True, full_html=False,
                        config={"displaylogo": False, "responsive": True})
@@ -157,7 +159,10 @@ def build_report(run_dir, extra_samples=()) -> str:
     settings_table = _table([(label, _value(key, config[key])) for key, label in SETTINGS if key in config])
     all_settings = json.dumps({k: v for k, v in config.items() if k != "corpus"}, indent=2,
                               ensure_ascii=False, default=str)
-    chart = loss_chart_html(records) if records else "<p>No learning curve was recorded.</p>"
+    base = Path(config["init_from"]) if config.get("init_from") else None
+    base_records = runs.read_jsonl(base / "metrics.jsonl")[0] if base else None
+    chart = (loss_chart_html(records, base_records) if records
+             else "<p>No learning curve was recorded.</p>")
     training_samples = [(f"At step {s.get('step', '?')}", s.get("text", ""))
                         for s in samples if isinstance(s.get("text"), str)][-MAX_TRAINING_SAMPLES:]
     extra = _extra(extra_samples)
