@@ -92,6 +92,8 @@ def cli(tmp_path_factory):
         "train into an existing run": ["train", corpus, "--out", run, *TINY],
         "prompt with unseen characters": ["generate", run, "--prompt", "the QUIZ", "--length", "5"],
         "negative temperature": ["generate", run, "--temperature", "-1"],
+        "temperature abc": ["generate", run, "--temperature", "abc"],
+        "top-k 1.5": ["generate", run, "--top-k", "1.5"],
         "seed 1": ["generate", run, "--prompt", "the ", "--length", "50", "--seed", "1"],
         "seed 1 again": ["generate", run, "--prompt", "the ", "--length", "50", "--seed", "1"],
         "greedy": ["generate", run, "--prompt", "the ", "--length", "50", "--temperature", "0"],
@@ -118,6 +120,7 @@ BAD_INPUT = ["missing corpus", "png renamed .txt", "empty file", "seq-len -5", "
              "unknown tokenizer", "unknown distribute", "max-vocab 1",
              "train into an existing run", "generate on a folder that is not a run",
              "prompt with unseen characters", "negative temperature", "evaluate a missing run",
+             "temperature abc", "top-k 1.5",
              "no subcommand"]
 
 
@@ -158,6 +161,8 @@ def test_bad_input_exits_2_with_one_error_line(cli, name):
     ("generate on a folder that is not a run", ["not a run"]),
     ("prompt with unseen characters", ['"Q"', '"U"', '"I"', '"Z"']),
     ("negative temperature", ["temperature"]),
+    ("temperature abc", ["temperature", "from 0", "to 10"]),
+    ("top-k 1.5", ["top-k", "whole number"]),
     ("evaluate a missing run", ["missing-run"]),
 ])
 def test_error_messages_name_the_problem(cli, name, words):

@@ -42,6 +42,16 @@ def setting(name):
     return parse
 
 
+def number(text: str):
+    """A whole number, else a decimal one, else the text unchanged for the range check to refuse."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m textgen", description="Train and sample small text-generation models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -66,12 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="sample text from a trained run")
     g.add_argument("run_dir")
     g.add_argument("--prompt", default="")
-    g.add_argument("--length", type=int, default=200)
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-k", type=int)
-    g.add_argument("--top-p", type=float)
+    # Sampling values are checked by Run itself, whose errors name the allowed range.
+    g.add_argument("--length", type=number, default=200)
+    g.add_argument("--temperature", type=number, default=1.0)
+    g.add_argument("--top-k", type=number)
+    g.add_argument("--top-p", type=number)
     g.add_argument("--seed", type=int)
-    g.add_argument("--num-samples", type=int, default=1)
+    g.add_argument("--num-samples", type=number, default=1)
 
     e = sub.add_parser("evaluate", help="score a run on its held-out split or on a corpus")
     e.add_argument("run_dir")
