@@ -147,7 +147,7 @@ def test_corpus_sha256_and_stats():
 # --- built-ins --------------------------------------------------------------------------
 
 def test_builtin_names_are_described():
-    assert set(BUILTIN_CORPORA) == {"sample", "python-docs", "python-code"}
+    assert set(BUILTIN_CORPORA) == {"sample", "python-docs", "python-code", "sample-zh"}
 
 
 def test_builtin_python_docs():
@@ -171,6 +171,13 @@ def test_builtin_sample():
     assert len(corpus.text) > 50_000
     assert "\r" not in corpus.text
     assert any("\u4e00" <= c <= "\u9fff" for c in corpus.text)
+
+
+def test_builtin_chinese_sample():
+    corpus = load_corpus("builtin:sample-zh")
+    assert corpus.name == "builtin:sample-zh" and corpus.sources == ["builtin:sample-zh"]
+    assert corpus.text == builtin_text("sample-zh")
+    assert sum("\u4e00" <= c <= "\u9fff" for c in corpus.text) > 5_000
 
 
 def test_unknown_builtin_lists_the_choices():

@@ -22,8 +22,6 @@ import numpy as np
 from textgen.errors import TextgenError
 from textgen.runs import atomic_write_bytes
 
-PLAIN_TEXT_HINT = "Please choose a plain-text file (.txt, .md, .csv ...)."
-
 # Leading bytes of common non-text formats, checked before any decoding so that a renamed
 # photo gets a message naming what it really is instead of a page of mojibake.
 MAGIC_NUMBERS = [
@@ -85,9 +83,14 @@ BUILTIN_CORPORA = {
     "(language and library topics, about 450 KB).",
     "python-code": "Source code of Python's standard library, capped at about "
     "1,000,000 characters.",
+    "sample-zh": "An original collection in Simplified Chinese: fables, letters and short "
+    "essays about a mountain village (about 20 KB).",
 }
 PYTHON_CODE_CAP = 1_000_000
-SAMPLE_PATH = Path(__file__).resolve().parent.parent / "assets" / "sample.txt"
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+SAMPLE_PATH = ASSETS_DIR / "sample.txt"
+# Built-in corpora that are text files shipped under assets/.
+ASSET_CORPORA = {"sample": SAMPLE_PATH, "sample-zh": ASSETS_DIR / "sample-zh.txt"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -181,13 +184,14 @@ def decode_bytes(data: bytes, name: str = "the file") -> tuple[str, str]:
     normalised to \\n. Binary or empty data raises TextgenError.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TextgenError(f"{name} could not be read as a file. Please choose a text file.")
+        raise TextgenError("{name} could not be read as a file. Please choose a text file.", name=name)
     data = bytes(data)
     if not data.strip():
-        raise TextgenError(f"{name} is empty. Choose a file that contains text.")
+        raise TextgenError("{name} is empty. Choose a file that contains text.", name=name)
     kind = _binary_kind(data)
     if kind:
-        raise TextgenError(f"{name} looks like {kind}, not text. {PLAIN_TEXT_HINT}")
+        raise TextgenError("{name} looks like {kind}, not text. Please choose a plain-text file "
+                           "(.txt, .md, .csv ...).", name=name, kind=kind)
 
     for codec, label in _decode_candidates(data):
         if not _is_utf16(codec) and b"\x00" in data:
@@ -205,14 +209,15 @@ def decode_bytes(data: bytes, name: str = "the file") -> tuple[str, str]:
 
     text = normalize_newlines(text.lstrip("\ufeff"))
     if not text.strip():
-        raise TextgenError(f"{name} is empty. Choose a file that contains text.")
+        raise TextgenError("{name} is empty. Choose a file that contains text.", name=name)
     if len(CONTROL_CHAR_RE.findall(text)) > MAX_CONTROL_SHARE * len(text):
         raise _binary_error(name)
     return text, label
 
 
 def _binary_error(name: str) -> TextgenError:
-    return TextgenError(f"{name} looks like binary data, not text. {PLAIN_TEXT_HINT}")
+    return TextgenError("{name} looks like binary data, not text. Please choose a plain-text file "
+                        "(.txt, .md, .csv ...).", name=name)
 
 
 # ---------------------------------------------------------------------------------------
@@ -262,26 +267,30 @@ class Corpus:
 
 def builtin_text(name: str) -> str:
     """Text of a corpus that ships with the project or with Python itself."""
-    loaders = {"sample": _sample_text, "python-docs": _python_docs_text,
-               "python-code": _python_code_text}
+    if name in ASSET_CORPORA:
+        return _asset_text(name)
+    loaders = {"python-docs": _python_docs_text, "python-code": _python_code_text}
     if name not in loaders:
         available = ", ".join(f"builtin:{n}" for n in BUILTIN_CORPORA)
         raise TextgenError(
-            f'There is no built-in corpus called "{name}". Choose one of: {available}.'
+            'There is no built-in corpus called "{name}". Choose one of: {available}.',
+            name=name, available=available,
         )
     return loaders[name]()
 
 
 @lru_cache(maxsize=None)
-def _sample_text() -> str:
+def _asset_text(name: str) -> str:
+    path = ASSET_CORPORA[name]
     try:
-        data = SAMPLE_PATH.read_bytes()
+        data = path.read_bytes()
     except OSError:
         raise TextgenError(
-            f"The sample corpus is missing from {SAMPLE_PATH.parent}. "
-            "Reinstall TextGen Studio or choose another corpus."
+            "The {name} corpus is missing from {folder}. "
+            "Reinstall TextGen Studio or choose another corpus.",
+            name=name, folder=path.parent,
         ) from None
-    return decode_bytes(data, name="The sample corpus")[0]
+    return decode_bytes(data, name=f"The {name} corpus")[0]
 
 
 @lru_cache(maxsize=None)
@@ -341,7 +350,7 @@ def load_corpus(spec) -> Corpus:
     if path.is_file():
         text, encoding = decode_bytes(_read_bytes(path), name=path.name)
         return Corpus(name=path.name, text=text, encoding=encoding, sources=[str(path)])
-    raise TextgenError(f'No file or folder named "{spec}". Check the path.')
+    raise TextgenError('No file or folder named "{spec}". Check the path.', spec=spec)
 
 
 def _load_many(specs: list) -> Corpus:
@@ -371,11 +380,11 @@ def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except PermissionError:
-        raise TextgenError(f"{path} cannot be opened: permission denied. "
-                           "Check the file's permissions.") from None
+        raise TextgenError("{path} cannot be opened: permission denied. "
+                           "Check the file's permissions.", path=path) from None
     except OSError as exc:
-        raise TextgenError(f"{path} could not be read ({exc.strerror or exc}). "
-                           "Check that the file is available.") from None
+        raise TextgenError("{path} could not be read ({reason}). "
+                           "Check that the file is available.", path=path, reason=exc.strerror or exc) from None
 
 
 def _folder_files(folder: Path) -> list[Path]:
@@ -406,8 +415,9 @@ def _load_folder(folder: Path) -> Corpus:
         sources.append(str(path))
     if not texts:
         raise TextgenError(
-            f'The folder "{folder}" contains no text files. '
-            "Add .txt or .md files to it, or choose a single file."
+            'The folder "{folder}" contains no text files. '
+            "Add .txt or .md files to it, or choose a single file.",
+            folder=folder,
         )
     return Corpus(name=folder.name or str(folder), text="\n\n".join(texts),
                   encoding=_join_labels(labels), sources=sources)
@@ -429,8 +439,9 @@ def split_text(text: str, val_fraction: float) -> tuple[str, str]:
     characters, so it is text the model never saw, not a random sample of it."""
     if not 0 <= val_fraction < 1:
         raise TextgenError(
-            f"The held-out share must be at least 0 and below 1 (it is {val_fraction:g}). "
-            "A value like 0.1 keeps the last tenth of the text for evaluation."
+            "The held-out share must be at least 0 and below 1 (it is {value:g}). "
+            "A value like 0.1 keeps the last tenth of the text for evaluation.",
+            value=val_fraction,
         )
     cut = _training_chars(len(text), val_fraction)
     return text[:cut], text[cut:]
@@ -446,8 +457,9 @@ def min_corpus_length(seq_len: int, val_fraction: float) -> int:
     (one window of inputs plus its shifted targets)."""
     if not 0 < val_fraction < 1:
         raise TextgenError(
-            f"The held-out share must be above 0 and below 1 (it is {val_fraction:g}). "
-            "A value like 0.1 keeps the last tenth of the text for evaluation."
+            "The held-out share must be above 0 and below 1 (it is {value:g}). "
+            "A value like 0.1 keeps the last tenth of the text for evaluation.",
+            value=val_fraction,
         )
     need = seq_len + 1
     # Both split sizes grow with the length, so a binary search finds the exact minimum.
@@ -467,9 +479,10 @@ def require_min_length(text: str, seq_len: int, val_fraction: float) -> None:
     minimum = min_corpus_length(seq_len, val_fraction)
     if not _splits_long_enough(len(text), seq_len + 1, val_fraction):
         raise TextgenError(
-            f"The corpus has {len(text):,} characters; with a sequence length of {seq_len} "
-            f"and a held-out share of {val_fraction:g} it needs at least {minimum:,}. "
-            "Add more text or lower the sequence length."
+            "The corpus has {chars:,} characters; with a sequence length of {seq_len} "
+            "and a held-out share of {val_fraction:g} it needs at least {minimum:,}. "
+            "Add more text or lower the sequence length.",
+            chars=len(text), seq_len=seq_len, val_fraction=val_fraction, minimum=minimum,
         )
 
 
@@ -505,8 +518,8 @@ def check_upload_size(data: bytes, filename: str = "The file") -> None:
     """Refuse an upload over MAX_UPLOAD_BYTES with a sentence naming the limit."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise TextgenError(
-            f"{sanitize_filename(filename)} is {_size_text(len(data))}; an upload may be at most "
-            f"{_size_text(MAX_UPLOAD_BYTES)}. Choose a smaller file or a part of it."
+            "{name} is {size}; an upload may be at most {limit}. Choose a smaller file or a part of it.",
+            name=sanitize_filename(filename), size=_size_text(len(data)), limit=_size_text(MAX_UPLOAD_BYTES),
         )
 
 
@@ -527,8 +540,9 @@ def store_corpus(data: bytes, filename: str, home: Path) -> Path:
         atomic_write_bytes(target, data)
     except OSError as exc:
         raise TextgenError(
-            f"The corpus could not be saved in {folder} ({exc.strerror or exc}). "
-            "Check that the folder is writable and the disk is not full."
+            "The corpus could not be saved in {folder} ({reason}). "
+            "Check that the folder is writable and the disk is not full.",
+            folder=folder, reason=exc.strerror or exc,
         ) from None
     return target
 
@@ -551,11 +565,11 @@ def _read_csv(data: bytes, name: str):
                             keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error):
         raise TextgenError(
-            f"{name} could not be read as a table. Check that it is a CSV file with a "
-            "header row, or upload it as plain text instead."
+            "{name} could not be read as a table. Check that it is a CSV file with a "
+            "header row, or upload it as plain text instead.", name=name,
         ) from None
     if table.columns.empty:
-        raise TextgenError(f"{name} has no columns. Check that it is a CSV file with a header row.")
+        raise TextgenError("{name} has no columns. Check that it is a CSV file with a header row.", name=name)
     table.columns = [str(column) for column in table.columns]
     return table
 
@@ -570,8 +584,10 @@ def csv_text(data: bytes, column: str, name: str = "the CSV file") -> str:
     table = _read_csv(data, name)
     if column not in table.columns:
         available = ", ".join(f'"{c}"' for c in table.columns)
-        raise TextgenError(f'{name} has no column "{column}". Choose one of: {available}.')
+        raise TextgenError('{name} has no column "{column}". Choose one of: {available}.',
+                           name=name, column=column, available=available)
     cells = [normalize_newlines(cell) for cell in table[column].dropna().tolist() if cell.strip()]
     if not cells:
-        raise TextgenError(f'The column "{column}" in {name} is empty. Choose a column with text.')
+        raise TextgenError('The column "{column}" in {name} is empty. Choose a column with text.',
+                           column=column, name=name)
     return "\n".join(cells)

@@ -47,7 +47,7 @@ def start_training(corpus: list[str], out_dir: str | os.PathLike, options: dict 
     out_dir = Path(out_dir)
     resuming = bool((options or {}).get("resume"))
     if out_dir.exists() and not resuming and any(out_dir.iterdir()):
-        raise TextgenError(f"A run named {out_dir.name} already exists. Choose another name.")
+        raise TextgenError("A run named {name} already exists. Choose another name.", name=out_dir.name)
     if resuming and runs.read_status(out_dir).get("state") in runs.ACTIVE_STATES:
         raise TextgenError("This run is already training or waiting in the queue.")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -39,8 +39,8 @@ def check_run_name(name: str) -> str:
     """A run name is one safe folder name: it can never point outside the runs root."""
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or name in (".", ".."):
         raise TextgenError(
-            f"{name!r} is not a usable run name. Use up to 80 letters, digits, dots, "
-            "dashes or underscores, starting with a letter or digit."
+            "{name!r} is not a usable run name. Use up to 80 letters, digits, dots, "
+            "dashes or underscores, starting with a letter or digit.", name=name,
         )
     return name
 
@@ -224,7 +224,7 @@ def restore_run(trashed: str | os.PathLike) -> Path:
     name = trashed.name.rsplit(".", 1)[0]
     target = trashed.parent.parent / name
     if target.exists():
-        raise TextgenError(f"A run named {name} exists again; rename it before restoring.")
+        raise TextgenError("A run named {name} exists again; rename it before restoring.", name=name)
     os.replace(trashed, target)
     return target
 
@@ -254,6 +254,7 @@ IMPORT_FILES = ("config.json", "tokenizer.json", "model.keras", "metrics.jsonl",
                 "samples.jsonl", "status.json")
 REQUIRED_IMPORT_FILES = ("config.json", "tokenizer.json", "model.keras")
 _S_IFMT, _S_IFLNK = 0o170000, 0o120000
+IMPORT_ERROR_PREFIX = "This archive cannot be imported: "
 
 
 def _size(n: int) -> str:
@@ -263,8 +264,9 @@ def _size(n: int) -> str:
     return f"{n:,} bytes"
 
 
-def _import_error(reason: str) -> TextgenError:
-    return TextgenError(f"This archive cannot be imported: {reason}")
+def _import_error(reason: str, /, **params) -> TextgenError:
+    # One template per reason, so each whole sentence can be translated.
+    return TextgenError(IMPORT_ERROR_PREFIX + reason, **params)
 
 
 def _check_members(infos, what: str) -> None:
@@ -273,21 +275,22 @@ def _check_members(infos, what: str) -> None:
     for info in infos:
         total += info.file_size
         if info.file_size > 1024 * 1024 and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
-            raise _import_error(f"{what} is compressed suspiciously well (a 'zip bomb'?).")
+            raise _import_error("{what} is compressed suspiciously well (a 'zip bomb'?).", what=what)
     if total > MAX_IMPORT_UNPACKED:
-        raise _import_error(f"{what} would unpack to more than {_size(MAX_IMPORT_UNPACKED)}.")
+        raise _import_error("{what} would unpack to more than {limit}.", what=what,
+                            limit=_size(MAX_IMPORT_UNPACKED))
 
 
 def _member_parts(info) -> list[str]:
     """The member's path as folder names, refusing anything that could leave the run folder."""
     name = info.filename
     if ((info.external_attr >> 16) & _S_IFMT) == _S_IFLNK:
-        raise _import_error(f"it holds a link ({name!r}); a run folder holds plain files only.")
+        raise _import_error("it holds a link ({name!r}); a run folder holds plain files only.", name=name)
     if "\x00" in name or "\\" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise _import_error(f"it holds a file with an unsafe path ({name!r}).")
+        raise _import_error("it holds a file with an unsafe path ({name!r}).", name=name)
     parts = name.rstrip("/").split("/")
     if any(part in ("", ".", "..") for part in parts):
-        raise _import_error(f"it holds a file with an unsafe path ({name!r}).")
+        raise _import_error("it holds a file with an unsafe path ({name!r}).", name=name)
     return parts
 
 
@@ -295,7 +298,7 @@ def _read_member(zf, info, limit: int) -> bytes:
     with zf.open(info) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise _import_error(f"{info.filename} is larger than it claims.")
+        raise _import_error("{name} is larger than it claims.", name=info.filename)
     return data
 
 
@@ -313,7 +316,7 @@ def import_run_zip(data: bytes, root: str | os.PathLike | None = None) -> Path:
         raise _import_error("it could not be read as a file.")
     data = bytes(data)
     if len(data) > MAX_IMPORT_BYTES:
-        raise _import_error(f"it is larger than {_size(MAX_IMPORT_BYTES)}.")
+        raise _import_error("it is larger than {limit}.", limit=_size(MAX_IMPORT_BYTES))
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
@@ -331,18 +334,18 @@ def import_run_zip(data: bytes, root: str | os.PathLike | None = None) -> Path:
             if info.is_dir() or len(parts) != 2 or parts[1] not in IMPORT_FILES:
                 continue  # folders and files a run does not need are left out
             if parts[1] in chosen:
-                raise _import_error(f"it holds {parts[1]} twice.")
+                raise _import_error("it holds {name} twice.", name=parts[1])
             chosen[parts[1]] = info
         if top is None:
             raise _import_error("it is empty.")
         missing = [name for name in REQUIRED_IMPORT_FILES if name not in chosen]
         if missing:
-            raise _import_error(f"the run folder lacks {', '.join(missing)}; only finished runs "
-                                "with a saved model can be imported.")
+            raise _import_error("the run folder lacks {missing}; only finished runs "
+                                "with a saved model can be imported.", missing=", ".join(missing))
         try:
             check_run_name(top)
         except TextgenError as e:
-            raise _import_error(str(e)) from None
+            raise _import_error("{reason}", reason=e) from None
         contents = {name: _read_member(zf, info, info.file_size) for name, info in chosen.items()}
 
     try:
@@ -353,7 +356,7 @@ def import_run_zip(data: bytes, root: str | os.PathLike | None = None) -> Path:
     try:
         model_config(config)  # the same validation as loading any run
     except TextgenError as e:
-        raise _import_error(str(e)) from None
+        raise _import_error("{reason}", reason=e) from None
     if tokenizer.vocab_size != config.get("vocab_size"):
         raise _import_error("its tokenizer does not match its model.")
     try:
