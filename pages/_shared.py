@@ -1,4 +1,5 @@
-"""Helpers several pages share: the chosen corpus, cached statistics, run lists.
+"""Helpers several pages share: the interface language, the chosen corpus, cached
+statistics, run lists.
 
 Not a page itself (app.py does not list it). Nothing here imports TensorFlow.
 """
@@ -11,6 +12,7 @@ import streamlit as st
 
 from textgen import charts, corpus, runs
 from textgen.errors import TextgenError
+from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate, translate_error
 
 DEFAULT_CORPUS = ["builtin:sample"]
 # States after which a run's model.keras is final and can be used or fine-tuned.
@@ -18,6 +20,74 @@ FINISHED_STATES = ("completed", "stopped", "interrupted", "failed")
 PREVIEW_CHARS = 3000
 # Models that ship with the app: a run folder under assets/ holding model.keras.
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+# The interface language: its session-state key and the URL's query parameter (?lang=zh).
+LANGUAGE_KEY = "lang"
+SWITCH_KEY = "language_switch"  # the sidebar widget's own key
+CHOICES_KEY = "translated_choices"  # keys of choice widgets whose labels are translated
+
+
+# --- the interface language --------------------------------------------------------
+
+
+def language() -> str:
+    """The current interface language: the switch, else the link's ?lang=, else English."""
+    code = st.session_state.get(LANGUAGE_KEY) or st.query_params.get(LANGUAGE_KEY)
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def t(text: str, **params) -> str:
+    """``text`` (English, with ``{name}`` fields for ``params``) in the current language."""
+    return translate(text, language(), **params)
+
+
+def error_text(error: BaseException) -> str:
+    return translate_error(error, language())
+
+
+def show_error(error: BaseException, where=st, **kwargs) -> None:
+    """A TextgenError's sentence, in the current language."""
+    where.error(error_text(error), **kwargs)
+
+
+def choice_key(key: str) -> str:
+    """``key`` for a radio or selectbox whose option labels follow the language, noted so
+    that a language switch keeps its choice (see _switched)."""
+    st.session_state.setdefault(CHOICES_KEY, set()).add(key)
+    return key
+
+
+def _switched() -> None:
+    st.session_state[LANGUAGE_KEY] = st.session_state[SWITCH_KEY]
+    # A browser remembers a radio's or selectbox's choice by the label it shows, which the
+    # new language no longer offers. Setting each value again sends it with its new label.
+    for key in st.session_state.get(CHOICES_KEY, ()):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def language_switch() -> None:
+    """The sidebar's English / 中文 switch; app.py draws it before any page runs.
+
+    The language is kept in its own session key, and the widget is set from it on every
+    run: Streamlit resets a widget it takes for a new one (as on a server's first run,
+    or in AppTest), and the language must not follow. Widgets' option labels are built
+    when a page runs (format_func=labels.get), never inside a format_func, which
+    Streamlit may call where the session's language is not at hand.
+    """
+    code = language()
+    st.session_state[LANGUAGE_KEY] = st.session_state[SWITCH_KEY] = code
+    st.sidebar.segmented_control("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get,
+                                 key=SWITCH_KEY, on_change=_switched, required=True)
+    # In the URL too, so a refresh or a shared link keeps it; set on every run because a
+    # page switch drops query parameters. English, the default, keeps the URL clean.
+    if code == DEFAULT_LANGUAGE:
+        if LANGUAGE_KEY in st.query_params:
+            del st.query_params[LANGUAGE_KEY]
+    elif st.query_params.get(LANGUAGE_KEY) != code:
+        st.query_params[LANGUAGE_KEY] = code
+
+
+# --- the chosen corpus ---------------------------------------------------------------
 
 
 def chosen_corpus() -> tuple[list[str], str]:
@@ -27,12 +97,22 @@ def chosen_corpus() -> tuple[list[str], str]:
     return list(spec), name
 
 
-def choose_corpus(spec: list[str], name: str) -> None:
+def choose_corpus(spec: list[str], name: str, template: str = "{name}", /, **params) -> None:
+    """Use ``spec``. ``name`` (English) names the runs; ``template`` and ``params`` show it
+    in the current language (file names stay as they are)."""
     st.session_state["corpus_spec"] = list(spec)
     st.session_state["corpus_name"] = name
+    st.session_state["corpus_label"] = (template, params or {"name": name})
 
 
-@st.cache_data(show_spinner="Reading the corpus...", max_entries=16)
+def corpus_title() -> str:
+    """The chosen corpus's name as shown, in the current language."""
+    _, name = chosen_corpus()
+    template, params = st.session_state.get("corpus_label") or ("{name}", {"name": name})
+    return t(template, **params)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def corpus_overview(spec: tuple[str, ...]) -> dict:
     """Statistics and chart data of a corpus. Cached by spec: uploads are stored
     under their content hash and built-ins never change, so the spec names the text."""
@@ -56,11 +136,12 @@ def corpus_overview(spec: tuple[str, ...]) -> dict:
 def load_overview(spec: list[str]) -> dict | None:
     """corpus_overview with any problem shown as a sentence on the page."""
     try:
-        return corpus_overview(tuple(spec))
+        with st.spinner(t("Reading the corpus...")):
+            return corpus_overview(tuple(spec))
     except TextgenError as e:
-        st.error(str(e))
+        show_error(e)
     except OSError as e:
-        st.error(f"The corpus could not be read ({e}). Choose it again on the Corpus page.")
+        st.error(t("The corpus could not be read ({reason}). Choose it again on the Corpus page.", reason=e))
     return None
 
 
@@ -73,10 +154,19 @@ def model_runs() -> list[dict]:
     return [r for r in all_runs() if r.get("has_model")]
 
 
+def state_name(state: str | None) -> str:
+    """A run's state (runs.STATES) as people read it."""
+    names = {"queued": t("queued"), "running": t("running"), "completed": t("completed"),
+             "stopped": t("stopped"), "failed": t("failed"), "interrupted": t("interrupted")}
+    return names.get(state) or state or t("unknown")
+
+
 def run_label(run: dict) -> str:
     bpc = run.get("best_val_bpc")
-    score = f", {bpc:.2f} bits/char" if isinstance(bpc, (int, float)) else ""
-    return f"{run['name']} ({run.get('state') or 'unknown'}{score})"
+    state = state_name(run.get("state"))
+    if isinstance(bpc, (int, float)):
+        return t("{name} ({state}, {bpc:.2f} bits/char)", name=run["name"], state=state, bpc=bpc)
+    return t("{name} ({state})", name=run["name"], state=state)
 
 
 def shipped_models() -> dict[str, str]:
@@ -88,7 +178,7 @@ def shipped_models() -> dict[str, str]:
             continue
         if runs.read_status(folder).get("state") in runs.ACTIVE_STATES:
             continue
-        found[str(folder)] = f"{folder.name} (shipped base model)"
+        found[str(folder)] = t("{name} (shipped base model)", name=folder.name)
     return found
 
 

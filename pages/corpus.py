@@ -6,7 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import chosen_corpus, choose_corpus, load_overview
+from pages._shared import (choice_key, chosen_corpus, choose_corpus, corpus_title, load_overview, show_error,
+                           t)
 from textgen import charts, config, corpus, runs
 from textgen.errors import TextgenError
 
@@ -38,22 +39,22 @@ def store_upload(data: bytes, name: str, column: str | None) -> Path:
     return corpus.store_corpus(data, name, runs.textgen_home())
 
 
-def handle_uploads(uploads: list, columns: dict[str, str | None]) -> tuple[list[str], list[str]]:
-    """(paths of kept files, one sentence per file that could not be used)."""
+def handle_uploads(uploads: list, columns: dict[str, str | None]) -> tuple[list[str], list[TextgenError]]:
+    """(paths of kept files, the TextgenError of each file that could not be used)."""
     paths, problems = [], []
     for upload in uploads:
         try:
             paths.append(str(store_upload(upload.getvalue(), upload.name, columns.get(upload.file_id))))
         except TextgenError as e:
-            problems.append(str(e))
+            problems.append(e)
     return paths, problems
 
 
 def upload_section() -> None:
     uploads = st.file_uploader(
-        "Upload text files", accept_multiple_files=True,
-        help="Plain text (.txt, .md, ...) in any common encoding, or a CSV table. "
-             "Several files are joined into one corpus.",
+        t("Upload text files"), accept_multiple_files=True, key="corpus_uploads",
+        help=t("Plain text (.txt, .md, ...) in any common encoding, or a CSV table. "
+               "Several files are joined into one corpus."),
     ) or []
     columns = {}
     for upload in uploads:
@@ -61,12 +62,13 @@ def upload_section() -> None:
             try:
                 names, likely = table_columns(upload.getvalue(), upload.name)
             except TextgenError as e:
-                st.error(str(e))
+                show_error(e)
                 columns[upload.file_id] = None
                 continue
             columns[upload.file_id] = st.selectbox(
-                f"Text column of {upload.name}", names, index=likely,
-                help="The cells of this column become the text, one per line.",
+                t("Text column of {name}", name=upload.name), names, index=likely,
+                key=f"corpus_column_{upload.file_id}",
+                help=t("The cells of this column become the text, one per line."),
             )
     # Only act when the uploads (or a column choice) changed: otherwise a later
     # choice of a built-in corpus would be overwritten on every rerun.
@@ -78,33 +80,37 @@ def upload_section() -> None:
         st.session_state["upload_problems"] = problems
         if paths:
             names = [Path(p).name for p in paths]
-            choose_corpus(paths, " + ".join(names) if len(names) <= 3 else f"{len(names)} uploaded files")
+            if len(names) <= 3:
+                choose_corpus(paths, " + ".join(names))
+            else:
+                choose_corpus(paths, f"{len(names)} uploaded files", "{count} uploaded files", count=len(names))
     elif not uploads:
         st.session_state.pop("upload_signature", None)
         st.session_state.pop("upload_problems", None)
     for problem in st.session_state.get("upload_problems", []):
-        st.error(problem)
+        show_error(problem)  # kept as errors, so they follow a language switch
 
 
 def paste_section() -> None:
-    text = st.text_area("Paste text", height=200, placeholder="Paste any text here: a story, song lyrics, emails...")
-    if st.button("Use this text"):
+    text = st.text_area(t("Paste text"), height=200, key="corpus_paste",
+                        placeholder=t("Paste any text here: a story, song lyrics, emails..."))
+    if st.button(t("Use this text"), key="corpus_use_paste"):
         if not text.strip():
-            st.warning("Paste some text into the box first.")
+            st.warning(t("Paste some text into the box first."))
             return
         try:
             path = corpus.store_corpus(text.encode("utf-8"), "pasted.txt", runs.textgen_home())
         except TextgenError as e:
-            st.error(str(e))
+            show_error(e)
         else:
-            choose_corpus([str(path)], "pasted text")
+            choose_corpus([str(path)], "pasted text", "pasted text")
 
 
 def builtin_section() -> None:
-    names = list(corpus.BUILTIN_CORPORA)
-    name = st.radio("Built-in corpus", names, format_func=lambda n: f"{n}: {corpus.BUILTIN_CORPORA[n]}")
-    if st.button("Use this corpus"):
-        choose_corpus([f"builtin:{name}"], f"built-in {name}")
+    labels = {name: f"{name}: {t(description)}" for name, description in corpus.BUILTIN_CORPORA.items()}
+    name = st.radio(t("Built-in corpus"), list(labels), key=choice_key("corpus_builtin"), format_func=labels.get)
+    if st.button(t("Use this corpus"), key="corpus_use_builtin"):
+        choose_corpus([f"builtin:{name}"], f"built-in {name}", "built-in {name}", name=name)
 
 
 def warnings_for(overview: dict) -> None:
@@ -116,57 +122,62 @@ def warnings_for(overview: dict) -> None:
     val_fraction = settings.get("val_fraction") or defaults["val_fraction"]
     minimum = corpus.min_corpus_length(seq_len, val_fraction)
     if stats["chars"] < minimum:
-        st.error(
-            f"Too small for the chosen settings: the text has {stats['chars']:,} characters, and "
-            f"with a sequence length of {seq_len} and a held-out share of {val_fraction:g} it "
-            f"needs at least {minimum:,}. Add more text or lower the sequence length in "
-            "Train > Advanced settings.", icon=":material/error:")
+        st.error(t(
+            "Too small for the chosen settings: the text has {chars:,} characters, and "
+            "with a sequence length of {seq_len} and a held-out share of {val_fraction:g} it "
+            "needs at least {minimum:,}. Add more text or lower the sequence length in "
+            "Train > Advanced settings.",
+            chars=stats["chars"], seq_len=seq_len, val_fraction=val_fraction, minimum=minimum),
+            icon=":material/error:")
     else:
         if stats["chars"] < SMALL_CORPUS_CHARS:
-            st.warning(
-                f"This is a small text ({stats['chars']:,} characters). A model will learn its "
+            st.warning(t(
+                "This is a small text ({chars:,} characters). A model will learn its "
                 "spelling and style but will soon start repeating it word for word. "
-                "100,000 characters or more give better results.", icon=":material/warning:")
+                "100,000 characters or more give better results.", chars=stats["chars"]),
+                icon=":material/warning:")
     if stats["distinct_chars"] > LARGE_VOCABULARY:
-        st.warning(
-            f"This text uses {stats['distinct_chars']:,} different characters. Each one is an "
+        st.warning(t(
+            "This text uses {count:,} different characters. Each one is an "
             "output of the model, which makes it bigger and slower to learn, and rare characters "
             "are learnt poorly. That is normal for Chinese or Japanese; otherwise consider "
-            "removing unusual symbols, or train with the word tokenizer.", icon=":material/warning:")
+            "removing unusual symbols, or train with the word tokenizer.", count=stats["distinct_chars"]),
+            icon=":material/warning:")
     if "fallback" in overview["encoding"] or overview["replacement_share"] > 0.01:
-        st.warning(
-            f"Parts of this file did not read cleanly as text (read as {overview['encoding']}). "
+        st.warning(t(
+            "Parts of this file did not read cleanly as text (read as {encoding}). "
             "It may not be plain text, or it uses an unusual encoding: save it as UTF-8 text and "
-            "upload it again, or the model will learn garbled characters.", icon=":material/warning:")
+            "upload it again, or the model will learn garbled characters.", encoding=t(overview["encoding"])),
+            icon=":material/warning:")
 
 
-def overview_section(spec: list[str], name: str) -> None:
+def overview_section(spec: list[str]) -> None:
     overview = load_overview(spec)
     if overview is None:
         return
     stats = overview["stats"]
-    st.subheader(f"Using: {name}")
+    st.subheader(t("Using: {name}", name=corpus_title()))
     cols = st.columns(5)
-    cols[0].metric("Characters", f"{stats['chars']:,}")
-    cols[1].metric("Distinct characters", f"{stats['distinct_chars']:,}")
-    cols[2].metric("Words", f"{stats['words']:,}")
-    cols[3].metric("Lines", f"{stats['lines']:,}")
-    cols[4].metric("Encoding", overview["encoding"].split(" (")[0],
-                   help=f"Detected encoding: {overview['encoding']}")
+    cols[0].metric(t("Characters"), f"{stats['chars']:,}")
+    cols[1].metric(t("Distinct characters"), f"{stats['distinct_chars']:,}")
+    cols[2].metric(t("Words"), f"{stats['words']:,}")
+    cols[3].metric(t("Lines"), f"{stats['lines']:,}")
+    cols[4].metric(t("Encoding"), overview["encoding"].split(" (")[0],
+                   help=t("Detected encoding: {encoding}", encoding=t(overview["encoding"])))
     warnings_for(overview)
-    st.caption("Preview (the beginning of the text)")
+    st.caption(t("Preview (the beginning of the text)"))
     st.code(overview["preview"], language=None, wrap_lines=True, height=220)
     left, right = st.columns(2)
-    left.plotly_chart(charts.char_frequency_figure(overview["char_freq"]), key="char_freq")
-    right.plotly_chart(charts.word_frequency_figure(overview["word_freq"]), key="word_freq")
-    st.plotly_chart(charts.line_length_figure(overview["line_lengths"]), key="line_lengths")
-    st.page_link("pages/train.py", label="Train a model on this text", icon=":material/arrow_forward:")
+    left.plotly_chart(charts.char_frequency_figure(overview["char_freq"], translate=t), key="char_freq")
+    right.plotly_chart(charts.word_frequency_figure(overview["word_freq"], translate=t), key="word_freq")
+    st.plotly_chart(charts.line_length_figure(overview["line_lengths"], translate=t), key="line_lengths")
+    st.page_link("pages/train.py", label=t("Train a model on this text"), icon=":material/arrow_forward:")
 
 
-st.title("Corpus")
-st.write("Choose the text your model learns from. The more text, the better it writes.")
+st.title(t("Corpus"))
+st.write(t("Choose the text your model learns from. The more text, the better it writes."))
 
-upload_tab, paste_tab, builtin_tab = st.tabs(["Upload files", "Paste text", "Built-in"])
+upload_tab, paste_tab, builtin_tab = st.tabs([t("Upload files"), t("Paste text"), t("Built-in")])
 with upload_tab:
     upload_section()
 with paste_tab:
@@ -175,4 +186,4 @@ with builtin_tab:
     builtin_section()
 
 st.divider()
-overview_section(*chosen_corpus())
+overview_section(chosen_corpus()[0])

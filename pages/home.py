@@ -2,46 +2,48 @@
 
 import streamlit as st
 
+from pages._shared import show_error, t
 from textgen import jobs, runs
 from textgen.device import describe_device
 from textgen.errors import TextgenError
 
 st.title("TextGen Studio")
-st.markdown(
+st.markdown(t(
     "Teach a small language model to write like **your** text, watch it learn, "
     "then let it write new text. No programming needed."
-)
+))
 
 steps = st.columns(3)
 with steps[0]:
     with st.container(border=True):
-        st.subheader(":material/description: 1. Bring text")
-        st.write("Upload text files or a CSV, paste text, or pick a built-in collection.")
-        st.page_link("pages/corpus.py", label="Choose a corpus", icon=":material/arrow_forward:")
+        st.subheader(":material/description: " + t("1. Bring text"))
+        st.write(t("Upload text files or a CSV, paste text, or pick a built-in collection."))
+        st.page_link("pages/corpus.py", label=t("Choose a corpus"), icon=":material/arrow_forward:")
 with steps[1]:
     with st.container(border=True):
-        st.subheader(":material/model_training: 2. Train")
-        st.write("Pick a preset and start. A live chart shows the model getting better.")
-        st.page_link("pages/train.py", label="Train a model", icon=":material/arrow_forward:")
+        st.subheader(":material/model_training: " + t("2. Train"))
+        st.write(t("Pick a preset and start. A live chart shows the model getting better."))
+        st.page_link("pages/train.py", label=t("Train a model"), icon=":material/arrow_forward:")
 with steps[2]:
     with st.container(border=True):
-        st.subheader(":material/edit_note: 3. Generate")
-        st.write("Give the model a beginning and let it continue, careful or wild.")
-        st.page_link("pages/generate.py", label="Generate text", icon=":material/arrow_forward:")
+        st.subheader(":material/edit_note: " + t("3. Generate"))
+        st.write(t("Give the model a beginning and let it continue, careful or wild."))
+        st.page_link("pages/generate.py", label=t("Generate text"), icon=":material/arrow_forward:")
 
-st.info(f"Models train on this machine: **{describe_device()}**.", icon=":material/memory:")
+st.info(t("Models train on this machine: **{device}**.", device=describe_device()), icon=":material/memory:")
 
-st.subheader("Try it in one click")
-st.write(
+st.subheader(t("Try it in one click"))
+st.write(t(
     "Train a small model on the built-in sample text (fables, letters and recipes "
     "about a lighthouse town) for under a minute, then see what it writes."
-)
-if st.button("Train a quick model on the sample text", type="primary", icon=":material/play_arrow:"):
+))
+if st.button(t("Train a quick model on the sample text"), type="primary", icon=":material/play_arrow:",
+             key="home_quick_start"):
     try:
         name = runs.new_run_name("quick-sample")
         jobs.start_training(["builtin:sample"], runs.run_path(name), {"preset": "quick"})
     except TextgenError as e:
-        st.error(str(e))
+        show_error(e)
     else:
         st.session_state["selected_run"] = name
         st.switch_page("pages/train.py")

@@ -11,24 +11,41 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import chosen_corpus, load_overview, model_choices, run_label
+from pages._shared import (choice_key, chosen_corpus, corpus_title, language, load_overview, model_choices,
+                           run_label, show_error, state_name, t)
 from textgen import charts, config, corpus, jobs, runs
 from textgen.errors import TextgenError
+from textgen.i18n import join_sentences
 
-PRESET_DESCRIPTIONS = {
-    "quick": "A small model that writes something readable within about a minute. "
-             "Good for a first try.",
-    "balanced": "A two-layer model: the best quality for the time on an ordinary computer. "
-                "Trains until it stops improving.",
-    "quality": "A bigger model that can learn more but is several times slower. "
-               "Worth it on a GPU, or with time to spare.",
-}
 ARCH_NAMES = {"gru": "GRU", "lstm": "LSTM", "transformer": "Transformer"}
-TOKENIZER_NAMES = {"char": "Characters", "word": "Words"}
-NO_BASE = "None (start from scratch)"
+NO_BASE = "None (start from scratch)"  # the option's value; shown translated
 STATE_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/autorenew:",
                "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
                "failed": ":material/error:", "interrupted": ":material/warning:"}
+
+
+def preset_description(preset: str) -> str:
+    return {
+        "quick": t("A small model that writes something readable within about a minute. "
+                   "Good for a first try."),
+        "balanced": t("A two-layer model: the best quality for the time on an ordinary computer. "
+                      "Trains until it stops improving."),
+        "quality": t("A bigger model that can learn more but is several times slower. "
+                     "Worth it on a GPU, or with time to spare."),
+    }[preset]
+
+
+def preset_names() -> dict[str, str]:
+    """The preset choice's values (English, as the app's contract names them) and labels."""
+    return {"Quick": t("Quick"), "Balanced": t("Balanced"), "Quality": t("Quality")}
+
+
+def tokenizer_names() -> dict[str, str]:
+    return {"char": t("Characters"), "word": t("Words")}
+
+
+def say(*sentences: str) -> str:
+    return join_sentences(sentences, language())
 
 
 def number_setting(column, name: str, label: str, default, key_suffix: str, disabled=False, **extra):
@@ -41,16 +58,18 @@ def number_setting(column, name: str, label: str, default, key_suffix: str, disa
         args = dict(min_value=float(low), max_value=float(high),
                     value=None if default is None else float(default))
     args.update(extra)
-    return column.number_input(label, help=help_text[0].upper() + help_text[1:] + ".",
+    return column.number_input(label, help=t(help_text[0].upper() + help_text[1:] + "."),
                                key=f"adv_{name}_{key_suffix}", disabled=disabled, **args)
 
 
 def settings_form(overview: dict | None) -> dict | None:
     """Every setting as widgets; returns what is needed to start, or None if invalid."""
-    preset = st.radio("Preset", ["Quick", "Balanced", "Quality"], index=1, horizontal=True,
-                      help="A starting point for all settings; change any of them under Advanced settings.")
+    presets = preset_names()
+    preset = st.radio(t("Preset"), list(presets), index=1, horizontal=True, key=choice_key("train_preset"),
+                      format_func=presets.get,
+                      help=t("A starting point for all settings; change any of them under Advanced settings."))
     preset = preset.lower()
-    st.caption(PRESET_DESCRIPTIONS[preset])
+    st.caption(preset_description(preset))
 
     bases = model_choices(finished_only=True)
     requested = st.session_state.pop("finetune_from", None)  # a run name, from the Runs page
@@ -60,10 +79,10 @@ def settings_form(overview: dict | None) -> dict | None:
     if st.session_state.get("train_init_from") not in (NO_BASE, *bases):
         st.session_state["train_init_from"] = NO_BASE
     base_choice = st.selectbox(
-        "Fine-tune from", [NO_BASE, *bases], key="train_init_from",
-        format_func=lambda path: bases.get(path, path),
-        help="Start from a model already trained (for example the shipped base model, trained on "
-             "a large general text) and adapt it to this corpus. It keeps that model's shape and vocabulary.")
+        t("Fine-tune from"), [NO_BASE, *bases], key=choice_key("train_init_from"),
+        format_func={NO_BASE: t("None (start from scratch)"), **bases}.get,
+        help=t("Start from a model already trained (for example the shipped base model, trained on "
+               "a large general text) and adapt it to this corpus. It keeps that model's shape and vocabulary."))
     init_from = None if base_choice == NO_BASE else base_choice
 
     defaults = config.resolve_config(preset)
@@ -75,44 +94,45 @@ def settings_form(overview: dict | None) -> dict | None:
                 dict(defaults, seq_len=base_config.get("seq_len", defaults["seq_len"])), {}, base_config)
             defaults["learning_rate"] = round(defaults["learning_rate"], 6)
         else:
-            st.error("The chosen base model's settings are missing or damaged; choose another one.")
+            st.error(t("The chosen base model's settings are missing or damaged; choose another one."))
             init_from, base_config = None, {}
     suffix = f"{preset}_{Path(init_from).name if init_from else ''}"  # new defaults per preset and base
     arch_col, tok_col = st.columns(2)
 
-    arch = arch_col.selectbox("Architecture", list(ARCH_NAMES), format_func=ARCH_NAMES.get,
+    arch = arch_col.selectbox(t("Architecture"), list(ARCH_NAMES), format_func=ARCH_NAMES.get,
                               index=list(ARCH_NAMES).index(defaults["arch"]), key=f"arch_{suffix}",
                               disabled=bool(init_from),
-                              help="GRU is fast and good on a CPU; LSTM is similar but slower; "
-                                   "Transformer (like GPT) shines on a GPU with more text.")
-    tokenizer = tok_col.selectbox("Tokenizer", list(TOKENIZER_NAMES), format_func=TOKENIZER_NAMES.get,
-                                  index=list(TOKENIZER_NAMES).index(defaults["tokenizer"]),
-                                  key=f"tok_{suffix}", disabled=bool(init_from),
-                                  help="Characters: the model writes letter by letter and can invent "
-                                       "words. Words: it writes whole words it has seen; needs more text.")
+                              help=t("GRU is fast and good on a CPU; LSTM is similar but slower; "
+                                     "Transformer (like GPT) shines on a GPU with more text."))
+    tokenizers = tokenizer_names()
+    tokenizer = tok_col.selectbox(t("Tokenizer"), list(tokenizers), format_func=tokenizers.get,
+                                  index=list(tokenizers).index(defaults["tokenizer"]),
+                                  key=choice_key(f"tok_{suffix}"), disabled=bool(init_from),
+                                  help=t("Characters: the model writes letter by letter and can invent "
+                                         "words. Words: it writes whole words it has seen; needs more text."))
 
-    with st.expander("Advanced settings"):
+    with st.expander(t("Advanced settings")):
         c1, c2 = st.columns(2)
         shape_locked = bool(init_from)
         values = {
-            "layers": number_setting(c1, "layers", "Layers", defaults["layers"], suffix, shape_locked),
-            "units": number_setting(c2, "units", "Units per layer", defaults["units"], suffix, shape_locked),
-            "embedding_dim": number_setting(c1, "embedding_dim", "Embedding size", defaults["embedding_dim"],
+            "layers": number_setting(c1, "layers", t("Layers"), defaults["layers"], suffix, shape_locked),
+            "units": number_setting(c2, "units", t("Units per layer"), defaults["units"], suffix, shape_locked),
+            "embedding_dim": number_setting(c1, "embedding_dim", t("Embedding size"), defaults["embedding_dim"],
                                             suffix, shape_locked),
-            "seq_len": number_setting(c2, "seq_len", "Sequence length", defaults["seq_len"], suffix),
-            "batch_size": number_setting(c1, "batch_size", "Batch size", defaults["batch_size"], suffix),
-            "dropout": number_setting(c2, "dropout", "Dropout", defaults["dropout"], suffix, step=0.05),
-            "learning_rate": number_setting(c1, "learning_rate", "Learning rate", defaults["learning_rate"],
+            "seq_len": number_setting(c2, "seq_len", t("Sequence length"), defaults["seq_len"], suffix),
+            "batch_size": number_setting(c1, "batch_size", t("Batch size"), defaults["batch_size"], suffix),
+            "dropout": number_setting(c2, "dropout", t("Dropout"), defaults["dropout"], suffix, step=0.05),
+            "learning_rate": number_setting(c1, "learning_rate", t("Learning rate"), defaults["learning_rate"],
                                             suffix, step=1e-4, format="%.5f"),
-            "epochs": number_setting(c2, "epochs", "Epochs", defaults["epochs"], suffix),
-            "val_fraction": number_setting(c1, "val_fraction", "Held-out share", defaults["val_fraction"],
+            "epochs": number_setting(c2, "epochs", t("Epochs"), defaults["epochs"], suffix),
+            "val_fraction": number_setting(c1, "val_fraction", t("Held-out share"), defaults["val_fraction"],
                                            suffix, step=0.01),
-            "time_budget": number_setting(c2, "time_budget", "Time budget (seconds)", defaults["time_budget"],
-                                          suffix, step=10.0, format="%.0f", placeholder="no limit"),
-            "seed": number_setting(c1, "seed", "Seed", defaults["seed"], suffix, placeholder="random"),
+            "time_budget": number_setting(c2, "time_budget", t("Time budget (seconds)"), defaults["time_budget"],
+                                          suffix, step=10.0, format="%.0f", placeholder=t("no limit")),
+            "seed": number_setting(c1, "seed", t("Seed"), defaults["seed"], suffix, placeholder=t("random")),
         }
         if init_from:
-            values["freeze_layers"] = number_setting(c2, "freeze_layers", "Frozen layers", 0, suffix,
+            values["freeze_layers"] = number_setting(c2, "freeze_layers", t("Frozen layers"), 0, suffix,
                                                      max_value=int(defaults["layers"]))
     values.update(arch=arch, tokenizer=tokenizer)
     st.session_state["train_settings"] = {"preset": preset, "seq_len": values["seq_len"],
@@ -120,7 +140,7 @@ def settings_form(overview: dict | None) -> dict | None:
     try:
         resolved = config.resolve_config(preset, **values)
     except TextgenError as e:
-        st.error(str(e))
+        show_error(e)
         return None
 
     # Explicit flags only where they differ from the preset: the command stays readable.
@@ -155,22 +175,23 @@ def show_estimates(resolved: dict, overview: dict | None, base_config) -> None:
     parameters = config.count_parameters(resolved, vocab)
     seconds = config.estimate_seconds(resolved, vocab, train_tokens)
     size_col, time_col = st.columns(2)
-    size_col.metric("Model size (parameters)", f"{parameters:,}",
-                    help="Numbers the model learns. More can capture more, but needs more text and time.")
-    time_col.metric("Estimated time", charts.format_duration(seconds) if seconds < 1e9 else "no limit",
-                    help="A rough guess for a CPU; it stops earlier when it stops improving.")
+    size_col.metric(t("Model size (parameters)"), f"{parameters:,}",
+                    help=t("Numbers the model learns. More can capture more, but needs more text and time."))
+    time_col.metric(t("Estimated time"), charts.format_duration(seconds, t) if seconds < 1e9 else t("no limit"),
+                    help=t("A rough guess for a CPU; it stops earlier when it stops improving."))
     minimum = corpus.min_corpus_length(resolved["seq_len"], resolved["val_fraction"])
     if stats["chars"] < minimum:
-        st.error(f"The corpus has {stats['chars']:,} characters; with a sequence length of "
-                 f"{resolved['seq_len']} it needs at least {minimum:,}. Add more text on the "
-                 "Corpus page or lower the sequence length under Advanced settings.")
+        st.error(t("The corpus has {chars:,} characters; with a sequence length of "
+                   "{seq_len} it needs at least {minimum:,}. Add more text on the "
+                   "Corpus page or lower the sequence length under Advanced settings.",
+                   chars=stats["chars"], seq_len=resolved["seq_len"], minimum=minimum))
 
 
 def start(spec: list[str], name: str, options: dict) -> None:
     try:
         jobs.start_training(spec, runs.run_path(name), options)
     except TextgenError as e:
-        st.error(str(e))
+        show_error(e)
         return
     st.session_state["selected_run"] = name
     st.session_state.pop("train_run_name", None)  # suggest a fresh name next time
@@ -222,15 +243,18 @@ def live_panel(run_dir: Path, was_active: bool) -> None:
 
     if state == "queued":
         place, running = queue_position(run_dir.name)
-        st.info(f"Waiting in the queue: number {place} in line, {running} job(s) training now. "
-                "It starts by itself when a training slot is free.", icon=STATE_ICONS["queued"])
+        st.info(t("Waiting in the queue: number {place} in line, {running} job(s) training now. "
+                  "It starts by itself when a training slot is free.", place=place, running=running),
+                icon=STATE_ICONS["queued"])
     elif state == "running":
         fraction, eta = charts.progress(status)
         started = status.get("started_at")
         elapsed = time.time() - started if isinstance(started, (int, float)) else None
-        text = f"Training: {charts.format_duration(elapsed)} so far"
-        if eta is not None:
-            text += f", about {charts.format_duration(eta)} left"
+        if eta is None:
+            text = t("Training: {elapsed} so far", elapsed=charts.format_duration(elapsed, t))
+        else:
+            text = t("Training: {elapsed} so far, about {left} left",
+                     elapsed=charts.format_duration(elapsed, t), left=charts.format_duration(eta, t))
         st.progress(fraction or 0.0, text=text)
 
     latest = records[-1] if records else {}
@@ -243,46 +267,50 @@ def live_panel(run_dir: Path, was_active: bool) -> None:
     end = status.get("updated_at") if state not in runs.ACTIVE_STATES else time.time()
     elapsed = end - started if isinstance(started, (int, float)) and end else None
     row1, row2 = st.columns(3), st.columns(3)
-    row1[0].metric("Step", f"{status.get('step') or latest.get('step') or 0:,}")
-    row1[1].metric("Training loss", f"{latest['train_loss']:.3f}" if "train_loss" in latest else "–")
-    row1[2].metric("Best held-out loss", f"{best_loss:.3f}" if best_loss is not None else "–",
-                   help="Measured on text the model never trains on; lower is better.")
-    row2[0].metric("Speed (chars/s)", f"{speed:,.0f}" if speed else "–")
-    row2[1].metric("Device", status.get("device") or "–")
-    row2[2].metric("Time", charts.format_duration(elapsed) if elapsed is not None else "–")
+    row1[0].metric(t("Step"), f"{status.get('step') or latest.get('step') or 0:,}")
+    row1[1].metric(t("Training loss"), f"{latest['train_loss']:.3f}" if "train_loss" in latest else "–")
+    row1[2].metric(t("Best held-out loss"), f"{best_loss:.3f}" if best_loss is not None else "–",
+                   help=t("Measured on text the model never trains on; lower is better."))
+    row2[0].metric(t("Speed (chars/s)"), f"{speed:,.0f}" if speed else "–")
+    row2[1].metric(t("Device"), status.get("device") or "–")
+    row2[2].metric(t("Time"), charts.format_duration(elapsed, t) if elapsed is not None else "–")
 
-    bits = st.toggle("Show bits per character", key="train_bits",
-                     help="Loss divided by ln 2: how many yes/no questions the model needs per character.")
-    st.plotly_chart(charts.loss_figure(records, bits=bits, best=best, base_records=base_records(run_dir)),
+    bits = st.toggle(t("Show bits per character"), key="train_bits",
+                     help=t("Loss divided by ln 2: how many yes/no questions the model needs per character."))
+    st.plotly_chart(charts.loss_figure(records, bits=bits, best=best, base_records=base_records(run_dir),
+                                       translate=t),
                     key="live_loss_chart")
 
     warning = charts.overfitting(records)
     if warning:
         best_pt = warning["best"]
-        st.warning(
-            f"The model has started memorising: its held-out loss rose from "
-            f"{best_pt['val_loss']:.3f} (step {best_pt.get('step')}) to "
-            f"{warning['latest']['val_loss']:.3f} while its training loss kept falling. "
+        st.warning(t(
+            "The model has started memorising: its held-out loss rose from "
+            "{best:.3f} (step {step}) to {latest:.3f} while its training loss kept falling. "
             "The best checkpoint (the star) is the one kept and used for generating. "
-            "More text or more dropout helps.", icon=":material/trending_up:")
+            "More text or more dropout helps.",
+            best=best_pt["val_loss"], step=best_pt.get("step"), latest=warning["latest"]["val_loss"]),
+            icon=":material/trending_up:")
 
     samples = new_records(run_dir, "samples.jsonl")
     if samples:
-        st.markdown("**What the model writes so far**")
+        st.markdown("**" + t("What the model writes so far") + "**")
         for sample in reversed(samples[-3:]):
             text = sample.get("text") or sample.get("sample") or ""
-            st.caption(f"Step {sample.get('step', '?')}")
+            st.caption(t("Step {step}", step=sample.get("step", "?")))
             st.code(text, language=None, wrap_lines=True)
 
 
 def final_summary(run: dict, status: dict) -> None:
     state = status.get("state")
     loss = status.get("best_val_loss")
-    score = (f" Best held-out loss {loss:.3f} nats per character = {loss / charts.LN2:.3f} bits per character."
+    score = (t("Best held-out loss {nats:.3f} nats per character = {bits:.3f} bits per character.",
+               nats=loss, bits=loss / charts.LN2)
              if isinstance(loss, (int, float)) else "")
     message = status.get("message") or ""
+    headline = t("Training {state}.", state=state_name(state))
     if state in ("completed", "stopped"):
-        st.success(f"Training {state}.{score} {message}", icon=STATE_ICONS[state])
+        st.success(say(headline, score, t(message)), icon=STATE_ICONS[state])
     else:
         log = Path(run["path"]) / "train.log"
         log_text = log.read_text(errors="replace") if log.exists() else ""
@@ -290,45 +318,46 @@ def final_summary(run: dict, status: dict) -> None:
         reasons = [line[len("error:"):].strip() for line in log_text.splitlines() if line.startswith("error:")]
         if reasons:
             message = reasons[-1]
-        st.error(f"Training {state}. {message}{score}", icon=STATE_ICONS.get(state))
+        st.error(say(headline, t(message), score), icon=STATE_ICONS.get(state))
         if log_text:
-            with st.expander("Details from the training log"):
+            with st.expander(t("Details from the training log")):
                 st.code(log_text[-3000:], language=None)
     if run.get("has_model"):
-        if st.button("Generate text with this model", type="primary", icon=":material/edit_note:"):
+        if st.button(t("Generate text with this model"), type="primary", icon=":material/edit_note:",
+                     key="train_generate"):
             st.session_state["generate_run"] = run["name"]
             st.switch_page("pages/generate.py")
 
 
 # --- the page ---------------------------------------------------------------------
 
-st.title("Train")
+st.title(t("Train"))
 settings_col, progress_col = st.columns([5, 7], gap="large")
 
 with settings_col:
-    st.subheader("New run")
+    st.subheader(t("New run"))
     spec, corpus_name = chosen_corpus()
     corpus_line = st.columns([3, 2], vertical_alignment="center")
-    corpus_line[0].markdown(f"**Corpus:** {corpus_name}")
-    corpus_line[1].page_link("pages/corpus.py", label="Change corpus", icon=":material/description:")
+    corpus_line[0].markdown(t("**Corpus:** {name}", name=corpus_title()))
+    corpus_line[1].page_link("pages/corpus.py", label=t("Change corpus"), icon=":material/description:")
     overview = load_overview(spec)
     plan = settings_form(overview)
     if "train_run_name" not in st.session_state:
         arch = plan["resolved"]["arch"] if plan else "run"
         short = Path(corpus_name.split(" + ")[0]).stem.replace("built-in ", "")
         st.session_state["train_run_name"] = runs.new_run_name(f"{arch}-{short}")
-    run_name = st.text_input("Run name", key="train_run_name",
-                             help="A folder name for this run: letters, digits, dots, dashes, underscores.")
+    run_name = st.text_input(t("Run name"), key="train_run_name",
+                             help=t("A folder name for this run: letters, digits, dots, dashes, underscores."))
     buttons = st.container(horizontal=True)
 
 with progress_col:
-    st.subheader("Progress")
+    st.subheader(t("Progress"))
     all_runs = runs.list_runs()
     names = [r["name"] for r in all_runs]
     watched = None
     if not names:
-        st.info("No training yet. Choose a preset and press **Start training**; "
-                "the live chart appears here.", icon=":material/model_training:")
+        st.info(t("No training yet. Choose a preset and press **{start}**; "
+                  "the live chart appears here.", start=t("Start training")), icon=":material/model_training:")
     else:
         requested = st.session_state.pop("selected_run", None)
         if requested in names:
@@ -337,26 +366,28 @@ with progress_col:
             active = [r["name"] for r in all_runs if r["state"] in runs.ACTIVE_STATES]
             st.session_state["train_watch"] = (active or names)[0]
         by_name = {r["name"]: r for r in all_runs}
-        watched = by_name[st.selectbox("Run to watch", names, key="train_watch",
-                                       format_func=lambda n: run_label(by_name[n]))]
+        labels = {n: run_label(r) for n, r in by_name.items()}
+        watched = by_name[st.selectbox(t("Run to watch"), names, key=choice_key("train_watch"),
+                                       format_func=labels.get)]
 
 watched_active = bool(watched) and watched["state"] in runs.ACTIVE_STATES
 with buttons:
-    start_clicked = st.button("Start training", type="primary", icon=":material/play_arrow:",
-                              disabled=plan is None)
-    stop_clicked = st.button("Stop training", icon=":material/stop:", disabled=not watched_active,
-                             help="Stops after the current step and keeps the best model so far.")
+    start_clicked = st.button(t("Start training"), type="primary", icon=":material/play_arrow:",
+                              disabled=plan is None, key="train_start")
+    stop_clicked = st.button(t("Stop training"), icon=":material/stop:", disabled=not watched_active,
+                             key="train_stop",
+                             help=t("Stops after the current step and keeps the best model so far."))
 if start_clicked and plan is not None:
     try:
         runs.check_run_name(run_name)
     except TextgenError as e:
-        settings_col.error(str(e))
+        show_error(e, settings_col)
     else:
         with settings_col:
             start(spec, run_name, plan["options"])
 if stop_clicked and watched:
     jobs.stop_training(watched["path"])
-    st.toast("Stopping after the current step; the best model is kept.", icon=":material/stop:")
+    st.toast(t("Stopping after the current step; the best model is kept."), icon=":material/stop:")
 
 if watched:
     run_dir = Path(watched["path"])

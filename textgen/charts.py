@@ -26,6 +26,14 @@ _WORD_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W\u3400-\u4
 BASE_COLOUR = "#9aa0a6"
 
 
+def english(text: str, **params) -> str:
+    """The default ``translate`` of the builders below: the English text, filled in.
+
+    Pages pass their own (text, **params) -> str to show chart labels in the chosen language.
+    """
+    return text.format(**params) if params else text
+
+
 def visible_char(char: str) -> str:
     if char in _VISIBLE:
         return _VISIBLE[char]
@@ -49,36 +57,38 @@ def line_lengths(text: str) -> list[int]:
     return [len(line) for line in text.split("\n")]
 
 
-def _bar_figure(pairs, title: str, x_title: str, colour: str) -> go.Figure:
+def _bar_figure(pairs, title: str, x_title: str, colour: str, translate=english) -> go.Figure:
     labels = [label for label, _ in pairs]
     counts = [count for _, count in pairs]
     fig = go.Figure(go.Bar(x=labels, y=counts, marker_color=colour,
                            hovertemplate="%{x}: %{y:,}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="count",
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=translate("count"),
                       margin=dict(l=10, r=10, t=50, b=10), height=340)
     # Category axis: keep '1' or '2020' as labels instead of turning them into numbers.
     fig.update_xaxes(type="category", tickangle=0 if len(labels) <= 40 else -60)
     return fig
 
 
-def char_frequency_figure(pairs: list[tuple[str, int]]) -> go.Figure:
-    fig = _bar_figure(pairs, f"The {len(pairs)} most frequent characters",
-                      "character (␣ space, ↵ new line, ⇥ tab)", TRAIN_COLOUR)
+def char_frequency_figure(pairs: list[tuple[str, int]], translate=english) -> go.Figure:
+    fig = _bar_figure(pairs, translate("The {count} most frequent characters", count=len(pairs)),
+                      translate("character (␣ space, ↵ new line, ⇥ tab)"), TRAIN_COLOUR, translate)
     fig.update_xaxes(tickmode="array", tickvals=[label for label, _ in pairs])  # label every bar
     return fig
 
 
-def word_frequency_figure(pairs: list[tuple[str, int]]) -> go.Figure:
-    fig = _bar_figure(pairs, f"The {len(pairs)} most frequent words", "word", "#2f9e44")
+def word_frequency_figure(pairs: list[tuple[str, int]], translate=english) -> go.Figure:
+    fig = _bar_figure(pairs, translate("The {count} most frequent words", count=len(pairs)),
+                      translate("word"), "#2f9e44", translate)
     fig.update_xaxes(tickangle=-45)
     return fig
 
 
-def line_length_figure(lengths: list[int]) -> go.Figure:
+def line_length_figure(lengths: list[int], translate=english) -> go.Figure:
+    hover = translate("%{x} characters: %{y:,} lines")
     fig = go.Figure(go.Histogram(x=lengths, nbinsx=50, marker_color="#7048e8",
-                                 hovertemplate="%{x} characters: %{y:,} lines<extra></extra>"))
-    fig.update_layout(title="Line lengths", xaxis_title="characters per line",
-                      yaxis_title="lines", margin=dict(l=10, r=10, t=50, b=10), height=340,
+                                 hovertemplate=hover + "<extra></extra>"))
+    fig.update_layout(title=translate("Line lengths"), xaxis_title=translate("characters per line"),
+                      yaxis_title=translate("lines"), margin=dict(l=10, r=10, t=50, b=10), height=340,
                       bargap=0.05)
     return fig
 
@@ -105,9 +115,9 @@ def curve(records: list[dict], key: str, x: str = "step", bits: bool = False,
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def _axis_titles(x: str, bits: bool) -> tuple[str, str]:
-    return ("seconds" if x == "time" else "training step",
-            "bits per character" if bits else "loss (nats per token)")
+def _axis_titles(x: str, bits: bool, translate=english) -> tuple[str, str]:
+    return (translate("seconds") if x == "time" else translate("training step"),
+            translate("bits per character") if bits else translate("loss (nats per token)"))
 
 
 def continue_after(base_records: list[dict], records: list[dict], x: str = "step") -> list[dict]:
@@ -117,7 +127,8 @@ def continue_after(base_records: list[dict], records: list[dict], x: str = "step
 
 
 def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
-                best: dict | None = None, base_records: list[dict] | None = None) -> go.Figure:
+                best: dict | None = None, base_records: list[dict] | None = None,
+                translate=english) -> go.Figure:
     """Training and held-out loss of one run; `best` marks the best checkpoint.
 
     With ``base_records`` (the run a fine-tune started from), the base model's
@@ -125,7 +136,8 @@ def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
     """
     fig = go.Figure()
     if base_records:
-        for key, name in (("train_loss", "base model: training"), ("val_loss", "base model: held-out")):
+        for key, name in (("train_loss", translate("base model: training")),
+                          ("val_loss", translate("base model: held-out"))):
             bx, by = curve(base_records, key, x, bits)
             fig.add_trace(go.Scatter(x=bx, y=by, name=name, mode="lines",
                                      line=dict(color=BASE_COLOUR, width=1.5 if key == "train_loss" else 2.5,
@@ -135,15 +147,15 @@ def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
             best = continue_after(base_records, [best], x)[0]
     tx, ty = curve(records, "train_loss", x, bits)
     vx, vy = curve(records, "val_loss", x, bits)
-    fig.add_trace(go.Scatter(x=tx, y=ty, name="training", mode="lines",
+    fig.add_trace(go.Scatter(x=tx, y=ty, name=translate("training"), mode="lines",
                              line=dict(color=TRAIN_COLOUR, width=1.5)))
-    fig.add_trace(go.Scatter(x=vx, y=vy, name="held-out", mode="lines+markers",
+    fig.add_trace(go.Scatter(x=vx, y=vy, name=translate("held-out"), mode="lines+markers",
                              line=dict(color=VAL_COLOUR, width=2.5), marker=dict(size=6)))
     if best and best.get(x) is not None and best.get("val_loss") is not None:
         y = best["val_loss"] / LN2 if bits else best["val_loss"]
-        fig.add_trace(go.Scatter(x=[best[x]], y=[y], name="best checkpoint", mode="markers",
+        fig.add_trace(go.Scatter(x=[best[x]], y=[y], name=translate("best checkpoint"), mode="markers",
                                  marker=dict(color=VAL_COLOUR, size=14, symbol="star")))
-    x_title, y_title = _axis_titles(x, bits)
+    x_title, y_title = _axis_titles(x, bits, translate)
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=380,
                       margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
@@ -152,14 +164,14 @@ def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
 
 
 def compare_figure(curves: dict[str, list[dict]], key: str = "val_loss", bits: bool = False,
-                   x: str = "step") -> go.Figure:
+                   x: str = "step", translate=english) -> go.Figure:
     """One line per run for the same metric, overlaid."""
     fig = go.Figure()
     for name, records in curves.items():
         xs, ys = curve(records, key, x, bits)
         fig.add_trace(go.Scatter(x=xs, y=ys, name=name,
                                  mode="lines+markers" if key == "val_loss" else "lines"))
-    x_title, y_title = _axis_titles(x, bits)
+    x_title, y_title = _axis_titles(x, bits, translate)
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=420, showlegend=True,
                       margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
@@ -233,17 +245,17 @@ def progress(status: dict, now: float | None = None) -> tuple[float | None, floa
     return (max(fractions) if fractions else None), (min(etas) if etas else None)
 
 
-def format_duration(seconds) -> str:
+def format_duration(seconds, translate=english) -> str:
     if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return "unknown"
+        return translate("unknown")
     seconds = int(round(seconds))
     if seconds < 60:
-        return f"{seconds} s"
+        return translate("{seconds} s", seconds=seconds)
     minutes, seconds = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
+        return translate("{minutes} min {seconds:02d} s", minutes=minutes, seconds=seconds)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return translate("{hours} h {minutes:02d} min", hours=hours, minutes=minutes)
 
 
 def format_count(n) -> str:

@@ -1,0 +1,68 @@
+"""The interface in more than one language.
+
+The English text is the key: a page writes ``translate("Start training", language)`` and
+gets the English back whenever a catalog has no entry, so a forgotten string shows in
+English instead of breaking the page. Catalogs are flat JSON files, textgen/locales/<code>.json,
+mapping English templates to translated ones; both use the same ``{name}`` fields.
+No Streamlit here: the pages decide which language is current.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+LANGUAGES = {"en": "English", "zh": "中文"}
+DEFAULT_LANGUAGE = "en"
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+
+
+@functools.cache
+def catalog(language: str) -> dict[str, str]:
+    """English template -> translated template; empty for English or an unknown language."""
+    if language == DEFAULT_LANGUAGE or language not in LANGUAGES:
+        return {}
+    try:
+        with open(LOCALES_DIR / f"{language}.json", encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}  # a damaged install still shows the English interface
+
+
+def translate(text: str, language: str = DEFAULT_LANGUAGE, **params) -> str:
+    template = catalog(language).get(text, text)
+    if not params:
+        return template
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return text.format(**params)  # a faulty translation must not hide the message
+
+
+def join_sentences(sentences, language: str = DEFAULT_LANGUAGE) -> str:
+    """Sentences of one message, the empty ones left out: Chinese runs them together,
+    English puts a space between them."""
+    return ("" if language == "zh" else " ").join(s for s in sentences if s)
+
+
+def translate_error(error: BaseException, language: str = DEFAULT_LANGUAGE) -> str:
+    """A TextgenError's sentence in ``language``, built from its template and params.
+
+    A param that is itself a TextgenError (an import refused because of a bad run name)
+    or a catalog entry (a file kind such as "a PNG image") is translated too; anything
+    else (file names, numbers) is kept as it is.
+    """
+    template = getattr(error, "template", None)
+    if not isinstance(template, str) or not template:
+        return translate(str(error), language)
+    params = {name: _translate_param(value, language) for name, value in getattr(error, "params", {}).items()}
+    return translate(template, language, **params)
+
+
+def _translate_param(value, language: str):
+    if isinstance(value, BaseException):
+        return translate_error(value, language)
+    if isinstance(value, str):
+        return translate(value, language)
+    return value
