@@ -41,7 +41,7 @@ def preset_names() -> dict[str, str]:
 
 
 def tokenizer_names() -> dict[str, str]:
-    return {"char": t("Characters"), "word": t("Words")}
+    return {"char": t("Characters"), "word": t("Words"), "bpe": t("Subword pieces")}
 
 
 def say(*sentences: str) -> str:
@@ -109,7 +109,9 @@ def settings_form(overview: dict | None) -> dict | None:
                                   index=list(tokenizers).index(defaults["tokenizer"]),
                                   key=choice_key(f"tok_{suffix}"), disabled=bool(init_from),
                                   help=t("Characters: the model writes letter by letter and can invent "
-                                         "words. Words: it writes whole words it has seen; needs more text."))
+                                         "words. Words: it writes whole words it has seen; needs more text. "
+                                         "Subword pieces: frequent chunks of words learnt from your text "
+                                         "(byte-pair encoding), so the model reads more text at once."))
 
     with st.expander(t("Advanced settings")):
         c1, c2 = st.columns(2)
@@ -131,6 +133,11 @@ def settings_form(overview: dict | None) -> dict | None:
                                           suffix, step=10.0, format="%.0f", placeholder=t("no limit")),
             "seed": number_setting(c1, "seed", t("Seed"), defaults["seed"], suffix, placeholder=t("random")),
         }
+        if tokenizer != "char":  # each tokenizer has its own default size, hence its own key
+            values["max_vocab"] = number_setting(c2, "max_vocab", t("Vocabulary size"),
+                                                 defaults["max_vocab"] if init_from
+                                                 else config.VOCAB_DEFAULTS[tokenizer],
+                                                 f"{suffix}_{tokenizer}", shape_locked)
         if init_from:
             values["freeze_layers"] = number_setting(c2, "freeze_layers", t("Frozen layers"), 0, suffix,
                                                      max_value=int(defaults["layers"]))
@@ -164,13 +171,9 @@ def show_estimates(resolved: dict, overview: dict | None, base_config) -> None:
     if overview is None:
         return
     stats = overview["stats"]
+    vocab, tokens = config.expected_vocabulary(resolved, stats, overview["distinct_words"])
     if base_config and base_config.get("vocab_size"):
         vocab = int(base_config["vocab_size"])
-    elif resolved["tokenizer"] == "word":
-        vocab = min(resolved["max_vocab"], overview["distinct_words"]) + 2
-    else:
-        vocab = stats["distinct_chars"] + 1
-    tokens = stats["chars"] if resolved["tokenizer"] == "char" else stats["words"] * 2
     train_tokens = int(tokens * (1 - resolved["val_fraction"]))
     parameters = config.count_parameters(resolved, vocab)
     seconds = config.estimate_seconds(resolved, vocab, train_tokens)

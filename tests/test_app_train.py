@@ -55,7 +55,7 @@ def test_train_page_has_presets_settings_and_buttons(open_page):
     assert preset.value == "Balanced"
     assert {"Architecture", "Tokenizer", "Fine-tune from"} <= {s.label for s in at.selectbox}
     assert select(at, "Architecture").options == ["GRU", "LSTM", "Transformer"]
-    assert select(at, "Tokenizer").options == ["Characters", "Words"]
+    assert select(at, "Tokenizer").options == ["Characters", "Words", "Subword pieces"]
     assert at.expander[0].label == "Advanced settings"
     labels = {n.label for n in at.number_input}
     assert {"Layers", "Units per layer", "Embedding size", "Sequence length", "Batch size", "Dropout",
@@ -90,6 +90,18 @@ def test_start_training_passes_the_settings_and_watches_the_new_run(open_page, s
     assert at.selectbox(key="train_watch").value == "my-first-run"
     assert any("Waiting in the queue: number 1" in i.value for i in at.info)
     assert not button(at, "Stop training").disabled
+
+
+def test_subword_tokens_come_with_their_vocabulary_size(open_page, started):
+    at = open_page("train")
+    assert "Vocabulary size" not in {n.label for n in at.number_input}  # characters need none
+    select(at, "Tokenizer").set_value("bpe").run()
+    assert number(at, "Vocabulary size").value == 1024
+    number(at, "Vocabulary size").set_value(500).run()
+    button(at, "Start training").click().run()
+    assert not at.exception and not at.error
+    (call,) = started
+    assert call["options"]["tokenizer"] == "bpe" and call["options"]["max_vocab"] == 500
 
 
 def test_a_bad_run_name_is_explained(open_page, started):

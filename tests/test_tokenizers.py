@@ -235,3 +235,17 @@ def test_make_tokenizer_rejects_unknown_kind():
         make_tokenizer("sentencepiece", "text")
     with pytest.raises(TextgenError):
         make_tokenizer("char", "")
+
+
+def test_expected_vocabulary_is_close_to_what_the_tokenizers_make():
+    from textgen.config import expected_vocabulary, resolve_config
+    from textgen.corpus import corpus_stats
+    text = SHAKESPEARE.read_text(encoding="utf-8")[:300_000]
+    stats = corpus_stats(text)
+    distinct_words = len(set(w.lower() for w in text.split()))
+    for kind in ("char", "bpe"):
+        settings = resolve_config("quick", tokenizer=kind)
+        vocab, tokens = expected_vocabulary(settings, stats, distinct_words)
+        made = make_tokenizer(kind, text, settings["max_vocab"])
+        assert abs(vocab - made.vocab_size) <= 0.02 * made.vocab_size + 1, kind
+        assert abs(tokens - len(made.encode(text))) <= 0.1 * tokens, kind
