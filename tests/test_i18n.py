@@ -20,7 +20,8 @@ from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, join_sentences, t
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
 UI_FILES = [*PAGES, ROOT / "textgen" / "charts.py"]
-ERROR_FILES = [ROOT / "textgen" / name for name in ("corpus.py", "jobs.py", "runs.py")] + PAGES
+ERROR_FILES = [ROOT / "textgen" / name for name in ("corpus.py", "jobs.py", "runs.py", "tokenizers.py",
+                                                  "inference.py", "memorisation.py", "explore.py")] + PAGES
 IMPORT_ERROR_PREFIX = "This archive cannot be imported: "
 
 
@@ -51,7 +52,8 @@ def shown_from_data() -> set[str]:
     """English the pages translate from data rather than literals: the built-in corpora's
     descriptions. (Setting helps from textgen.config and status messages from training have
     catalog entries too, but change with those modules; they fall back to English.)"""
-    return set(corpus.BUILTIN_CORPORA.values())
+    helps = {h[0].upper() + h[1:] + "." for *_, h in config.RANGES.values()}  # Train's number inputs
+    return set(corpus.BUILTIN_CORPORA.values()) | helps
 
 
 def fields(template: str) -> set[str]:

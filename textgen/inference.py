@@ -31,7 +31,7 @@ def model_config(raw: dict) -> dict:
     try:
         checked = resolve_config(raw.get("preset", "balanced"), **shape)
     except TextgenError as e:
-        raise TextgenError(f"This run's settings are invalid: {e}") from None
+        raise TextgenError("This run's settings are invalid: {problem}", problem=e) from None
     # Only the validated shape replaces the saved values: the rest (val_fraction above all,
     # which picks the held-out split) must stay as trained, not fall back to preset defaults.
     return {**raw, **{k: checked[k] for k in shape}, "preset": raw.get("preset"),
@@ -129,14 +129,15 @@ class Run:
 def load_run(path) -> Run:
     path = Path(path)
     if not path.is_dir():
-        raise TextgenError(f"There is no run folder at {path}.")
+        raise TextgenError("There is no run folder at {path}.", path=path)
     if not runs.is_run(path):
-        raise TextgenError(f"{path} is not a run folder: it holds no config.json or status.json "
-                           "from training. Choose a folder made by training.")
+        raise TextgenError("{path} is not a run folder: it holds no config.json or status.json "
+                           "from training. Choose a folder made by training.", path=path)
     if not (path / "model.keras").exists():
         state = runs.read_status(path).get("state")
-        raise TextgenError(f"The run {path.name} has no saved model yet (state: {state}). "
-                           "Wait for its first held-out score, or train it longer.")
+        raise TextgenError("The run {name} has no saved model yet (state: {state}). "
+                           "Wait for its first held-out score, or train it longer.",
+                           name=path.name, state=state)
     config = model_config(runs.read_json(path / "config.json"))
     tokenizer = load_tokenizer(path / "tokenizer.json")
     if tokenizer.vocab_size != config.get("vocab_size"):
@@ -147,6 +148,6 @@ def load_run(path) -> Run:
     try:
         load_weights(model, path / "model.keras")
     except Exception:
-        raise TextgenError(f"The model file of {path.name} is damaged or does not match the "
-                           "run's settings, so it cannot be loaded.") from None
+        raise TextgenError("The model file of {name} is damaged or does not match the "
+                           "run's settings, so it cannot be loaded.", name=path.name) from None
     return Run(path, config, tokenizer, model)

@@ -102,7 +102,7 @@ class CharTokenizer:
     def encode(self, text: str) -> np.ndarray:
         ids, known = self._lookup(text)
         if not known.all():
-            raise TextgenError(unknown_chars_message(self.unknown(text)))
+            raise unknown_chars_error(self.unknown(text))
         return ids
 
     def decode(self, ids) -> str:
@@ -134,13 +134,14 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
 
-def unknown_chars_message(unknown: list[str]) -> str:
+def unknown_chars_error(unknown: list[str]) -> TextgenError:
     shown = ", ".join(describe_char(char) for char in unknown[:MAX_SHOWN_UNKNOWN])
     more = len(unknown) - MAX_SHOWN_UNKNOWN
     if more > 0:
-        shown += f" and {more} more"
-    return (f"The model has never seen these characters: {shown}. "
-            "Remove them or train on text that contains them.")
+        return TextgenError("The model has never seen these characters: {shown} and {more} more. "
+                            "Remove them or train on text that contains them.", shown=shown, more=more)
+    return TextgenError("The model has never seen these characters: {shown}. "
+                        "Remove them or train on text that contains them.", shown=shown)
 
 
 # ---------------------------------------------------------------------------------------
@@ -379,9 +380,9 @@ def load_tokenizer(path) -> CharTokenizer | WordTokenizer | BpeTokenizer:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise TextgenError(f"No tokenizer file at {path}. The run folder is incomplete: "
-                           "train the model again.") from None
+        raise TextgenError("No tokenizer file at {path}. The run folder is incomplete: "
+                           "train the model again.", path=path) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise TextgenError(f"The tokenizer file {path} is damaged. "
-                           "Train the model again.") from None
+        raise TextgenError("The tokenizer file {path} is damaged. "
+                           "Train the model again.", path=path) from None
     return tokenizer_from_dict(data)
