@@ -23,7 +23,8 @@ ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 # The interface language: its session-state key and the URL's query parameter (?lang=zh).
 LANGUAGE_KEY = "lang"
 SWITCH_KEY = "language_switch"  # the sidebar widget's own key
-CHOICES_KEY = "translated_choices"  # keys of choice widgets whose labels are translated
+CHOICES_KEY = "kept_choices"  # keys of choice widgets kept across pages and languages
+APP_RAN_KEY = "app_ran"  # app.py has run in this session (see run_through_app)
 
 
 # --- the interface language --------------------------------------------------------
@@ -49,20 +50,39 @@ def show_error(error: BaseException, where=st, **kwargs) -> None:
     where.error(error_text(error), **kwargs)
 
 
+def run_through_app() -> None:
+    """Every page calls this first. Because the pages live in a folder named pages/,
+    Streamlit starts in its old folder-based mode: until app.py has called st.navigation
+    once in this server process, opening a page's address runs that page file alone,
+    without app.py's navigation and language switch. Leave that mode and run again,
+    through app.py, on the same page. (Once app.py has run in a session, the mode is
+    already left for good; only AppTest, which re-enters it on every run, gets here.)"""
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory and not st.session_state.get(APP_RAN_KEY):
+        PagesManager.uses_pages_directory = False  # what st.navigation itself sets
+        st.rerun()
+
+
 def choice_key(key: str) -> str:
-    """``key`` for a radio or selectbox whose option labels follow the language, noted so
-    that a language switch keeps its choice (see _switched)."""
+    """``key`` for a radio or selectbox whose choice should survive a language switch and
+    a visit to another page (see keep_choices)."""
     st.session_state.setdefault(CHOICES_KEY, set()).add(key)
     return key
 
 
-def _switched() -> None:
-    st.session_state[LANGUAGE_KEY] = st.session_state[SWITCH_KEY]
-    # A browser remembers a radio's or selectbox's choice by the label it shows, which the
-    # new language no longer offers. Setting each value again sends it with its new label.
+def keep_choices() -> None:
+    """Set every noted choice again. Streamlit forgets the state of widgets a run does not
+    draw (another page's preset, say), unless it was set this way; and a browser remembers
+    a choice by the label it shows, which a new language no longer offers, so setting the
+    value sends it again with its new label."""
     for key in st.session_state.get(CHOICES_KEY, ()):
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
+
+
+def _switched() -> None:
+    st.session_state[LANGUAGE_KEY] = st.session_state[SWITCH_KEY]
+    keep_choices()
 
 
 def language_switch() -> None:
@@ -76,6 +96,8 @@ def language_switch() -> None:
     """
     code = language()
     st.session_state[LANGUAGE_KEY] = st.session_state[SWITCH_KEY] = code
+    st.session_state[APP_RAN_KEY] = True
+    keep_choices()
     st.sidebar.segmented_control("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get,
                                  key=SWITCH_KEY, on_change=_switched, required=True)
     # In the URL too, so a refresh or a shared link keeps it; set on every run because a

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import (choice_key, chosen_corpus, choose_corpus, corpus_title, load_overview, show_error,
-                           t)
+from pages._shared import (choice_key, chosen_corpus, choose_corpus, corpus_title, load_overview,
+                           run_through_app, show_error, t)
 from textgen import charts, config, corpus, runs
 from textgen.errors import TextgenError
+
+run_through_app()
 
 SMALL_CORPUS_CHARS = 50_000
 LARGE_VOCABULARY = 500

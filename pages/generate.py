@@ -12,10 +12,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import choice_key, error_text, language, model_choices, show_error, t
+from pages._shared import (choice_key, error_text, language, model_choices, run_through_app, show_error,
+                           t)
 from textgen import explore, memorisation, runs
 from textgen.errors import TextgenError
 from textgen.i18n import DEFAULT_LANGUAGE
+
+run_through_app()
 
 COMPARE_TEMPERATURES = (0.2, 0.7, 1.0, 1.3)
 STREAM_REFRESH_S = 0.05  # redraw the growing text at most 20 times a second

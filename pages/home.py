@@ -2,10 +2,12 @@
 
 import streamlit as st
 
-from pages._shared import show_error, t
+from pages._shared import run_through_app, show_error, t
 from textgen import jobs, runs
 from textgen.device import describe_device
 from textgen.errors import TextgenError
+
+run_through_app()
 
 st.title("TextGen Studio")
 st.markdown(t(

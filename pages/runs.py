@@ -8,9 +8,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._shared import FINISHED_STATES, choice_key, run_label, show_error, state_name, t
+from pages._shared import (FINISHED_STATES, choice_key, run_label, run_through_app, show_error, state_name,
+                           t)
 from textgen import charts, comparison, jobs, report, runs
 from textgen.errors import TextgenError
+
+run_through_app()
 
 RESUMABLE_STATES = ("stopped", "interrupted", "failed")
 

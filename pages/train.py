@@ -12,10 +12,12 @@ from pathlib import Path
 import streamlit as st
 
 from pages._shared import (choice_key, chosen_corpus, corpus_title, language, load_overview, model_choices,
-                           run_label, show_error, state_name, t)
+                           run_label, run_through_app, show_error, state_name, t)
 from textgen import charts, config, corpus, jobs, runs
 from textgen.errors import TextgenError
 from textgen.i18n import join_sentences
+
+run_through_app()
 
 ARCH_NAMES = {"gru": "GRU", "lstm": "LSTM", "transformer": "Transformer"}
 NO_BASE = "None (start from scratch)"  # the option's value; shown translated

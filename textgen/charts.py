@@ -117,7 +117,7 @@ def curve(records: list[dict], key: str, x: str = "step", bits: bool = False,
 
 def _axis_titles(x: str, bits: bool, translate=english) -> tuple[str, str]:
     return (translate("seconds") if x == "time" else translate("training step"),
-            translate("bits per character") if bits else translate("loss (nats per token)"))
+            translate("bits per character") if bits else translate("loss (nats per character)"))
 
 
 def continue_after(base_records: list[dict], records: list[dict], x: str = "step") -> list[dict]:

@@ -161,6 +161,48 @@ def last_page_picture(page, tmp_path):
     print(f"Last page: {path}")
 
 
+def chosen_preset(page) -> str:
+    return page.locator('[data-testid="stRadio"]').first.locator("label:has(input:checked)").inner_text().strip()
+
+
+def test_language_switch_keeps_the_language_and_choices_across_pages(page, app_url):
+    """The first visit of a fresh server opens a page's own address (not the home page);
+    中文 in the sidebar: pages follow, a chosen preset survives switching back and forth and
+    a visit to another page, and ?lang=zh in a link opens the app in Chinese."""
+    # A session of its own (new cookies, new Streamlit session) in the same browser.
+    context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{app_url}/train")
+        page.get_by_role("heading", name="Train", exact=True).first.wait_for(timeout=60_000)
+        wait_idle(page)
+        page.locator('[data-testid="stRadio"]').get_by_text("Quick", exact=True).click()
+        wait_idle(page)
+        page.locator('[data-testid="stSidebar"]').get_by_role("radio", name="中文").click()
+        page.get_by_role("heading", name="训练", exact=True).first.wait_for()
+        wait_idle(page)
+        assert "lang=zh" in page.url
+        assert page.get_by_role("button", name="开始训练").is_visible()
+        assert chosen_preset(page) == "快速"
+
+        go_to(page, "语料")  # another page keeps the language
+        assert "lang=zh" in page.url
+        page.locator('[data-testid="stSidebar"]').get_by_role("radio", name="English").click()
+        page.get_by_role("heading", name="Corpus", exact=True).first.wait_for()
+        wait_idle(page)
+        go_to(page, "Train")
+        assert "lang=" not in page.url
+        assert page.get_by_role("button", name="Start training").is_visible()
+        assert chosen_preset(page) == "Quick"
+
+        page.goto(f"{app_url}/generate?lang=zh")  # a shared link
+        page.get_by_role("heading", name="生成", exact=True).first.wait_for(timeout=60_000)
+    finally:
+        context.close()
+
+
+
 def test_upload_train_watch_stop_and_generate(page, app_url, last_page_picture):
     page.goto(app_url)
     page.get_by_role("heading", name="TextGen Studio").wait_for(timeout=60_000)
