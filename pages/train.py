@@ -43,7 +43,7 @@ def preset_names() -> dict[str, str]:
 
 
 def tokenizer_names() -> dict[str, str]:
-    return {"char": t("Characters"), "word": t("Words"), "bpe": t("Subword pieces")}
+    return {"char": t("Character"), "word": t("Word"), "bpe": t("Subword")}
 
 
 def say(*sentences: str) -> str:
@@ -110,9 +110,9 @@ def settings_form(overview: dict | None) -> dict | None:
     tokenizer = tok_col.selectbox(t("Tokenizer"), list(tokenizers), format_func=tokenizers.get,
                                   index=list(tokenizers).index(defaults["tokenizer"]),
                                   key=choice_key(f"tok_{suffix}"), disabled=bool(init_from),
-                                  help=t("Characters: the model writes letter by letter and can invent "
-                                         "words. Words: it writes whole words it has seen; needs more text. "
-                                         "Subword pieces: frequent chunks of words learnt from your text "
+                                  help=t("Character: the model writes letter by letter and can invent "
+                                         "words. Word: it writes whole words it has seen; needs more text. "
+                                         "Subword: frequent chunks of words learnt from your text "
                                          "(byte-pair encoding), so the model reads more text at once."))
 
     with st.expander(t("Advanced settings")):

@@ -55,7 +55,7 @@ def test_train_page_has_presets_settings_and_buttons(open_page):
     assert preset.value == "Balanced"
     assert {"Architecture", "Tokenizer", "Fine-tune from"} <= {s.label for s in at.selectbox}
     assert select(at, "Architecture").options == ["GRU", "LSTM", "Transformer"]
-    assert select(at, "Tokenizer").options == ["Characters", "Words", "Subword pieces"]
+    assert select(at, "Tokenizer").options == ["Character", "Word", "Subword"]
     assert at.expander[0].label == "Advanced settings"
     labels = {n.label for n in at.number_input}
     assert {"Layers", "Units per layer", "Embedding size", "Sequence length", "Batch size", "Dropout",

@@ -184,6 +184,7 @@ def test_language_switch_keeps_the_language_and_choices_across_pages(page, app_u
         wait_idle(page)
         assert "lang=zh" in page.url
         assert page.get_by_role("button", name="开始训练").is_visible()
+        screenshot(page, "train-zh")
         assert chosen_preset(page) == "快速"
 
         go_to(page, "语料")  # another page keeps the language
@@ -259,6 +260,13 @@ def test_upload_train_watch_stop_and_generate(page, app_url, last_page_picture):
     page.locator('[data-testid="stCode"]').filter(has_text="The keeper").first.wait_for(timeout=120_000)
     wait_idle(page, 120)
     page.get_by_role("button", name="Download text").wait_for(timeout=120_000)
+    # The sampling explorer: the chances of the next character after the prompt, as bars.
+    charts_before = page.locator('[data-testid="stPlotlyChart"]').count()
+    page.get_by_role("textbox", name="Text so far", exact=True).fill("The keeper")
+    page.get_by_role("button", name="Show the chances").click()
+    wait_for(lambda: page.locator('[data-testid="stPlotlyChart"]').count() > charts_before, 60,
+             "the chart of next-character chances", page)
+    wait_idle(page)
     screenshot(page, "generate")
 
     # Runs: the run is listed with its curve.
