@@ -107,7 +107,9 @@ def test_a_killed_job_is_interrupted_keeps_its_model_and_resumes(home, pattern_f
 def test_jobs_outlive_the_server_queue_and_are_found_again(home, pattern_file, open_page, reaped,
                                                            monkeypatch):
     monkeypatch.setenv("TEXTGEN_MAX_JOBS", "1")
-    options = dict(TINY_OPTIONS, epochs=100_000, time_budget=6)
+    # Long enough that the running job is still running while a fresh page session opens
+    # on a busy machine (the budget counts start-up too).
+    options = dict(TINY_OPTIONS, epochs=100_000, time_budget=15)
     first, second = home / "runs" / "first", home / "runs" / "second"
     # Two people press "Start training" at the same moment.
     pids = [jobs.start_training([str(pattern_file)], first, options),
