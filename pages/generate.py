@@ -87,13 +87,16 @@ def show_copying(results: dict, key, path: str, text: str, where=st) -> None:
                          "instead of learning to write like it. The prompt is not counted."))
 
 
+UNITS = {"char": "character", "word": "word", "bpe": "subword piece"}  # what one token is
+
+
 def unit_of(path: str | None) -> str:
     config = runs.read_json(Path(path) / "config.json", {}) if path else {}
-    return "word" if (config or {}).get("tokenizer") == "word" else "character"
+    return UNITS.get((config or {}).get("tokenizer"), "character")
 
 
 def unit_name(unit: str) -> str:
-    return t("word") if unit == "word" else t("character")
+    return t(unit)
 
 
 def distribution_figure(rows: list[dict], unit: str):
@@ -223,9 +226,9 @@ if generated:
                            key="generate_download")
 
 st.divider()
-st.subheader(t("Explore the next character"))
 explore_unit = unit_of(model_path)
 unit = unit_name(explore_unit)
+st.subheader(t("Explore the next {unit}", unit=unit))
 st.write(t("The chance the model gives each possible next {unit} after the text below, and "
            "which {unit}s the Temperature, Top-k and Top-p settings above cut away: grey bars "
            "are never chosen. Add one {unit} at a time to watch how the model writes.", unit=unit))

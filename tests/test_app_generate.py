@@ -1,5 +1,6 @@
 """AppTest: the Generate page (empty state, sampling, errors, temperature comparison)."""
 
+import json
 from pathlib import Path
 
 
@@ -107,6 +108,16 @@ def test_explore_the_next_character(open_page, app_home_with_run):
     assert not at.exception
     assert at.text_area(key="explore_text").value == "ꙮ"
     assert at.error and "ꙮ" in at.error[0].value
+
+
+def test_the_explorer_names_what_one_token_is(open_page, app_home_with_run, quick_run_dir):
+    at = open_page("generate")
+    assert "Explore the next character" in [h.value for h in at.subheader]
+    config_path = app_home_with_run / "runs" / quick_run_dir.name / "config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "tokenizer": "bpe"}))  # only the label reads it
+    at = open_page("generate")
+    assert "Explore the next subword piece" in [h.value for h in at.subheader]
 
 
 def test_each_sample_shows_how_much_it_copied(open_page, app_home_with_run):
