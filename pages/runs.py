@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._shared import (FINISHED_STATES, choice_key, run_label, run_through_app, show_error, state_name,
-                           t)
+from pages._shared import (FINISHED_STATES, choice_key, language, run_label, run_through_app, show_error,
+                           state_name, t)
 from textgen import charts, comparison, jobs, report, runs
 from textgen.errors import TextgenError
 
@@ -167,8 +167,10 @@ def actions_section(all_runs: list[dict]) -> None:
                            key="runs_download_zip",
                            help=t("The settings, vocabulary, best model and curves of this run."))
         extra = report.session_samples(run["path"], st.session_state.get("generated"),
-                                       st.session_state.get("comparison"))
-        st.download_button(t("Download report (HTML)"), lambda: report.build_report(path, extra),
+                                       st.session_state.get("comparison"), language())
+        report_language = language()  # read now: the download callback runs outside this script run
+        st.download_button(t("Download report (HTML)"),
+                           lambda: report.build_report(path, extra, report_language),
                            file_name=f"{name}-report.html", mime="text/html",
                            icon=":material/summarize:", on_click="ignore", key="runs_download_report",
                            help=t("One web page to share: the corpus, settings, interactive learning "

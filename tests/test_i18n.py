@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from textgen import config, corpus
+from textgen import config, corpus, report
 from textgen.errors import TextgenError
 from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, join_sentences, translate, translate_error
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
-UI_FILES = [*PAGES, ROOT / "textgen" / "charts.py"]
-ERROR_FILES = [ROOT / "textgen" / name for name in ("corpus.py", "jobs.py", "runs.py", "tokenizers.py",
+UI_FILES = [*PAGES, ROOT / "textgen" / "charts.py", ROOT / "textgen" / "report.py"]
+ERROR_FILES = [ROOT / "textgen" / name for name in ("corpus.py", "jobs.py", "runs.py", "tokenizers.py", "report.py",
                                                   "inference.py", "memorisation.py", "explore.py")] + PAGES
 IMPORT_ERROR_PREFIX = "This archive cannot be imported: "
 
@@ -35,7 +35,9 @@ def _calls(path: Path, names: set[str], position: int = 0):
 
 
 def ui_strings() -> set[str]:
-    strings = {text for path in UI_FILES for _, text in _calls(path, {"t", "translate"})}
+    # t on pages; translate, and the report's tr / heading / note, in textgen.
+    strings = {text for path in UI_FILES
+               for _, text in _calls(path, {"t", "translate", "tr", "heading", "note"})}
     # The chosen corpus's name is shown through a template: choose_corpus(spec, name, template).
     return strings | {text for path in PAGES for _, text in _calls(path, {"choose_corpus"}, 2)}
 
@@ -53,7 +55,7 @@ def shown_from_data() -> set[str]:
     descriptions. (Setting helps from textgen.config and status messages from training have
     catalog entries too, but change with those modules; they fall back to English.)"""
     helps = {h[0].upper() + h[1:] + "." for *_, h in config.RANGES.values()}  # Train's number inputs
-    return set(corpus.BUILTIN_CORPORA.values()) | helps
+    return set(corpus.BUILTIN_CORPORA.values()) | helps | {label for _, label in report.SETTINGS}
 
 
 def fields(template: str) -> set[str]:

@@ -113,3 +113,16 @@ def test_runs_rank_by_held_out_bits_per_character():
     assert not comparison.mixed_corpora(summaries)
     assert comparison.mixed_corpora(summaries + [{"name": "d", "best_val_bpc": 1.0, "corpus": "y"}])
     assert comparison.comparison_rows([]) == []
+
+
+def test_the_report_follows_the_interface_language(run_dir):
+    page = report.build_report(run_dir, ["一段文字"], language="zh")
+    assert '<html lang="zh">' in page
+    for expected in ("最佳留出集得分", "语料", "设置", "学习曲线", "训练期间生成的文本", "样本 1",
+                     f"每字符 {1.5 / 0.6931471805599453:.3f} 比特", "模型结构", "第 300 步"):
+        assert expected in page, expected
+    assert "Best held-out score" not in page and "Learning curves" not in page
+    assert "tales &lt;of&gt; the sea.txt" in page  # the user's own text is never translated
+    labels = [s["label"] for s in report.session_samples(
+        "/runs/a", {"prompt": "", "texts": ["x", "y"], "path": "/runs/a"}, None, language="zh")]
+    assert labels == ["生成的文本（第 1 个，共 2 个）", "生成的文本（第 2 个，共 2 个）"]

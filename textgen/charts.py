@@ -256,16 +256,3 @@ def format_duration(seconds, translate=english) -> str:
         return translate("{minutes} min {seconds:02d} s", minutes=minutes, seconds=seconds)
     hours, minutes = divmod(minutes, 60)
     return translate("{hours} h {minutes:02d} min", hours=hours, minutes=minutes)
-
-
-def format_count(n) -> str:
-    """12,345 -> '12.3 thousand'; 3,400,000 -> '3.4 million' (for parameter counts)."""
-    if not isinstance(n, (int, float)):
-        return "unknown"
-    if n >= 1e9:
-        return f"{n / 1e9:.1f} billion"
-    if n >= 1e6:
-        return f"{n / 1e6:.1f} million"
-    if n >= 1e4:
-        return f"{n / 1e3:.0f} thousand"
-    return f"{int(n):,}"

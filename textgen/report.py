@@ -5,6 +5,7 @@ learning curves as an interactive Plotly chart with plotly.js inlined (it
 opens offline: no script is fetched from anywhere), the best held-out score
 and the text sampled during training, plus any texts the caller adds. Every
 piece of user text (run names, corpus names, samples, prompts) is escaped.
+It is written in the interface language the caller names (textgen.i18n).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import plotly.io as pio
 
 from textgen import charts, runs
 from textgen.errors import TextgenError
+from textgen.i18n import DEFAULT_LANGUAGE, translate
 
 LN2 = math.log(2)
 MAX_TRAINING_SAMPLES = 12
@@ -65,17 +67,15 @@ def _e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _value(key: str, value) -> str:
+def _value(key: str, value, tr) -> str:
     if value is None:
-        return "none"
+        return tr("none")
     if key == "init_from":
         return Path(str(value)).name
-    if key == "parameters" and isinstance(value, (int, float)):
-        return f"{int(value):,} ({charts.format_count(value)})"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, int):
-        return f"{value:,}" if key in ("vocab_size",) else str(value)
+        return f"{value:,}" if key in ("vocab_size", "parameters") else str(value)
     return str(value)
 
 
@@ -99,32 +99,36 @@ def _sample_blocks(samples) -> str:
     return "".join(blocks)
 
 
-def _extra(extra_samples) -> list[tuple[str, str]]:
+def _extra(extra_samples, tr) -> list[tuple[str, str]]:
     """(label, text) pairs from strings or dicts with "text" and optional "label"."""
     pairs = []
     for i, item in enumerate(extra_samples, 1):
         if isinstance(item, dict):
-            pairs.append((str(item.get("label") or f"Sample {i}"), str(item.get("text", ""))))
+            pairs.append((str(item.get("label") or tr("Sample {i}", i=i)), str(item.get("text", ""))))
         else:
-            pairs.append((f"Sample {i}", str(item)))
+            pairs.append((tr("Sample {i}", i=i), str(item)))
     return pairs
 
 
-def loss_chart_html(records: list[dict], base_records: list[dict] | None = None) -> str:
+def loss_chart_html(records: list[dict], base_records: list[dict] | None = None,
+                    tr=charts.english) -> str:
     """The learning curves in bits per character, with plotly.js inlined (works offline).
     A fine-tune's curve continues its base model's (``base_records``)."""
     fig = charts.loss_figure(records, bits=True, best=charts.best_point(records),
-                             base_records=base_records or None)
+                             base_records=base_records or None, translate=tr)
     fig.update_layout(height=420)
     return pio.to_html(fig, include_plotlyjs=True, full_html=False,
                        config={"displaylogo": False, "responsive": True})
 
 
-def build_report(run_dir, extra_samples=()) -> str:
-    """The run at ``run_dir`` as one self-contained HTML page (a string)."""
+def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) -> str:
+    """The run at ``run_dir`` as one self-contained HTML page (a string) in ``language``."""
+    def tr(text, **params):
+        return translate(text, language, **params)
+
     run_dir = Path(run_dir)
     if not runs.is_run(run_dir):
-        raise TextgenError(f"There is no run at {run_dir}, so there is nothing to report.")
+        raise TextgenError("There is no run at {path}, so there is nothing to report.", path=run_dir)
     name = run_dir.name
     config = runs.read_json(run_dir / "config.json", {}) or {}
     status = runs.read_status(run_dir)
@@ -135,68 +139,77 @@ def build_report(run_dir, extra_samples=()) -> str:
 
     bpc = _best_bpc(status, records)
     fraction = config.get("val_fraction", 0.1)
-    held_out = f"{fraction:.0%}" if isinstance(fraction, (int, float)) else "tenth"
-    score = (f'<p class="score">{bpc:.3f} bits per character</p>'
-             '<p class="muted">Held-out loss of the best checkpoint, on the last '
-             f'{_e(held_out)} of the text, which the model never trained on. Lower is better; '
-             'guessing blindly among 64 characters would score 6.</p>'
-             if bpc is not None else "<p>No held-out score was recorded.</p>")
+    held_out = f"{fraction:.0%}" if isinstance(fraction, (int, float)) else "10%"
+    explained = tr("Held-out loss of the best checkpoint, on the last {share} of the text, which the "
+                   "model never trained on. Lower is better; guessing blindly among 64 characters "
+                   "would score 6.", share=held_out)
+    score = (f'<p class="score">{_e(tr("{bpc:.3f} bits per character", bpc=bpc))}</p>'
+             f'<p class="muted">{_e(explained)}</p>'
+             if bpc is not None else f"<p>{_e(tr('No held-out score was recorded.'))}</p>")
+    unknown = tr("unknown")
     overview = _table([
-        ("State", status.get("state") or "unknown"),
-        ("Message", status.get("message") or ""),
-        ("Training steps", f"{status['step']:,}" if isinstance(status.get("step"), int) else "unknown"),
-        ("Training time", charts.format_duration(summary.get("duration_s"))),
-        ("Started", time.strftime("%Y-%m-%d %H:%M", time.localtime(summary["started_at"]))
-         if summary.get("started_at") else "unknown"),
+        (tr("State"), tr(status.get("state") or "unknown")),
+        (tr("Message"), tr(status.get("message") or "")),
+        (tr("Training steps"), f"{status['step']:,}" if isinstance(status.get("step"), int) else unknown),
+        (tr("Training time"), charts.format_duration(summary.get("duration_s"), tr)),
+        (tr("Started"), time.strftime("%Y-%m-%d %H:%M", time.localtime(summary["started_at"]))
+         if summary.get("started_at") else unknown),
     ])
     chars = corpus.get("chars")
     corpus_table = _table([
-        ("Name", corpus.get("name") or "unknown"),
-        ("Characters", f"{chars:,}" if isinstance(chars, int) else "unknown"),
-        ("Encoding", corpus.get("encoding") or "unknown"),
-        ("Fingerprint (SHA-256)", (corpus.get("sha256") or "unknown")[:16]),
+        (tr("Name"), corpus.get("name") or unknown),
+        (tr("Characters"), f"{chars:,}" if isinstance(chars, int) else unknown),
+        (tr("Encoding"), corpus.get("encoding") or unknown),
+        (tr("Fingerprint (SHA-256)"), (corpus.get("sha256") or unknown)[:16]),
     ])
-    settings_table = _table([(label, _value(key, config[key])) for key, label in SETTINGS if key in config])
+    settings_table = _table([(tr(label), _value(key, config[key], tr)) for key, label in SETTINGS
+                             if key in config])
     all_settings = json.dumps({k: v for k, v in config.items() if k != "corpus"}, indent=2,
                               ensure_ascii=False, default=str)
     base = Path(config["init_from"]) if config.get("init_from") else None
     base_records = runs.read_jsonl(base / "metrics.jsonl")[0] if base else None
-    chart = (loss_chart_html(records, base_records) if records
-             else "<p>No learning curve was recorded.</p>")
-    training_samples = [(f"At step {s.get('step', '?')}", s.get("text", ""))
+    chart = (loss_chart_html(records, base_records, tr) if records
+             else f"<p>{_e(tr('No learning curve was recorded.'))}</p>")
+    training_samples = [(tr("At step {step}", step=s.get("step", "?")), s.get("text", ""))
                         for s in samples if isinstance(s.get("text"), str)][-MAX_TRAINING_SAMPLES:]
-    extra = _extra(extra_samples)
+    extra = _extra(extra_samples, tr)
+
+    def heading(text):
+        return f"<h2>{_e(tr(text))}</h2>"
+
+    def note(text, **params):
+        return f'<p class="muted">{_e(tr(text, **params))}</p>'
 
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="{_e(language)}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(name)}: TextGen Studio report</title><style>{STYLE}</style></head><body>",
+        f"<title>{_e(tr('{name}: TextGen Studio report', name=name))}</title><style>{STYLE}</style></head><body>",
         f"<h1>{_e(name)}</h1>",
-        f'<p class="muted">A language model trained with TextGen Studio. Report made '
-        f'{_e(time.strftime("%Y-%m-%d %H:%M"))}.</p>',
-        "<h2>Best held-out score</h2>", score, overview,
-        "<h2>Corpus</h2>", corpus_table,
-        "<h2>Settings</h2>", settings_table,
-        f"<details><summary>All settings</summary><pre>{_e(all_settings)}</pre></details>",
-        "<h2>Learning curves</h2>",
-        '<p class="muted">Training loss (blue) and held-out loss (orange) in bits per character; '
-        "the star marks the checkpoint that was kept. Hover, zoom and pan work offline.</p>",
+        note("A language model trained with TextGen Studio. Report made {when}.",
+             when=time.strftime("%Y-%m-%d %H:%M")),
+        heading("Best held-out score"), score, overview,
+        heading("Corpus"), corpus_table,
+        heading("Settings"), settings_table,
+        f"<details><summary>{_e(tr('All settings'))}</summary><pre>{_e(all_settings)}</pre></details>",
+        heading("Learning curves"),
+        note("Training loss (blue) and held-out loss (orange) in bits per character; the star "
+             "marks the checkpoint that was kept. Hover, zoom and pan work offline."),
         chart,
     ]
     if extra:
-        parts += ["<h2>Texts written with this model</h2>", _sample_blocks(extra)]
-    parts.append("<h2>Text sampled during training</h2>")
+        parts += [heading("Texts written with this model"), _sample_blocks(extra)]
+    parts.append(heading("Text sampled during training"))
     if training_samples:
-        parts += ['<p class="muted">How the model wrote as it learnt, earliest first.</p>',
-                  _sample_blocks(training_samples)]
+        parts += [note("How the model wrote as it learnt, earliest first."), _sample_blocks(training_samples)]
     else:
-        parts.append("<p>No samples were recorded during training.</p>")
+        parts.append(f"<p>{_e(tr('No samples were recorded during training.'))}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def session_samples(run_path: str, generated: dict | None = None, comparison: dict | None = None) -> list[dict]:
+def session_samples(run_path: str, generated: dict | None = None, comparison: dict | None = None,
+                    language: str = DEFAULT_LANGUAGE) -> list[dict]:
     """Texts written with the run at ``run_path`` on the Generate page, as report samples.
 
     ``generated`` and ``comparison`` are what that page keeps: a prompt, the texts
@@ -206,11 +219,13 @@ def session_samples(run_path: str, generated: dict | None = None, comparison: di
     if isinstance(generated, dict) and generated.get("path") == run_path:
         prompt, texts = generated.get("prompt", ""), generated.get("texts") or []
         for i, text in enumerate(texts, 1):
-            label = "Generated" + (f" (sample {i} of {len(texts)})" if len(texts) > 1 else "")
+            label = (translate("Generated (sample {i} of {count})", language, i=i, count=len(texts))
+                     if len(texts) > 1 else translate("Generated", language))
             found.append({"label": label, "text": prompt + text})
     if isinstance(comparison, dict) and comparison.get("path") == run_path:
         prompt = comparison.get("prompt", "")
         for temperature, text in (comparison.get("texts") or {}).items():
-            found.append({"label": f"Temperature {temperature}, seed {comparison.get('seed')}",
+            found.append({"label": translate("Temperature {temperature}, seed {seed}", language,
+                                             temperature=temperature, seed=comparison.get("seed")),
                           "text": prompt + text})
     return found
