@@ -12,11 +12,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import (choice_key, error_text, language, model_choices, run_through_app, show_error,
-                           t)
+from pages._shared import choice_key, error_text, model_choices, run_through_app, show_error, t
 from textgen import explore, memorisation, runs
 from textgen.errors import TextgenError
-from textgen.i18n import DEFAULT_LANGUAGE
 
 run_through_app()
 
@@ -58,20 +56,8 @@ def copying(path: str, text: str) -> dict | TextgenError:
 
 
 def copying_sentence(result: dict) -> str:
-    """The memorisation meter's sentence (textgen.memorisation.summary) in the current language."""
-    if language() == DEFAULT_LANGUAGE:
-        return memorisation.summary(result) + memorisation.passage_markdown(result)
-    unit = unit_name(result["unit"])
-    if result["share"] is None:
-        return t("Too short to check for copying (fewer than {n} {unit}s).", n=result["n"], unit=unit)
-    sentence = t("Copied from the training text: {share:.0%} of its {n}-{unit} pieces "
-                 "({copied:,} of {total:,}) occur there verbatim.",
-                 share=result["share"], n=result["n"], unit=unit, copied=result["copied"], total=result["ngrams"])
-    passage = result.get("passage") or ""
-    if passage:
-        sentence += t(" Longest copied passage ({length:,} characters): {passage}",
-                      length=len(passage), passage=memorisation.code_span(passage))
-    return sentence
+    """The memorisation meter's sentence, in the current language."""
+    return memorisation.summary(result, t) + memorisation.passage_markdown(result, translate=t)
 
 
 def show_copying(results: dict, key, path: str, text: str, where=st) -> None:
@@ -93,26 +79,6 @@ UNITS = {"char": "character", "word": "word", "bpe": "subword piece"}  # what on
 def unit_of(path: str | None) -> str:
     config = runs.read_json(Path(path) / "config.json", {}) if path else {}
     return UNITS.get((config or {}).get("tokenizer"), "character")
-
-
-def unit_name(unit: str) -> str:
-    return t(unit)
-
-
-def distribution_figure(rows: list[dict], unit: str):
-    """explore.distribution_figure, its labels in the current language."""
-    fig = explore.distribution_figure(rows, unit)
-    if language() == DEFAULT_LANGUAGE:
-        return fig
-    fig.update_layout(yaxis_title=t("chance"),
-                      xaxis_title=t("the {count} likeliest next {unit}s (grey: cut, never chosen)",
-                                    count=len(rows), unit=unit_name(unit)))
-    for trace in fig.data:
-        trace.name = t(trace.name)
-        trace.hovertemplate = trace.hovertemplate.replace("as learnt", t("as learnt"))
-        if trace.customdata is not None:
-            trace.customdata = [(chance, t(status)) for chance, status in trace.customdata]
-    return fig
 
 
 def explore_step(path: str, how: str, temperature: float, top_k, top_p) -> None:
@@ -227,7 +193,7 @@ if generated:
 
 st.divider()
 explore_unit = unit_of(model_path)
-unit = unit_name(explore_unit)
+unit = t(explore_unit)
 st.subheader(t("Explore the next {unit}", unit=unit))
 st.write(t("The chance the model gives each possible next {unit} after the text below, and "
            "which {unit}s the Temperature, Top-k and Top-p settings above cut away: grey bars "
@@ -262,7 +228,7 @@ elif st.session_state.get("explore_on") and not no_model:
     else:
         kept = sum(r["kept"] for r in rows)
         top = rows[0]
-        st.plotly_chart(distribution_figure(rows[:explore.TOP], explore_unit), key="explore_chart")
+        st.plotly_chart(explore.distribution_figure(rows[:explore.TOP], explore_unit, t), key="explore_chart")
         st.caption(t("The settings keep {kept:,} of the {total:,} possible next {unit}s. "
                      "The likeliest, {token}, has a chance of "
                      "{learnt:.1%} as learnt and {filtered:.1%} after the settings.",

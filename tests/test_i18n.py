@@ -19,7 +19,8 @@ from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, join_sentences, t
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
-UI_FILES = [*PAGES, ROOT / "textgen" / "charts.py", ROOT / "textgen" / "report.py"]
+UI_FILES = [*PAGES, *(ROOT / "textgen" / name
+                       for name in ("charts.py", "report.py", "explore.py", "memorisation.py"))]
 ERROR_FILES = [ROOT / "textgen" / name for name in ("corpus.py", "jobs.py", "runs.py", "tokenizers.py", "report.py",
                                                   "inference.py", "memorisation.py", "explore.py")] + PAGES
 IMPORT_ERROR_PREFIX = "This archive cannot be imported: "

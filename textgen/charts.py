@@ -13,6 +13,8 @@ from collections import Counter
 
 import plotly.graph_objects as go
 
+from textgen.i18n import english
+
 LN2 = math.log(2)
 MAX_POINTS = 2000
 TRAIN_COLOUR = "#1f6feb"
@@ -25,13 +27,6 @@ _WORD_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W\u3400-\u4
 
 BASE_COLOUR = "#9aa0a6"
 
-
-def english(text: str, **params) -> str:
-    """The default ``translate`` of the builders below: the English text, filled in.
-
-    Pages pass their own (text, **params) -> str to show chart labels in the chosen language.
-    """
-    return text.format(**params) if params else text
 
 
 def visible_char(char: str) -> str:

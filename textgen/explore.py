@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from textgen.charts import visible_char
+from textgen.i18n import english
 
 TOP = 20
 KEPT_COLOUR = "#1f6feb"
@@ -145,25 +146,28 @@ def _unique_labels(tokens: list[str]) -> list[str]:
     return labels
 
 
-def distribution_figure(rows: list[dict], unit: str = "character") -> go.Figure:
+def distribution_figure(rows: list[dict], unit: str = "character", translate=english) -> go.Figure:
     """Bars of the chance of each likely next token: before the cut (kept ones coloured,
-    cut ones grey) and after it (what sampling actually draws from)."""
+    cut ones grey) and after it (what sampling actually draws from). ``translate``
+    (text, **params) -> str labels it in another language."""
     labels = _unique_labels([r["token"] for r in rows])
     before = [r["prob_temperature"] for r in rows]
     after = [r["prob_filtered"] for r in rows]
     model = [r["prob_model"] for r in rows]
-    status = ["kept" if r["kept"] else "cut by the settings" for r in rows]
-    hover = ("%{x}: %{y:.1%}<br>as learnt: %{customdata[0]:.1%}"
+    kept, cut = translate("kept"), translate("cut by the settings")
+    status = [kept if r["kept"] else cut for r in rows]
+    hover = ("%{x}: %{y:.1%}<br>" + translate("as learnt") + ": %{customdata[0]:.1%}"
              "<br>%{customdata[1]}<extra>%{fullData.name}</extra>")
     custom = list(zip(model, status))
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=labels, y=before, name="before the cut (at this temperature)",
+    fig.add_trace(go.Bar(x=labels, y=before, name=translate("before the cut (at this temperature)"),
                          marker_color=[KEPT_COLOUR if r["kept"] else CUT_COLOUR for r in rows],
                          customdata=custom, hovertemplate=hover))
-    fig.add_trace(go.Bar(x=labels, y=after, name="after Top-k / Top-p (what sampling uses)",
+    fig.add_trace(go.Bar(x=labels, y=after, name=translate("after Top-k / Top-p (what sampling uses)"),
                          marker_color=AFTER_COLOUR, customdata=custom, hovertemplate=hover))
-    fig.update_layout(barmode="group", height=380, yaxis_title="chance", yaxis_tickformat=".0%",
-                      xaxis_title=f"the {len(rows)} likeliest next {unit}s (grey: cut, never chosen)",
+    fig.update_layout(barmode="group", height=380, yaxis_title=translate("chance"), yaxis_tickformat=".0%",
+                      xaxis_title=translate("the {count} likeliest next {unit}s (grey: cut, never chosen)",
+                                            count=len(rows), unit=translate(unit)),
                       margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     fig.update_xaxes(type="category", tickmode="array", tickvals=labels)

@@ -40,6 +40,12 @@ def translate(text: str, language: str = DEFAULT_LANGUAGE, **params) -> str:
         return text.format(**params)  # a faulty translation must not hide the message
 
 
+def english(text: str, **params) -> str:
+    """The default ``translate`` of textgen's figure and sentence builders: the English
+    text, filled in. Pages pass their own (text, **params) -> str for the chosen language."""
+    return text.format(**params) if params else text
+
+
 def join_sentences(sentences, language: str = DEFAULT_LANGUAGE) -> str:
     """Sentences of one message, the empty ones left out: Chinese runs them together,
     English puts a space between them."""

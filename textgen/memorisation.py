@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from textgen.errors import TextgenError
+from textgen.i18n import english
 from textgen.tokenizers import CJK_IDEOGRAPHS
 
 CHAR_N = 12
@@ -284,14 +285,15 @@ def index_for_run(run_dir) -> NgramIndex:
     return NgramIndex(text, unit="word" if kind == "word" else "char")
 
 
-def summary(result: dict) -> str:
-    """One plain sentence about a check() result, for a caption."""
+def summary(result: dict, translate=english) -> str:
+    """One plain sentence about a check() result, for a caption. ``translate`` (text,
+    **params) -> str gives it in another language; units are translated through it too."""
+    unit = translate(result["unit"])
     if result["share"] is None:
-        return (f"Too short to check for copying (fewer than {result['n']} "
-                f"{result['unit']}s).")
-    piece = f"{result['n']}-{result['unit']} pieces"
-    return (f"Copied from the training text: {result['share']:.0%} of its {piece} "
-            f"({result['copied']:,} of {result['ngrams']:,}) occur there verbatim.")
+        return translate("Too short to check for copying (fewer than {n} {unit}s).", n=result["n"], unit=unit)
+    return translate("Copied from the training text: {share:.0%} of its {n}-{unit} pieces "
+                     "({copied:,} of {total:,}) occur there verbatim.", share=result["share"],
+                     n=result["n"], unit=unit, copied=result["copied"], total=result["ngrams"])
 
 
 def code_span(text: str, limit: int = 300) -> str:
@@ -305,9 +307,10 @@ def code_span(text: str, limit: int = 300) -> str:
     return f"{fence} {shown} {fence}"
 
 
-def passage_markdown(result: dict, limit: int = 300) -> str:
+def passage_markdown(result: dict, limit: int = 300, translate=english) -> str:
     """' Longest copied passage (N characters): `...`' for a caption, or '' when none."""
     passage = result.get("passage") or ""
     if not passage:
         return ""
-    return f" Longest copied passage ({len(passage):,} characters): {code_span(passage, limit)}"
+    return translate(" Longest copied passage ({length:,} characters): {passage}",
+                     length=len(passage), passage=code_span(passage, limit))

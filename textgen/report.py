@@ -20,7 +20,7 @@ import plotly.io as pio
 
 from textgen import charts, runs
 from textgen.errors import TextgenError
-from textgen.i18n import DEFAULT_LANGUAGE, translate
+from textgen.i18n import DEFAULT_LANGUAGE, english, translate
 
 LN2 = math.log(2)
 MAX_TRAINING_SAMPLES = 12
@@ -111,7 +111,7 @@ def _extra(extra_samples, tr) -> list[tuple[str, str]]:
 
 
 def loss_chart_html(records: list[dict], base_records: list[dict] | None = None,
-                    tr=charts.english) -> str:
+                    tr=english) -> str:
     """The learning curves in bits per character, with plotly.js inlined (works offline).
     A fine-tune's curve continues its base model's (``base_records``)."""
     fig = charts.loss_figure(records, bits=True, best=charts.best_point(records),
