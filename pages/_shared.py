@@ -82,7 +82,6 @@ def keep_choices() -> None:
 
 def _switched() -> None:
     st.session_state[LANGUAGE_KEY] = st.session_state[SWITCH_KEY]
-    keep_choices()
 
 
 def language_switch() -> None:
