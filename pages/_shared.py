@@ -142,6 +142,7 @@ def corpus_overview(spec: tuple[str, ...]) -> dict:
     return {
         "name": loaded.name,
         "encoding": loaded.encoding,
+        "warnings": loaded.warnings,
         "sources": loaded.sources,
         "sha256": loaded.sha256,
         "stats": loaded.stats,
@@ -182,10 +183,18 @@ def state_name(state: str | None) -> str:
     return names.get(state) or state or t("unknown")
 
 
+def run_state_name(run: dict) -> str:
+    """A run's state as people read it (a runs.run_summary dict): a queued job that is
+    still loading is "starting", not waiting in line."""
+    return t("starting") if run.get("starting") else state_name(run.get("state"))
+
+
 def run_label(run: dict) -> str:
+    """The run's name, state and, once it is final, its best score. An active run's label
+    leaves out its score, which changes with every evaluation."""
     bpc = run.get("best_val_bpc")
-    state = state_name(run.get("state"))
-    if isinstance(bpc, (int, float)):
+    state = run_state_name(run)
+    if isinstance(bpc, (int, float)) and run.get("state") not in runs.ACTIVE_STATES:
         return t("{name} ({state}, {bpc:.2f} bits/char)", name=run["name"], state=state, bpc=bpc)
     return t("{name} ({state})", name=run["name"], state=state)
 

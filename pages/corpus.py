@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import (choice_key, chosen_corpus, choose_corpus, corpus_title, load_overview,
+from pages._shared import (choice_key, chosen_corpus, choose_corpus, corpus_title, error_text, load_overview,
                            run_through_app, show_error, t)
 from textgen import charts, config, corpus, runs
 from textgen.errors import TextgenError
@@ -117,6 +117,8 @@ def builtin_section() -> None:
 
 def warnings_for(overview: dict) -> None:
     """Plain-language warnings about the chosen text and the chosen training settings."""
+    for note in overview["warnings"]:  # how the files were read: bytes left out ...
+        st.warning(error_text(note), icon=":material/warning:")
     stats = overview["stats"]
     settings = st.session_state.get("train_settings") or {}
     defaults = config.resolve_config(settings.get("preset"))

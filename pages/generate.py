@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages._shared import choice_key, error_text, model_choices, run_through_app, show_error, t
-from textgen import explore, memorisation, runs
+from textgen import explore, memorisation, runs, unknowns
 from textgen.errors import TextgenError
 
 run_through_app()
@@ -135,13 +135,14 @@ temperature = c1.slider(t("Temperature"), 0.0, 2.0, 0.8, 0.05, disabled=no_model
                         help=t("How adventurous the choices are: 0 = always the likeliest, "
                                "1 = as learnt, above 1 = wilder."))
 top_k = c2.slider(t("Top-k"), 0, 100, 0, disabled=no_model, key="generate_top_k",
-                  help=t("Choose only among the k likeliest next characters; 0 = off."))
+                  help=t("Choose only among the k likeliest next {unit}s; 0 = off.",
+                         unit=t(unit_of(model_path))))
 top_p = c3.slider(t("Top-p"), 0.0, 1.0, 1.0, 0.05, disabled=no_model, key="generate_top_p",
-                  help=t("Choose only among the likeliest characters that together make up this "
-                         "share of the chance; 1.0 = off."))
+                  help=t("Choose only among the likeliest next {unit}s that together make up this "
+                         "share of the chance; 1.0 = off.", unit=t(unit_of(model_path))))
 c4, c5, c6 = st.columns(3)
 length = c4.number_input(t("Length"), 1, 5000, 300, disabled=no_model, key="generate_length",
-                         help=t("How many characters (or words) to write."))
+                         help=t("How many {unit}s to write after the prompt.", unit=t(unit_of(model_path))))
 seed = c5.number_input(t("Seed"), 0, 2**31 - 1, None, placeholder=t("random"), disabled=no_model,
                        key="generate_seed", help=t("The same seed, prompt and settings give the same text again."))
 num_samples = c6.number_input(t("Number of samples"), 1, 10, 1, disabled=no_model, key="generate_num_samples",
@@ -172,12 +173,15 @@ if generate_clicked:
     else:
         placeholder.empty()
         st.session_state["generated"] = {"prompt": prompt, "texts": list(texts), "model": choices[model_path],
-                                         "path": model_path, "copying": {}}
+                                         "path": model_path, "copying": {}, "unknown": run.unknown_in(prompt)}
 
 generated = st.session_state.get("generated")
 if generated:
     with results:
         full_texts = [generated["prompt"] + text for text in generated["texts"]]
+        unknown_warning = unknowns.unknown_prompt_warning(generated.get("unknown") or [], t)
+        if unknown_warning:
+            st.warning(unknown_warning, icon=":material/help:")
         st.caption(t("From {model}; the prompt is included at the start. "
                      "Use the copy icon at the top right of a text to copy it.",
                      model=choices.get(generated.get("path"), generated["model"])))

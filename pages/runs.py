@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._shared import (FINISHED_STATES, choice_key, language, run_label, run_through_app, show_error,
-                           state_name, t)
-from textgen import charts, comparison, jobs, report, runs
+from pages._shared import (FINISHED_STATES, choice_key, language, run_label, run_state_name, run_through_app,
+                           show_error, t)
+from pages._shared import error_text
+from textgen import charts, comparison, corpus, jobs, report, runs
 from textgen.errors import TextgenError
 
 run_through_app()
@@ -41,14 +42,14 @@ def column_names() -> dict[str, str]:
 def value_names() -> dict[str, str]:
     """Presets and tokenizers as the table shows them (the config's own words in English)."""
     return {"quick": t("quick"), "balanced": t("balanced"), "quality": t("quality"),
-            "char": t("char"), "word": t("word")}
+            "char": t("char"), "word": t("word"), "bpe": t("subword")}
 
 
 def runs_table(all_runs: list[dict]) -> pd.DataFrame:
     values = value_names()
     return pd.DataFrame({
         "Run": [r["name"] for r in all_runs],
-        "State": [state_name(r["state"]) for r in all_runs],
+        "State": [run_state_name(r) for r in all_runs],
         "Preset": [values.get(r["preset"], r["preset"]) for r in all_runs],
         "Architecture": [(r["arch"] or "").upper().replace("TRANSFORMER", "Transformer") or None for r in all_runs],
         "Tokenizer": [values.get(r["tokenizer"], r["tokenizer"]) for r in all_runs],
@@ -80,7 +81,16 @@ def compare_section(all_runs: list[dict]) -> None:
     curves = {name: metrics_of(paths[name], metrics_size(paths[name])) for name in chosen}
     st.plotly_chart(charts.compare_figure(curves, key=key, bits=bits, x=axis, translate=t),
                     key="compare_chart")
+    held_out_notes({name: paths[name] for name in chosen})
     ranking_table([r for r in all_runs if r["name"] in chosen])
+
+
+def held_out_notes(paths: dict[str, str]) -> None:
+    """Under the curves: each run whose held-out part holds much its training part lacks."""
+    for name, path in paths.items():
+        warning = corpus.run_held_out_warning(runs.read_json(Path(path) / "config.json", {}))
+        if warning:
+            st.warning(t("{run}: {note}", run=name, note=error_text(warning)), icon=":material/call_split:")
 
 
 def ranking_table(chosen: list[dict]) -> None:
@@ -160,7 +170,8 @@ def actions_section(all_runs: list[dict]) -> None:
     run = by_name[name]
     path = Path(run["path"])
     finished = run["state"] in FINISHED_STATES
-    can_resume = run["state"] in RESUMABLE_STATES and (path / "checkpoint").exists()
+    # A run killed before its first checkpoint resumes from its best model, or from the start.
+    can_resume = run["state"] in RESUMABLE_STATES and (path / "config.json").exists()
     with st.container(horizontal=True):
         st.download_button(t("Download as zip"), lambda: runs.zip_run(path), file_name=f"{name}.zip",
                            mime="application/zip", icon=":material/download:", on_click="ignore",

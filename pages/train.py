@@ -6,14 +6,15 @@ reads its run folder, so a refresh or a second browser tab finds the job again.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import (choice_key, chosen_corpus, corpus_title, language, load_overview, model_choices,
-                           run_label, run_through_app, show_error, state_name, t)
-from textgen import charts, config, corpus, jobs, runs
+from pages._shared import (choice_key, chosen_corpus, corpus_title, error_text, language, load_overview,
+                           model_choices, run_label, run_through_app, show_error, state_name, t)
+from textgen import capacity, charts, config, corpus, estimates, jobs, runs, unknowns
 from textgen.errors import TextgenError
 from textgen.i18n import join_sentences
 
@@ -144,6 +145,7 @@ def settings_form(overview: dict | None) -> dict | None:
             values["freeze_layers"] = number_setting(c2, "freeze_layers", t("Frozen layers"), 0, suffix,
                                                      max_value=int(defaults["layers"]))
     values.update(arch=arch, tokenizer=tokenizer)
+    values["time_budget"] = values["time_budget"] or 0.0  # an empty field reads "no limit", as 0 does
     st.session_state["train_settings"] = {"preset": preset, "seq_len": values["seq_len"],
                                           "val_fraction": values["val_fraction"]}
     try:
@@ -153,32 +155,77 @@ def settings_form(overview: dict | None) -> dict | None:
         return None
 
     # Explicit flags only where they differ from the preset: the command stays readable.
+    # (A time budget of 0, no limit, is passed on where the preset has one.)
     preset_values = config.resolve_config(preset)
     options = {"preset": preset}
     for name, value in values.items():
         if init_from and name in config.FINE_TUNE_SHAPE:
             continue  # the base run decides the shape
-        if value is not None and value != preset_values.get(name):
+        if value is not None and resolved.get(name) != preset_values.get(name):
             options[name] = value
     if init_from:
         options["init_from"] = init_from
-    if resolved.get("time_budget") is None:
-        options.pop("time_budget", None)
 
-    show_estimates(resolved, overview, init_from and base_config)
+    if not show_estimates(resolved, overview, init_from):
+        return None  # too big for this machine: Start training stays off
+    show_held_out_check(overview, resolved["val_fraction"])
     return {"options": options, "resolved": resolved, "init_from": init_from}
 
 
-def show_estimates(resolved: dict, overview: dict | None, base_config) -> None:
-    if overview is None:
+def run_estimates(resolved: dict, overview: dict, init_from: str | None) -> dict:
+    """The model size and time of these settings, from the tokenizer training would build
+    on this corpus; a rough guess from the corpus statistics if that cannot be built."""
+    spec, _ = chosen_corpus()
+    try:
+        with st.spinner(t("Counting tokens...")):
+            return estimates.run_estimates(resolved, spec, overview["sha256"], init_from)
+    except (TextgenError, OSError):
+        vocab, tokens = config.expected_vocabulary(resolved, overview["stats"], overview["distinct_words"])
+        train_tokens = int(tokens * (1 - resolved["val_fraction"]))
+        return {"parameters": config.count_parameters(resolved, vocab),
+                "seconds": config.estimate_seconds(resolved, vocab, train_tokens)}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def unknown_shares(spec: tuple[str, ...], sha256: str, kind: str, max_vocab: int, val_fraction: float,
+                   init_from: str | None) -> dict:
+    """unknowns.expected_unknown_shares of the chosen corpus, kept per content and setting."""
+    text = corpus.load_corpus(list(spec)).text
+    return unknowns.expected_unknown_shares(text, val_fraction, kind, max_vocab, init_from)
+
+
+def warn_unknown(spec: list[str], overview: dict | None, plan: dict | None) -> None:
+    """Say before training when much of the text would be read as <unk>."""
+    if overview is None or plan is None:
         return
+    resolved, init_from = plan["resolved"], plan["init_from"]
+    try:
+        shares = unknown_shares(tuple(spec), overview["sha256"], resolved["tokenizer"],
+                                int(resolved["max_vocab"]), float(resolved["val_fraction"]), init_from)
+    except (TextgenError, OSError):
+        return  # the estimates above already say what is wrong with the corpus or the base
+    warning = unknowns.unknown_text_warning(shares, Path(init_from).name if init_from else None, t)
+    if warning:
+        st.warning(warning, icon=":material/help:")
+
+
+def fits_in_memory(resolved: dict, vocab_size: int) -> bool:
+    """Whether training these settings fits in this machine's memory; if not, says so."""
+    try:
+        capacity.check_fits(resolved, vocab_size, "train")
+    except TextgenError as e:
+        show_error(e)
+        return False
+    return True
+
+
+def show_estimates(resolved: dict, overview: dict | None, init_from: str | None) -> bool:
+    """Model size and time; False (with the sentence shown) when the model would not fit."""
+    if overview is None:
+        return fits_in_memory(resolved, 2)
     stats = overview["stats"]
-    vocab, tokens = config.expected_vocabulary(resolved, stats, overview["distinct_words"])
-    if base_config and base_config.get("vocab_size"):
-        vocab = int(base_config["vocab_size"])
-    train_tokens = int(tokens * (1 - resolved["val_fraction"]))
-    parameters = config.count_parameters(resolved, vocab)
-    seconds = config.estimate_seconds(resolved, vocab, train_tokens)
+    found = run_estimates(resolved, overview, init_from)
+    parameters, seconds = found["parameters"], found["seconds"]
     size_col, time_col = st.columns(2)
     size_col.metric(t("Model size (parameters)"), f"{parameters:,}",
                     help=t("Numbers the model learns. More can capture more, but needs more text and time."))
@@ -190,6 +237,49 @@ def show_estimates(resolved: dict, overview: dict | None, base_config) -> None:
                    "{seq_len} it needs at least {minimum:,}. Add more text on the "
                    "Corpus page or lower the sequence length under Advanced settings.",
                    chars=stats["chars"], seq_len=resolved["seq_len"], minimum=minimum))
+    return fits_in_memory(resolved, found.get("vocab_size") or 2)
+
+
+def suggest_run_name(plan: dict | None, corpus_name: str) -> None:
+    """A fresh run name from the architecture and corpus; a suggested name the user left
+    as it was follows a change of either, so it never names what the run is not."""
+    arch = plan["resolved"]["arch"] if plan else "run"
+    short = Path(corpus_name.split(" + ")[0]).stem.replace("built-in ", "").replace("builtin:", "")
+    prefix = f"{arch}-{short}"
+    suggested = st.session_state.get("train_run_name_suggested") or {}
+    untouched = st.session_state.get("train_run_name") == suggested.get("name")
+    if "train_run_name" not in st.session_state or (untouched and suggested.get("prefix") != prefix):
+        name = runs.new_run_name(prefix)
+        st.session_state["train_run_name"] = name
+        st.session_state["train_run_name_suggested"] = {"name": name, "prefix": prefix}
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def held_out_novelty(spec: tuple[str, ...], sha256: str, val_fraction: float) -> dict:
+    """corpus.held_out_novelty of the chosen corpus; ``sha256`` names its content."""
+    text = corpus.load_corpus(list(spec)).text
+    return corpus.held_out_novelty(*corpus.split_text(text, val_fraction))
+
+
+def show_held_out_check(overview: dict | None, val_fraction: float) -> None:
+    """Before training: a warning when the held-out part holds much the training part lacks."""
+    if overview is None:
+        return
+    spec, _ = chosen_corpus()
+    try:
+        novelty = held_out_novelty(tuple(spec), overview["sha256"], float(val_fraction))
+    except (TextgenError, OSError):
+        return  # what is wrong with the corpus or the setting is shown elsewhere on the page
+    warning = corpus.held_out_warning(novelty)
+    if warning:
+        st.warning(error_text(warning), icon=":material/call_split:")
+
+
+def show_held_out_note(run_dir: Path) -> None:
+    """Beside a run's curves: why its held-out loss may stay high, if its config.json says so."""
+    warning = corpus.run_held_out_warning(runs.read_json(run_dir / "config.json", {}))
+    if warning:
+        st.warning(error_text(warning), icon=":material/call_split:")
 
 
 def start(spec: list[str], name: str, options: dict) -> None:
@@ -229,28 +319,43 @@ def base_records(run_dir: Path) -> list[dict] | None:
     return new_records(Path(base), "metrics.jsonl")
 
 
-def queue_position(name: str) -> tuple[int, int]:
-    """(place in line among waiting jobs, jobs training now)."""
-    active = jobs.active_jobs()
-    running = sum(1 for r in active if r["state"] == "running")
-    waiting = sorted((r for r in active if r["state"] == "queued"),
-                     key=lambda r: runs.read_status(r["path"]).get("queued_at") or 0)
-    names = [r["name"] for r in waiting]
-    return (names.index(name) + 1 if name in names else 1), running
+def run_labels() -> dict[str, str]:
+    """{run name: its label in "Run to watch"}, newest run first."""
+    return {r["name"]: run_label(r) for r in runs.list_runs()}
 
 
-def live_panel(run_dir: Path, was_active: bool) -> None:
+def queue_text(name: str) -> str:
+    """What a queued job is doing: starting up, or waiting in line behind the jobs training now."""
+    place, running = jobs.queue_position(name)
+    if place is None:
+        return t("Starting: loading the corpus and the training libraries. "
+                 "Training begins in a few seconds.")
+    if running == 0:
+        return t("Waiting in the queue: number {place} in line for a free training slot. "
+                 "It starts by itself when one is free.", place=place)
+    if running == 1:
+        return t("Waiting in the queue: number {place} in line, while one job is training. "
+                 "It starts by itself when a training slot is free.", place=place)
+    return t("Waiting in the queue: number {place} in line, while {running} jobs are training. "
+             "It starts by itself when a training slot is free.", place=place, running=running)
+
+
+def number_text(value, form: str) -> str:
+    """``value`` written with ``form``, or a dash where there is no finite number to show."""
+    return form.format(value) if isinstance(value, (int, float)) and math.isfinite(value) else "–"
+
+
+def live_panel(run_dir: Path, was_active: bool, drawn_labels: dict | None = None) -> None:
     status = runs.read_status(run_dir)
     state = status.get("state")
     if was_active and state not in runs.ACTIVE_STATES:
         st.rerun()  # the job ended: redraw the whole page with the final summary
+    if was_active and drawn_labels is not None and run_labels() != drawn_labels:
+        st.rerun()  # a run changed state: "Run to watch" must not keep showing the old one
     records = new_records(run_dir, "metrics.jsonl")
 
     if state == "queued":
-        place, running = queue_position(run_dir.name)
-        st.info(t("Waiting in the queue: number {place} in line, {running} job(s) training now. "
-                  "It starts by itself when a training slot is free.", place=place, running=running),
-                icon=STATE_ICONS["queued"])
+        st.info(queue_text(run_dir.name), icon=STATE_ICONS["queued"])
     elif state == "running":
         fraction, eta = charts.progress(status)
         started = status.get("started_at")
@@ -270,13 +375,14 @@ def live_panel(run_dir: Path, was_active: bool) -> None:
     speed = next((r["chars_per_sec"] for r in reversed(records) if r.get("chars_per_sec")), None)
     started = status.get("started_at")
     end = status.get("updated_at") if state not in runs.ACTIVE_STATES else time.time()
-    elapsed = end - started if isinstance(started, (int, float)) and end else None
+    # A queued run has no training time yet (a resumed one still holds its last session's start).
+    elapsed = end - started if isinstance(started, (int, float)) and end and state != "queued" else None
     row1, row2 = st.columns(3), st.columns(3)
     row1[0].metric(t("Step"), f"{status.get('step') or latest.get('step') or 0:,}")
-    row1[1].metric(t("Training loss"), f"{latest['train_loss']:.3f}" if "train_loss" in latest else "–")
-    row1[2].metric(t("Best held-out loss"), f"{best_loss:.3f}" if best_loss is not None else "–",
+    row1[1].metric(t("Training loss"), number_text(latest.get("train_loss"), "{:.3f}"))
+    row1[2].metric(t("Best held-out loss"), number_text(best_loss, "{:.3f}"),
                    help=t("Measured on text the model never trains on; lower is better."))
-    row2[0].metric(t("Speed (chars/s)"), f"{speed:,.0f}" if speed else "–")
+    row2[0].metric(t("Speed (chars/s)"), number_text(speed, "{:,.0f}"))
     row2[1].metric(t("Device"), status.get("device") or "–")
     row2[2].metric(t("Time"), charts.format_duration(elapsed, t) if elapsed is not None else "–")
 
@@ -285,6 +391,7 @@ def live_panel(run_dir: Path, was_active: bool) -> None:
     st.plotly_chart(charts.loss_figure(records, bits=bits, best=best, base_records=base_records(run_dir),
                                        translate=t),
                     key="live_loss_chart")
+    show_held_out_note(run_dir)
 
     warning = charts.overfitting(records)
     if warning:
@@ -311,7 +418,7 @@ def final_summary(run: dict, status: dict) -> None:
     loss = status.get("best_val_loss")
     score = (t("Best held-out loss {nats:.3f} nats per character = {bits:.3f} bits per character.",
                nats=loss, bits=loss / charts.LN2)
-             if isinstance(loss, (int, float)) else "")
+             if isinstance(loss, (int, float)) and math.isfinite(loss) else "")
     message = status.get("message") or ""
     headline = t("Training {state}.", state=state_name(state))
     if state in ("completed", "stopped"):
@@ -347,12 +454,11 @@ with settings_col:
     corpus_line[1].page_link("pages/corpus.py", label=t("Change corpus"), icon=":material/description:")
     overview = load_overview(spec)
     plan = settings_form(overview)
-    if "train_run_name" not in st.session_state:
-        arch = plan["resolved"]["arch"] if plan else "run"
-        short = Path(corpus_name.split(" + ")[0]).stem.replace("built-in ", "")
-        st.session_state["train_run_name"] = runs.new_run_name(f"{arch}-{short}")
+    warn_unknown(spec, overview, plan)
+    suggest_run_name(plan, corpus_name)
     run_name = st.text_input(t("Run name"), key="train_run_name",
-                             help=t("A folder name for this run: letters, digits, dots, dashes, underscores."))
+                             help=t("A folder name for this run: letters (of any language), digits, "
+                                    "dots, dashes, underscores."))
     buttons = st.container(horizontal=True)
 
 with progress_col:
@@ -398,7 +504,7 @@ if watched:
     run_dir = Path(watched["path"])
     with progress_col:
         if watched_active:
-            st.fragment(live_panel, run_every=1.0)(run_dir, True)
+            st.fragment(live_panel, run_every=1.0)(run_dir, True, labels)
         else:
             live_panel(run_dir, False)
             final_summary(watched, runs.read_status(run_dir))

@@ -88,3 +88,32 @@ def test_a_fine_tune_curve_continues_after_its_base():
     assert names[:2] == ["base model: training", "base model: held-out"]
     training = next(t for t in fig.data if t.name == "training")
     assert list(training.x) == [25, 30]
+
+
+def test_a_run_with_one_held_out_point_is_drawn_around_its_value():
+    records = [{"step": 40, "time": 12.0, "val_loss": 1.7}]
+    fig = charts.compare_figure({"one-point": records}, bits=True)
+    low, high = fig.layout.yaxis.range
+    value = 1.7 / math.log(2)
+    assert low < value < high and low >= 0 and high - low < value
+    low, high = fig.layout.xaxis.range
+    assert low < 40 < high and low >= 0
+
+
+def test_a_flat_curve_gets_a_range_that_never_runs_below_zero():
+    records = [{"step": s, "train_loss": 0.01, "val_loss": 0.01} for s in (10, 20, 30)]
+    fig = charts.loss_figure(records, best=records[-1])
+    low, high = fig.layout.yaxis.range
+    assert low == 0 and 0.01 < high <= 0.2
+    assert fig.layout.xaxis.range is None  # the steps spread out: Plotly's own range
+
+
+def test_a_curve_that_moves_keeps_plotlys_own_range():
+    records = [{"step": s, "train_loss": 3.0 - s / 20, "val_loss": 3.1 - s / 20} for s in (10, 20, 30)]
+    for fig in (charts.loss_figure(records), charts.compare_figure({"a": records})):
+        assert fig.layout.yaxis.range is None and fig.layout.xaxis.range is None
+
+
+def test_a_single_training_step_on_the_live_chart_has_no_negative_axis():
+    fig = charts.loss_figure([{"step": 1, "time": 0.4, "train_loss": 4.2}], x="time")
+    assert fig.layout.xaxis.range[0] >= 0 and fig.layout.yaxis.range[0] >= 0

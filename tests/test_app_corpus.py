@@ -82,3 +82,40 @@ def test_builtin_corpus_choice(open_page):
     assert not at.exception
     assert at.session_state["corpus_spec"] == ["builtin:python-docs"]
     assert any("python-docs" in s.value for s in at.subheader)
+
+
+ACCENTED = "Café naïve résumé — “quoted”. "
+
+
+def one_bad_byte_file() -> bytes:
+    text = (ACCENTED * 200).encode("utf-8")
+    return text[:3000] + b"\x92" + text[3000:]
+
+
+def test_bytes_left_out_of_an_upload_are_named_on_the_page(open_page):
+    at = open_page("corpus")
+    at.file_uploader[0].upload("one-bad-byte.txt", one_bad_byte_file(), "text/plain")
+    at.run()
+    assert not at.exception and not at.error
+    warnings = [w.value for w in at.warning]
+    assert "One byte of one-bad-byte.txt was not valid UTF-8 and was left out; it is on line 1." in warnings
+    assert not any("did not read cleanly" in w for w in warnings)
+    assert {m.label: m.value for m in at.metric}["Encoding"] == "UTF-8"
+    at.session_state["lang"] = "zh"
+    at.run()
+    assert "one-bad-byte.txt 中有 1 个字节不是有效的 UTF-8，已略去；它在第 1 行。" in [w.value for w in at.warning]
+
+
+def test_a_windows_1252_upload_and_a_chinese_file_name_are_shown_as_they_are(open_page):
+    at = open_page("corpus")
+    at.file_uploader[0].set_value([("春天.txt", "Le café était fermé, déjà vu.\n".encode("cp1252") * 50,
+                                    "text/plain")])
+    at.run()
+    assert not at.exception and not at.error
+    assert [f.name for f in spec_files(at)] == ["春天.txt"]
+    assert any("Using: 春天.txt" in s.value for s in at.subheader)
+    assert {m.label: m.value for m in at.metric}["Encoding"] == "Windows-1252"
+    assert not any("did not read cleanly" in w.value or "not valid" in w.value for w in at.warning)
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert at.text_input(key="train_run_name").value.startswith("gru-春天-")

@@ -166,3 +166,25 @@ def test_before_and_after_fine_tuning_side_by_side(open_page, app_home, quick_ru
     assert not at.exception and not at.error
     labels = [m.value for m in at.markdown if m.value in ("**Base model**", "**Fine-tuned**")]
     assert labels == ["**Base model**", "**Fine-tuned**"]
+
+
+def test_a_prompts_unknown_words_are_named(open_page, app_home):
+    from textgen.config import resolve_config
+    from textgen.training import train
+
+    corpus = app_home / "pattern.txt"
+    corpus.write_text("the cat sat on the mat. a dog ran to the log. " * 60, encoding="utf-8")
+    run_dir = app_home / "runs" / "word-run"
+    config = resolve_config("quick", tokenizer="word", max_vocab=6, layers=1, units=16, embedding_dim=8,
+                            seq_len=8, batch_size=8, epochs=1, time_budget=0, seed=1)
+    assert train([str(corpus)], run_dir, config, log=lambda m: None)["state"] == "completed"
+    at = open_page("generate", timeout=120)
+    at.selectbox[0].set_value(str(run_dir)).run()
+    at.text_area[0].input("the zebra sat")
+    next(n for n in at.number_input if n.label == "Length").set_value(5)
+    button(at, "Generate").click().run()
+    assert not at.exception and not at.error
+    assert len(at.code) == 1  # it still writes, reading the unknown words as <unk>
+    (warning,) = [w.value for w in at.warning if "<unk>" in w.value]
+    assert warning == ('The model does not know these parts of the prompt and reads each as <unk>: '
+                       '"zebra", "sat".')

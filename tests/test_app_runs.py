@@ -113,3 +113,64 @@ def test_a_report_can_be_downloaded_with_this_sessions_texts(open_page, app_home
     assert len(extra) == 1 and extra[0]["text"].startswith("The lighthouse")
     page = report.build_report(path, extra)
     assert quick_run_dir.name in page and html.escape(extra[0]["text"]) in page
+
+
+def scored_run(home, name, corpus_name, sha256, loss=2.0, points=((10, 2.4, 2.2), (20, 2.1, 2.0))):
+    """A finished run folder as training writes it, without training."""
+    from textgen import runs
+
+    run_dir = home / "runs" / name
+    run_dir.mkdir(parents=True)
+    runs.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru", "tokenizer": "char",
+                                                     "corpus": {"name": corpus_name, "sha256": sha256}})
+    runs.write_status(run_dir, state="completed", started_at=1.7e9, best_val_loss=loss)
+    for step, train, val in points:
+        runs.append_jsonl(run_dir / "metrics.jsonl", {"step": step, "time": step / 10, "train_loss": train,
+                                                      "val_loss": val})
+    return run_dir
+
+
+def mixed_corpora_caption(at) -> bool:
+    return any("learnt different texts" in c.value for c in at.caption)
+
+
+def test_the_same_text_pasted_and_uploaded_is_one_corpus(open_page, app_home):
+    scored_run(app_home, "pasted", "pasted text", "ab" * 32)
+    scored_run(app_home, "uploaded", "story.txt", "ab" * 32, loss=2.5)
+    at = open_page("runs")
+    at.multiselect[0].set_value(["pasted", "uploaded"]).run()
+    assert not mixed_corpora_caption(at)
+
+
+def test_runs_on_different_texts_are_told_apart_even_under_one_name(open_page, app_home):
+    scored_run(app_home, "first", "story.txt", "ab" * 32)
+    scored_run(app_home, "second", "story.txt", "cd" * 32, loss=2.5)
+    at = open_page("runs")
+    at.multiselect[0].set_value(["first", "second"]).run()
+    assert mixed_corpora_caption(at)
+
+
+def test_a_run_with_one_held_out_point_is_drawn_around_its_score(open_page, app_home):
+    import json
+    import math
+
+    scored_run(app_home, "one-point", "story.txt", "ab" * 32, loss=1.2, points=((50, 1.4, 1.2),))
+    at = open_page("runs")
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    low, high = figure["layout"]["yaxis"]["range"]
+    bits = 1.2 / math.log(2)
+    assert 0 <= low < bits < high < 2 * bits
+
+
+def test_a_job_still_starting_up_is_listed_as_starting(open_page, app_home):
+    import os
+    import time
+
+    from textgen import runs
+
+    run_dir = app_home / "runs" / "just-started"
+    run_dir.mkdir(parents=True)
+    runs.write_status(run_dir, state="queued", pid=os.getpid(), queued_at=time.time(), waiting_since=None)
+    at = open_page("runs")
+    table = at.dataframe[0].value
+    assert table[table["Run"] == "just-started"].iloc[0]["State"] == "starting"

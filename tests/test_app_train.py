@@ -88,7 +88,9 @@ def test_start_training_passes_the_settings_and_watches_the_new_run(open_page, s
     assert call["out_dir"].name == "my-first-run"
     assert call["options"] == {"preset": "quick", "time_budget": 30.0, "arch": "lstm"}
     assert at.selectbox(key="train_watch").value == "my-first-run"
-    assert any("Waiting in the queue: number 1" in i.value for i in at.info)
+    # Just started, the job is loading, not waiting behind anyone.
+    assert any(i.value.startswith("Starting:") for i in at.info)
+    assert not any("Waiting in the queue" in i.value for i in at.info)
     assert not button(at, "Stop training").disabled
 
 
@@ -160,3 +162,183 @@ def test_fine_tune_keeps_the_base_shape_and_lowers_the_learning_rate(open_page, 
     (call,) = started
     assert call["options"]["init_from"] == str(app_home_with_run / "runs" / quick_run_dir.name)
     assert "layers" not in call["options"] and "arch" not in call["options"]
+
+
+def metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.mark.parametrize("corpus_spec", ["builtin:sample", "builtin:sample-zh"])
+def test_the_model_size_shown_is_the_size_of_the_model_training_builds(open_page, corpus_spec):
+    from textgen.config import resolve_config
+    from textgen.corpus import load_corpus
+    from textgen.models import build_model
+    from textgen.tokenizers import make_tokenizer
+
+    text = load_corpus(corpus_spec).text
+    at = open_page("train", session_state={"corpus_spec": [corpus_spec]})
+    for preset in ("Quick", "Balanced"):
+        at.radio[0].set_value(preset).run()
+        for kind in ("char", "word", "bpe"):
+            select(at, "Tokenizer").set_value(kind).run()
+            assert not at.exception
+            settings = resolve_config(preset.lower(), tokenizer=kind)
+            vocab = make_tokenizer(kind, text, settings["max_vocab"]).vocab_size
+            built = build_model(settings, vocab).count_params()
+            assert metric(at, "Model size (parameters)") == f"{built:,}", (preset, kind)
+
+
+def test_the_time_estimate_counts_the_tokens_training_will_see():
+    from textgen import estimates
+    from textgen.config import resolve_config
+    from textgen.corpus import load_corpus, split_text
+    from textgen.tokenizers import make_tokenizer
+
+    corpus = load_corpus("builtin:sample-zh")
+    settings = resolve_config("balanced", tokenizer="bpe")
+    found = estimates.run_estimates(settings, ["builtin:sample-zh"], corpus.sha256)
+    tokenizer = make_tokenizer("bpe", corpus.text, settings["max_vocab"])
+    train_text, _ = split_text(corpus.text, settings["val_fraction"])
+    assert found["vocab_size"] == tokenizer.vocab_size
+    assert found["train_tokens"] == len(tokenizer.encode(train_text))
+    # Chinese subword pieces are about one character long, not the 2.4 of English prose.
+    assert found["train_tokens"] > len(train_text) / 2
+
+
+def test_a_time_budget_of_0_on_quick_starts_a_run_with_no_limit(open_page, started):
+    at = open_page("train")
+    at.radio[0].set_value("Quick").run()
+    number(at, "Time budget (seconds)").set_value(0).run()
+    button(at, "Start training").click().run()
+    (call,) = started
+    assert call["options"]["time_budget"] == 0  # explicit: the preset's 45 s must not apply
+    assert jobs.train_command(["x"], call["out_dir"], call["options"])[-2:] == ["--time-budget", "0.0"]
+
+
+def test_balanced_without_a_time_budget_passes_no_time_budget_flag(open_page, started):
+    at = open_page("train")
+    button(at, "Start training").click().run()
+    (call,) = started
+    assert "time_budget" not in call["options"]
+
+
+def queue_info(at):
+    return " ".join(i.value for i in at.info)
+
+
+def test_a_job_that_waits_for_a_slot_says_its_place_and_who_trains(open_page, app_home):
+    fake_run(app_home, "training-now", state="running", step=5, total_steps=100)
+    fake_run(app_home, "first-in-line", state="queued", waiting_since=time.time() - 20)
+    fake_run(app_home, "second-in-line", state="queued", waiting_since=time.time() - 5)
+    at = open_page("train", session_state={"selected_run": "second-in-line"})
+    assert ("Waiting in the queue: number 2 in line, while one job is training." in queue_info(at))
+    assert "job(s)" not in queue_info(at)
+
+
+def test_several_jobs_training_are_counted_in_plain_words(open_page, app_home, monkeypatch):
+    monkeypatch.setenv("TEXTGEN_MAX_JOBS", "2")
+    fake_run(app_home, "one", state="running", step=5, total_steps=100)
+    fake_run(app_home, "two", state="running", step=5, total_steps=100)
+    fake_run(app_home, "waiting", state="queued", waiting_since=time.time())
+    at = open_page("train", session_state={"selected_run": "waiting"})
+    assert "number 1 in line, while 2 jobs are training." in queue_info(at)
+
+
+def test_a_job_still_starting_up_says_it_is_starting(open_page, app_home):
+    fake_run(app_home, "just-started", state="queued", queued_at=time.time())
+    at = open_page("train")
+    assert queue_info(at).startswith("Starting:")
+    assert "(starting)" in select(at, "Run to watch").format_func("just-started")
+
+
+def test_run_to_watch_follows_the_run_from_queued_to_running(open_page, app_home):
+    run_dir = fake_run(app_home, "climbing", state="queued", waiting_since=time.time())
+    at = open_page("train")
+    assert "(queued)" in select(at, "Run to watch").format_func("climbing")
+    runs.write_status(run_dir, state="running", step=114, total_steps=1000)
+    at.run()
+    assert "(running)" in select(at, "Run to watch").format_func("climbing")
+    assert metric(at, "Step") == "114"
+
+
+def test_the_suggested_run_name_follows_the_architecture_until_the_user_edits_it(open_page):
+    at = open_page("train")
+    assert at.text_input(key="train_run_name").value.startswith("gru-sample-")
+    select(at, "Architecture").set_value("lstm").run()
+    assert at.text_input(key="train_run_name").value.startswith("lstm-sample-")
+    at.text_input(key="train_run_name").set_value("my-own-name").run()
+    select(at, "Architecture").set_value("transformer").run()
+    assert at.text_input(key="train_run_name").value == "my-own-name"
+
+
+def test_a_model_too_big_for_the_machine_is_refused_before_it_starts(open_page, started, monkeypatch):
+    from textgen import capacity
+
+    monkeypatch.setattr(capacity, "host_memory_available", lambda: 23 * 2**30)
+    monkeypatch.setattr(capacity, "gpu_names", lambda: [])
+    at = open_page("train")
+    assert not at.error and not button(at, "Start training").disabled  # Balanced fits
+    select(at, "Architecture").set_value("transformer").run()
+    number(at, "Units per layer").set_value(8192).run()
+    number(at, "Layers").set_value(24).run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "parameters and needs about" in errors[0], errors
+    assert "GB of memory to train; this machine has 23 GB of memory available. " \
+           "Choose fewer layers or units" in errors[0]
+    assert button(at, "Start training").disabled
+    number(at, "Layers").set_value(2).run()  # a size that fits: the form is usable again
+    number(at, "Units per layer").set_value(256).run()
+    assert not at.error and not button(at, "Start training").disabled
+    button(at, "Start training").click().run()
+    assert len(started) == 1
+
+
+def test_a_loss_that_is_not_a_number_is_shown_as_a_dash(open_page, app_home):
+    fake_run(app_home, "diverged", metrics=[{"step": 5, "time": 1.0, "train_loss": float("nan")}],
+             step=5, total_steps=100, best_val_loss=float("nan"))
+    at = open_page("train")
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Training loss"] == "–" and shown["Best held-out loss"] == "–"
+
+
+def unknown_warnings(at):
+    return [w.value for w in at.warning if "<unk>" in w.value]
+
+
+def test_word_tokens_that_leave_much_text_unknown_are_warned_about(open_page):
+    at = open_page("train")
+    assert not unknown_warnings(at)  # characters: every character of the corpus is known
+    select(at, "Tokenizer").set_value("word").run()
+    number(at, "Vocabulary size").set_value(20).run()
+    (warning,) = unknown_warnings(at)
+    assert "of the held-out text are outside the vocabulary" in warning
+    assert "character or subword tokens" in warning
+    number(at, "Vocabulary size").set_value(20000).run()
+    assert not unknown_warnings(at)  # every word of the sample fits
+
+
+def test_a_word_fine_tune_onto_text_the_base_does_not_know_says_so(open_page, app_home):
+    from textgen.config import resolve_config
+    from textgen.training import train
+
+    corpus = app_home / "russian.txt"
+    corpus.write_text("Мороз и солнце; день чудесный! Ещё ты дремлешь, друг прелестный.\n" * 40,
+                      encoding="utf-8")
+    base = app_home / "runs" / "russian-words"
+    config = resolve_config("quick", tokenizer="word", layers=1, units=16, embedding_dim=8, seq_len=8,
+                            batch_size=8, epochs=1, time_budget=0, seed=1)
+    assert train([str(corpus)], base, config, log=lambda m: None)["state"] == "completed"
+    at = open_page("train", session_state={"finetune_from": base.name})
+    assert at.selectbox(key="train_init_from").value == str(base)
+    (warning,) = unknown_warnings(at)
+    assert warning.startswith("The base model russian-words does not know")
+    assert "character or subword tokens" in warning
+
+
+def test_a_resumed_run_waiting_to_start_shows_no_old_time_or_eta(open_page, app_home):
+    run_dir = fake_run(app_home, "resumed", state="queued", step=300, total_steps=1000, eta_s=0.0,
+                       finished_at=time.time() - 3600)
+    runs.write_status(run_dir, started_at=time.time() - 7200)  # its first session's start
+    at = open_page("train")
+    assert {m.label: m.value for m in at.metric}["Time"] == "–"
+    assert not at.get("progress")  # no bar at 100 % from the finished session

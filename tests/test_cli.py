@@ -16,10 +16,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PATTERN = "the cat sat on the mat. a dog ran to the log. "
+ACCENTED = "Café naïve résumé — “quoted”. "
 TINY = ["--preset", "quick", "--layers", "1", "--units", "32", "--embedding-dim", "16",
         "--seq-len", "16", "--batch-size", "16", "--learning-rate", "0.01", "--epochs", "2",
         "--time-budget", "0", "--seed", "3"]
 SEPARATOR = "-" * 40
+RUSSIAN = ("Мороз и солнце; день чудесный! Ещё ты дремлешь, друг прелестный — пора, красавица, "
+           "проснись: открой сомкнуты негой взоры навстречу северной Авроры, звездою севера явись!\n")
 
 
 def run_cli(args, home):
@@ -50,9 +53,14 @@ def cli(tmp_path_factory):
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     empty = tmp / "empty.txt"
     empty.write_bytes(b"")
+    accented = (ACCENTED * 200).encode("utf-8")
+    stray = tmp / "one-bad-byte.txt"  # UTF-8 with one Windows-1252 apostrophe inside
+    stray.write_bytes(accented[:3000] + b"\x92" + accented[3000:])
     not_a_run = tmp / "just-a-folder"
     not_a_run.mkdir()
     (not_a_run / "notes.txt").write_text("hello")
+    russian = tmp / "russian.txt"
+    russian.write_text(RUSSIAN, encoding="utf-8")
     root = tmp / "runs"
     run = root / "tiny-run"
     out = tmp / "never-created"
@@ -71,14 +79,18 @@ def cli(tmp_path_factory):
         "unknown tokenizer": [corpus, "--tokenizer", "sentencepiece"],
         "unknown distribute": [corpus, "--distribute", "nccl"],
         "max-vocab 1": [corpus, "--max-vocab", "1"],
+        "a model too big for the machine": [corpus, "--units", "8192", "--layers", "24"],
     }
     first = {name: ["train", *extra[:1], "--out", out, *TINY, *extra[1:]]
              for name, extra in train_errors.items()}
     first["unknown preset"] = ["train", corpus, "--out", out, "--preset", "turbo"]
     first.update({
         "train": ["train", corpus, "--out", run, *TINY],
+        "train a file with a stray byte": ["train", stray, "--out", tmp / "stray-run", *TINY],
         "train subword": ["train", corpus, "--out", root / "subword-run", *TINY, "--tokenizer", "bpe",
                           "--max-vocab", "40", "--distribute", "off"],
+        "train word": ["train", corpus, "--out", root / "word-run", *TINY, "--tokenizer", "word",
+                       "--max-vocab", "6"],
         "generate on a folder that is not a run": ["generate", not_a_run, "--length", "5"],
         "evaluate a missing run": ["evaluate", tmp / "missing-run"],
         "no subcommand": [],
@@ -106,6 +118,10 @@ def cli(tmp_path_factory):
         "evaluate subword": ["evaluate", root / "subword-run"],
         "generate subword": ["generate", root / "subword-run", "--prompt", "the ", "--length", "40",
                              "--seed", "1"],
+        "evaluate word": ["evaluate", root / "word-run"],
+        "evaluate word on russian": ["evaluate", root / "word-run", russian],
+        "generate word with unknown words": ["generate", root / "word-run", "--prompt",
+                                             "the zebra and the unicorn", "--length", "5", "--seed", "1"],
     }
     results.update(run_all(second, tmp))
     after = snapshot(run)
@@ -117,7 +133,7 @@ def cli(tmp_path_factory):
 
 BAD_INPUT = ["missing corpus", "png renamed .txt", "empty file", "seq-len -5", "seq-len 0",
              "learning-rate nan", "dropout 2", "batch-size abc", "epochs 1e9", "unknown preset",
-             "unknown tokenizer", "unknown distribute", "max-vocab 1",
+             "unknown tokenizer", "unknown distribute", "max-vocab 1", "a model too big for the machine",
              "train into an existing run", "generate on a folder that is not a run",
              "prompt with unseen characters", "negative temperature", "evaluate a missing run",
              "temperature abc", "top-k 1.5",
@@ -157,6 +173,9 @@ def test_bad_input_exits_2_with_one_error_line(cli, name):
     ("unknown tokenizer", ["sentencepiece", "bpe"]),
     ("unknown distribute", ["nccl", "data_parallel"]),
     ("max-vocab 1", ["max vocab", "2"]),
+    # 24 GRU layers 8,192 wide: 9.46 billion parameters, far beyond any machine's memory
+    ("a model too big for the machine", ["9,464,", "parameters", "GB of memory to train",
+                                         "Choose fewer layers or units"]),
     ("train into an existing run", ["--resume"]),
     ("generate on a folder that is not a run", ["not a run"]),
     ("prompt with unseen characters", ['"Q"', '"U"', '"I"', '"Z"']),
@@ -244,7 +263,8 @@ def test_evaluate_prints_one_json_object(cli):
     result = results["evaluate"]
     assert result.returncode == 0, result.stderr[-3000:]
     score = json.loads(result.stdout)
-    assert {"nats_per_char", "bits_per_char", "perplexity", "chars", "tokens"} <= set(score)
+    assert {"nats_per_char", "bits_per_char", "perplexity", "chars", "tokens", "unknown_share"} <= set(score)
+    assert score["unknown_share"] == 0.0  # a character model knows its whole held-out text
     assert score["bits_per_char"] == pytest.approx(score["nats_per_char"] / math.log(2), rel=1e-12)
     assert score["perplexity"] > 1 and score["nats_per_char"] > 0
     held_out = len(PATTERN * 120) - math.floor(len(PATTERN * 120) * 0.9)
@@ -299,3 +319,204 @@ def test_runs_on_an_empty_root(tmp_path):
     result = run_cli(["runs", "--root", tmp_path / "nothing-here"], tmp_path)
     assert result.returncode == 0 and result.stdout.strip()
     assert "Traceback" not in result.stderr
+
+
+def test_generate_help_says_it_prints_the_continuation_without_the_prompt(tmp_path):
+    result = run_cli(["generate", "--help"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    help_text = " ".join(result.stdout.split())
+    assert "Only the continuation is printed, not the prompt" in help_text
+    assert "it is not repeated in the output" in help_text
+
+
+def test_a_time_budget_of_0_on_quick_means_no_limit():
+    from textgen.cli import TRAIN_SETTINGS, build_parser
+    from textgen.config import resolve_config
+
+    args = build_parser().parse_args(["train", "corpus.txt", "--out", "run", "--preset", "quick",
+                                      "--time-budget", "0"])
+    explicit = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
+    assert resolve_config(args.preset, **explicit)["time_budget"] is None
+    assert resolve_config("quick")["time_budget"] == 45
+
+
+# --- unknown words: said, charged and named ----------------------------------------------------
+
+
+def test_a_word_run_that_knows_few_words_says_so_on_stderr(cli):
+    results, _ = cli
+    trained = results["train word"]
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    # 7 of the pattern's 12 words are outside a 6-token vocabulary: 19 of every 46 characters.
+    assert "41% of the training text and 41% of the held-out text are outside the vocabulary" in trained.stderr
+    assert "character or subword tokens" in trained.stderr
+    assert "outside the vocabulary" not in results["train"].stderr  # a character run knows its text
+
+
+def test_evaluate_reports_the_share_of_unknown_characters(cli):
+    results, _ = cli
+    own = json.loads(results["evaluate word"].stdout)
+    assert own["unknown_share"] == pytest.approx(19 / 46, abs=0.02)
+    russian = json.loads(results["evaluate word on russian"].stdout)
+    # Every Cyrillic word is unknown (only spaces and a few marks are known), and spelling
+    # them out costs more than the run's own text: not a better score for knowing less.
+    assert russian["unknown_share"] > 0.75
+    assert russian["nats_per_char"] > own["nats_per_char"]
+
+
+def test_generate_names_the_prompts_unknown_words(cli):
+    results, _ = cli
+    result = results["generate word with unknown words"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ('The model does not know these parts of the prompt and reads each as <unk>: '
+            '"zebra", "and", "unicorn".') in result.stderr
+    assert "zebra" not in result.stdout  # the continuation alone is printed
+
+
+def test_train_says_on_stderr_how_many_bytes_were_left_out_and_where(cli):
+    results, paths = cli
+    result = results["train a file with a stray byte"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("warning: One byte of one-bad-byte.txt was not valid UTF-8 and was left out; it is on line 1."
+            in result.stderr.splitlines())
+    tokens = json.loads((paths["tmp"] / "stray-run" / "tokenizer.json").read_text(encoding="utf-8"))["tokens"]
+    assert set(ACCENTED) <= set(tokens) and not {"Ã", "â", "\x80", "\x92", "\ufffd"} & set(tokens)
+    config = json.loads((paths["tmp"] / "stray-run" / "config.json").read_text(encoding="utf-8"))
+    assert config["corpus"]["encoding"] == "UTF-8"
+
+
+# --- ordinary shell use: a closed pipe ends a command at once and quietly ----------
+
+
+def cli_env(home=None):
+    env = {k: v for k, v in os.environ.items() if k != "TEXTGEN_QUEUE_DIR"}
+    if home:
+        env["TEXTGEN_HOME"] = str(home)
+    return env
+
+
+def into_closed_pipe(args, home=None):
+    """Run a command whose stdout's reader has gone before it writes: (status, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "textgen", *map(str, args)], cwd=ROOT, env=cli_env(home),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=300)
+    return proc.returncode, err.decode()
+
+
+def test_generate_into_head_ends_at_once_and_quietly(quick_run_dir, tmp_path):
+    import shlex
+    import time
+
+    command = [sys.executable, "-m", "textgen", "generate", str(quick_run_dir), "--seed", "1"]
+    began = time.time()
+    whole = subprocess.run([*command, "--length", "50"], cwd=ROOT, env=cli_env(), capture_output=True,
+                           timeout=300)
+    short = time.time() - began
+    assert whole.returncode == 0 and whole.stderr == b""
+    err, status = tmp_path / "stderr", tmp_path / "status"
+    pipeline = (f"{shlex.join(command)} --length 100000 2> {shlex.quote(str(err))} | head -c 50; "
+                f"echo ${{PIPESTATUS[0]}} > {shlex.quote(str(status))}")
+    began = time.time()
+    piped = subprocess.run(["bash", "-c", pipeline], cwd=ROOT, env=cli_env(), capture_output=True, timeout=300)
+    took = time.time() - began
+    assert piped.stdout == whole.stdout[:50]  # the same text, as far as head read it
+    assert err.read_text() == ""
+    assert status.read_text().strip() == "141"  # 128 + SIGPIPE, as Unix tools report a closed pipe
+    # It stops with the first piece, not after writing 100,000 characters (several seconds more).
+    assert took < short + 4, (took, short)
+
+
+def test_generate_writes_the_first_sample_as_it_is_produced(monkeypatch):
+    import io
+
+    from textgen import cli
+
+    pulled = []
+
+    def chunks():
+        for i in range(1000):
+            pulled.append(i)
+            yield [f"<{i}>"]
+
+    class ClosedAfterOneWrite(io.StringIO):
+        def write(self, text):
+            if self.getvalue():
+                raise BrokenPipeError(32, "Broken pipe")
+            return super().write(text)
+
+    monkeypatch.setattr(sys, "stdout", ClosedAfterOneWrite())
+    with pytest.raises(BrokenPipeError):
+        cli.write_samples(chunks(), 1)
+    assert pulled == [0, 1]
+
+
+def test_a_complete_generate_prints_the_samples_as_before(monkeypatch):
+    import io
+
+    from textgen import cli
+
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    cli.write_samples(iter([["ab", "cd", "ef"], ["g", "h", "i"]]), 3)
+    assert out.getvalue() == "abg" + "\n\n" + SEPARATOR + "\n\ncdh" + "\n\n" + SEPARATOR + "\n\nefi\n"
+
+
+def test_runs_and_evaluate_into_a_closed_pipe_end_quietly(quick_run_dir):
+    for args in (["runs", "--root", quick_run_dir.parent], ["evaluate", quick_run_dir]):
+        status, err = into_closed_pipe(args)
+        assert (status, err) == (141, ""), args
+
+
+def test_train_with_a_closed_stderr_trains_to_the_end(tmp_path):
+    corpus = tmp_path / "pattern.txt"
+    corpus.write_text(PATTERN * 120, encoding="utf-8")
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "textgen", "train", str(corpus), "--out", str(out), *TINY],
+                            cwd=ROOT, env=cli_env(tmp_path / "home"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    proc.stderr.close()  # as `train ... 2>&1 | head -1` leaves it after one line
+    assert proc.wait(timeout=300) == 0
+    assert json.loads((out / "status.json").read_text())["state"] == "completed"
+
+
+def test_a_diverging_run_or_a_budget_shorter_than_start_up_ends_with_a_sentence(tmp_path):
+    shakespeare = ROOT.parent / "shared" / "corpora" / "tinyshakespeare.txt"
+    prose = tmp_path / "prose.txt"
+    prose.write_text(shakespeare.read_text(encoding="utf-8")[:20_000], encoding="utf-8")
+    ten_kb = tmp_path / "some-10-KB-text.txt"
+    ten_kb.write_text(shakespeare.read_text(encoding="utf-8")[:10_000], encoding="utf-8")
+    diverging = ["--arch", "transformer", "--layers", "1", "--units", "64", "--seq-len", "32",
+                 "--batch-size", "16", "--learning-rate", "1.0", "--epochs", "4",
+                 "--time-budget", "0", "--seed", "3"]
+    results = run_all({
+        "diverge": ["train", prose, "--out", tmp_path / "diverged", *diverging],
+        "budget 5": ["train", ten_kb, "--out", tmp_path / "budget-5", "--preset", "quick",
+                     "--time-budget", "5"],
+        "budget 0.001": ["train", ten_kb, "--out", tmp_path / "budget-0.001", "--preset", "quick",
+                         "--time-budget", "0.001"],
+    }, tmp_path)
+    for name, result in results.items():
+        assert "Traceback" not in result.stderr and "unexpected failure" not in result.stderr, \
+            (name, result.stderr[-3000:])
+
+    diverged = results["diverge"]
+    assert diverged.returncode == 1
+    status = json.loads((tmp_path / "diverged" / "status.json").read_text())
+    assert status["state"] == "failed"
+    assert "the learning rate 1 is too high. Try 0.003 or lower." in status["message"]
+    assert status["message"] in diverged.stderr
+
+    for name in ("budget 5", "budget 0.001"):
+        result = results[name]
+        assert result.returncode == 0, result.stderr[-3000:]
+        status = json.loads((tmp_path / name.replace(" ", "-") / "status.json").read_text())
+        if status["step"] == 0:
+            assert status["state"] == "stopped"
+            assert "ran out before training began" in status["message"]
+            assert not (tmp_path / name.replace(" ", "-") / "model.keras").exists()
+        else:
+            assert status["state"] == "completed"
+            assert status["message"] == f"Finished: the time budget ran out after {status['step']:,} steps."
+        assert status["message"] in result.stderr
+    assert json.loads((tmp_path / "budget-0.001" / "status.json").read_text())["step"] == 0

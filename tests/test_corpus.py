@@ -1,6 +1,7 @@
 """Corpus input: encodings, refusals, built-ins, folders, splits, uploads, CSV."""
 
 import os
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -9,6 +10,8 @@ import pytest
 
 from textgen.corpus import (
     BUILTIN_CORPORA,
+    MULTIBYTE_ENCODINGS,
+    SINGLE_BYTE_LABELS,
     PYTHON_CODE_CAP,
     Corpus,
     builtin_text,
@@ -19,11 +22,13 @@ from textgen.corpus import (
     load_corpus,
     min_corpus_length,
     normalize_newlines,
+    read_text,
     require_min_length,
     split_text,
     store_corpus,
 )
 from textgen.errors import TextgenError
+from textgen.i18n import catalog, translate_error
 
 SHAKESPEARE = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "tinyshakespeare.txt"
 CHINESE = "灯塔每十五秒转一圈，船长们靠数秒来认出它。这里的人很友善。"
@@ -78,7 +83,7 @@ def test_latin1_prose_is_not_mistaken_for_chinese():
 def test_cp1252_smart_quotes():
     text, label = decode_bytes("\u201cQuoted\u201d \u2013 it\u2019s \u20ac5".encode("cp1252"))
     assert text == "\u201cQuoted\u201d \u2013 it\u2019s \u20ac5"
-    assert label == "Windows-1252 (fallback: some characters may be wrong)"
+    assert label == "Windows-1252"
 
 
 def test_latin1_when_cp1252_cannot_decode():
@@ -125,6 +130,154 @@ def test_many_control_characters_are_refused():
 def test_empty_or_blank_is_refused(data):
     with pytest.raises(TextgenError, match="notes.txt is empty. Choose a file that contains text."):
         decode_bytes(data, name="notes.txt")
+
+
+# --- nearly-valid UTF-8, legacy encodings found by the detector -------------------------
+
+ACCENTED = "Café naïve résumé — “quoted”. "
+RUSSIAN = "Ёлка стояла в углу, а за окном шёл снег. Дети читали книгу о дальних странах.\n"
+TRADITIONAL = "臺灣的春天很溫暖，山上的櫻花開了。我們一起去看燈塔吧。\n"
+
+
+def one_bad_byte_file() -> bytes:
+    """The report's repro: UTF-8 prose with a stray 0x92 (a Windows-1252 apostrophe) inside."""
+    text = (ACCENTED * 200).encode("utf-8")
+    return text[:3000] + b"\x92" + text[3000:]
+
+
+def test_a_utf8_file_with_one_stray_byte_is_read_as_utf8(tmp_path):
+    path = tmp_path / "one-bad-byte.txt"
+    path.write_bytes(one_bad_byte_file())
+    loaded = load_corpus(path)
+    assert loaded.encoding == "UTF-8"
+    assert loaded.text == ACCENTED * 200
+    assert "é" in loaded.text and not set("Ãâ\x80\x92\x9d\ufffd") & set(loaded.text)
+    assert [str(note) for note in loaded.warnings] == [
+        "One byte of one-bad-byte.txt was not valid UTF-8 and was left out; it is on line 1."]
+
+
+def test_the_note_counts_the_bad_bytes_and_names_the_line_of_the_first():
+    lines = [f"Ligne {i} : déjà vu, café crème.\r\n".encode("utf-8") for i in range(1, 41)]
+    for index in (11, 11, 29):  # lines 12 (twice) and 30
+        lines[index] = lines[index][:6] + b"\x92" + lines[index][6:]
+    decoded = read_text(b"".join(lines), "notes.txt")
+    assert decoded.encoding == "UTF-8"
+    assert decoded.text == "".join(f"Ligne {i} : déjà vu, café crème.\n" for i in range(1, 41))
+    [note] = decoded.notes
+    assert str(note) == ("3 bytes of notes.txt were not valid UTF-8 and were left out; "
+                         "the first is on line 12.")
+    assert note.params == {"count": 3, "name": "notes.txt", "encoding": "UTF-8", "line": 12}
+    assert translate_error(note, "zh") == "notes.txt 中有 3 个字节不是有效的 UTF-8，已略去；第一个在第 12 行。"
+
+
+def test_a_file_cut_inside_a_multibyte_character_is_read_as_utf8():
+    text = "Grüße aus Köln, sagte die Möwe.\n" * 3 + "Schöne Grüß"
+    assert text.encode("utf-8")[-2:] == "ß".encode("utf-8")
+    decoded = read_text(text.encode("utf-8")[:-1], "cut.txt")  # half of the "ß" is left
+    assert (decoded.text, decoded.encoding) == (text[:-1], "UTF-8")
+    assert [note.params["line"] for note in decoded.notes] == [4]
+
+
+def test_a_file_starting_with_a_lone_continuation_byte_is_read_as_utf8():
+    data = ("é" + RUSSIAN * 3).encode("utf-8")[1:]
+    assert data[0] == 0xA9
+    decoded = read_text(data, "tail.txt")
+    assert (decoded.text, decoded.encoding) == (RUSSIAN * 3, "UTF-8")
+    assert str(decoded.notes[0]) == "One byte of tail.txt was not valid UTF-8 and was left out; it is on line 1."
+
+
+def test_a_russian_text_cut_with_head_c_is_read_as_utf8(tmp_path):
+    whole = ("Глава первая\n" + RUSSIAN * 2000).encode("utf-8")
+    head = whole[:100_000]  # what `head -c 100000` keeps
+    assert head[-1] & 0xC0 == 0xC0  # the cut falls inside a two-byte letter
+    path = tmp_path / "war-and-peace.txt"
+    path.write_bytes(head)
+    loaded = load_corpus(path)
+    assert loaded.encoding == "UTF-8"
+    assert loaded.text == head[:-1].decode("utf-8")
+    last_line = head.count(b"\n") + 1
+    assert last_line == 726
+    assert [str(note) for note in loaded.warnings] == [
+        "One byte of war-and-peace.txt was not valid UTF-8 and was left out; it is on line 726."]
+
+
+def test_many_bad_bytes_among_few_utf8_characters_are_not_read_as_utf8():
+    # Windows-1252 text that happens to hold one valid UTF-8 pair ("Ã©") among many
+    # accented letters is Windows-1252, not damaged UTF-8.
+    text = "Ã© " + "Le café était fermé, déjà vu à la plage.\n" * 5
+    assert decode_bytes(text.encode("cp1252")) == (text, "Windows-1252")
+
+
+def test_a_big5_file_is_read_as_big5_not_windows_1252(tmp_path):
+    path = tmp_path / "春天.txt"
+    path.write_bytes((TRADITIONAL * 10).encode("big5"))
+    loaded = load_corpus(path)
+    assert (loaded.text, loaded.encoding) == (TRADITIONAL * 10, "Big5 (Traditional Chinese)")
+    assert loaded.warnings == []
+    assert decode_bytes(TRADITIONAL.encode("big5")) == (TRADITIONAL, "Big5 (Traditional Chinese)")
+
+
+@pytest.mark.parametrize("text, codec, label", [
+    (RUSSIAN * 20, "cp1251", "Windows-1251 (Cyrillic)"),
+    (RUSSIAN * 20, "koi8-r", "KOI8-R (Russian)"),
+    ("Привет, как дела? Всё хорошо.", "cp1251", "Windows-1251 (Cyrillic)"),
+    ("Καλημέρα σας, πώς είστε; Αυτό είναι ένα ελληνικό κείμενο.\n" * 5, "cp1253", "Windows-1253 (Greek)"),
+    ("Wszystkie dzieci w szkole mówią, że zażółć gęślą jaźń to trudne zdanie.\n" * 10, "cp1250",
+     "Windows-1250 (Central European)"),
+    ("日本語のテキストです。東京は大きな都市です。\n" * 10, "shift_jis", "Shift JIS (Japanese)"),
+    ("한국어 텍스트입니다. 서울은 큰 도시입니다.\n" * 10, "euc-kr", "EUC-KR (Korean)"),
+])
+def test_other_legacy_encodings_are_found_by_the_detector(text, codec, label):
+    assert decode_bytes(text.encode(codec)) == (text, label)
+
+
+@pytest.mark.parametrize("data", [
+    "Le café était fermé. Résumé: naïve déjà-vu, señor año über Öl.\n".encode("cp1252") * 5,
+    "Grüße aus Köln, sagte die Möwe.\n".encode("cp1252") * 40,
+    "name;text\na;café\nb;thé\n".encode("cp1252"),
+    "As informações não estão disponíveis para a população.\n".encode("cp1252") * 10,
+    "She said \u201cit\u2019s fine\u201d \u2013 and left for \u20ac5.\n".encode("cp1252"),
+])
+def test_windows_1252_text_is_recognised_without_a_garbled_warning(data):
+    decoded = read_text(data)
+    assert decoded.encoding == "Windows-1252" and "fallback" not in decoded.encoding
+    assert decoded.text == data.decode("cp1252") and decoded.notes == []
+
+
+def test_a_gbk_file_cut_inside_its_last_character_is_still_gb18030():
+    whole = (CHINESE * 20).encode("gbk")
+    decoded = read_text(whole[:-1], "cut.txt")
+    assert (decoded.text, decoded.encoding) == ((CHINESE * 20)[:-1], "GB18030 (Chinese)")
+    assert str(decoded.notes[0]) == "One byte of cut.txt was not valid GB18030 and was left out; it is on line 1."
+
+
+def test_a_cut_utf16_file_keeps_its_text():
+    data = ("hello world\n" * 10).encode("utf-16")[:-1]
+    decoded = read_text(data, "cut.txt")
+    assert (decoded.text, decoded.encoding) == ("hello world\n" * 9 + "hello world", "UTF-16")
+    assert decoded.notes[0].params["line"] == 10
+
+
+def test_warnings_of_every_file_travel_with_a_folder_or_a_list(tmp_path):
+    (tmp_path / "a.txt").write_bytes(one_bad_byte_file())
+    (tmp_path / "b.txt").write_bytes(b"\xa9" + RUSSIAN.encode("utf-8"))
+    folder = load_corpus(tmp_path)
+    assert [note.params["name"] for note in folder.warnings] == [
+        f"a.txt (in the folder {tmp_path.name})", f"b.txt (in the folder {tmp_path.name})"]
+    listed = load_corpus([tmp_path / "a.txt", "builtin:sample", tmp_path / "b.txt"])
+    assert [note.params["name"] for note in listed.warnings] == ["a.txt", "b.txt"]
+    assert load_corpus("builtin:sample").warnings == []
+
+
+def test_every_encoding_label_and_note_has_a_chinese_entry_with_the_same_fields():
+    labels = {label for _, label in MULTIBYTE_ENCODINGS.values()} | set(SINGLE_BYTE_LABELS.values())
+    notes = {read_text(b"caf\xc3\xa9 \xc3\xa9t\xc3\xa9 " * 10 + b"\x92", "x").notes[0].template,
+             read_text(b"\x92" + "café été ".encode() * 10 + b"\x92", "x").notes[0].template}
+    assert len(notes) == 2
+    zh = catalog("zh")
+    for english in labels | notes:
+        assert english in zh, english
+        assert set(re.findall(r"{(\w+)", english)) == set(re.findall(r"{(\w+)", zh[english]))
 
 
 # --- stats ------------------------------------------------------------------------------
@@ -213,7 +366,8 @@ def test_folder_is_read_recursively_in_order_skipping_hidden_and_binary(tmp_path
     corpus = load_corpus(tmp_path)
     assert corpus.text == "first\n\nsecond\n\nthird é"
     assert corpus.name == tmp_path.name
-    assert corpus.encoding == "UTF-8, Windows-1252 (fallback: some characters may be wrong)"
+    assert corpus.encoding == "UTF-8, Windows-1252"
+    assert corpus.warnings == []
     assert [Path(s).name for s in corpus.sources] == ["a.md", "b.txt", "c.txt"]
 
 
@@ -297,10 +451,15 @@ def test_store_corpus_is_idempotent_and_safe(tmp_path):
 
 
 @pytest.mark.parametrize("name, expected", [
-    ("my notes (v2).txt", "my_notes__v2_.txt"),
+    ("my notes (v2).txt", "my notes (v2).txt"),
     (".bashrc", "bashrc"),
     ("C:\\Users\\me\\story.md", "story.md"),
-    ("故事.txt", "__.txt"),
+    ("故事.txt", "故事.txt"),
+    ("春天.txt", "春天.txt"),
+    ("Привет, мир.md", "Привет, мир.md"),
+    ('a<b>:c"d|e?f*.txt', "a_b__c_d_e_f_.txt"),
+    ("tab\there\n.txt", "tab_here_.txt"),
+    ("notes. . ", "notes"),
     ("...", "corpus.txt"),
     ("", "corpus.txt"),
 ])
@@ -308,6 +467,17 @@ def test_store_corpus_sanitises_names(tmp_path, name, expected):
     path = store_corpus(b"text", name, tmp_path)
     assert path.name == expected
     assert not path.name.startswith(".")
+
+
+def test_a_long_name_in_any_script_is_cut_to_whole_characters_keeping_its_extension(tmp_path):
+    path = store_corpus(b"text", "春" * 100 + ".txt", tmp_path)
+    assert path.name == "春" * 38 + ".txt" and len(path.name.encode("utf-8")) <= 120
+
+
+def test_a_chinese_file_name_names_the_corpus(tmp_path):
+    path = store_corpus("春天来了，花儿都开了。".encode("utf-8"), "春天.txt", tmp_path)
+    assert path.name == "春天.txt"
+    assert load_corpus(path).name == "春天.txt"
 
 
 # --- CSV --------------------------------------------------------------------------------
@@ -325,6 +495,35 @@ def test_csv_semicolons_and_encoding():
     data = "name;text\na;café\nb;thé\n".encode("cp1252")
     assert csv_columns(data) == ["name", "text"]
     assert csv_text(data, "text") == "café\nthé"
+
+
+def test_a_csv_without_a_header_row_keeps_its_first_row_and_numbers_its_columns():
+    data = (b'"The quick brown fox jumps over the lazy dog.",positive\n'
+            b'"Another sentence, quite a bit longer than a name.",negative\n'
+            b'"A third line of text.",positive\n')
+    assert csv_columns(data) == ["Column 1", "Column 2"]
+    assert csv_text(data, "Column 1").splitlines()[0] == "The quick brown fox jumps over the lazy dog."
+    assert csv_text(data, "Column 2") == "positive\nnegative\npositive"
+
+
+def test_a_csv_whose_first_row_holds_numbers_is_read_as_data():
+    data = b"1,first line of text\n2,second line\n3,third\n"
+    assert csv_columns(data) == ["Column 1", "Column 2"]
+    assert csv_text(data, "Column 2") == "first line of text\nsecond line\nthird"
+
+
+def test_a_csv_with_a_header_above_longer_text_keeps_its_names():
+    data = "标题,正文\n春天,春天来了，花儿都开了。\n夏天,夏天很热，我们去游泳。\n".encode()
+    assert csv_columns(data) == ["标题", "正文"]
+    assert csv_text(data, "正文") == "春天来了，花儿都开了。\n夏天很热，我们去游泳。"
+
+
+def test_a_csv_column_with_a_blank_name_is_numbered():
+    assert csv_columns(b",text\n0,hello there\n1,world\n") == ["Column 1", "text"]
+
+
+def test_a_csv_of_one_row_is_data():
+    assert csv_text(b"only,one row\n", "Column 2") == "one row"
 
 
 def test_csv_errors():

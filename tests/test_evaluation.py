@@ -14,10 +14,13 @@ from keras import ops
 import textgen
 from textgen.config import resolve_config
 from textgen.corpus import load_corpus
-from textgen.evaluation import LN2, Scorer, score_text, target_chars, windows
+from textgen.evaluation import LN2, HeldOutText, Scorer, score_text, target_chars, windows
 from textgen.inference import Run
 from textgen.models import build_model
-from textgen.tokenizers import BpeTokenizer, CharTokenizer, WordTokenizer
+from textgen.tokenizers import (BpeTokenizer, CharTokenizer, WordTokenizer, load_tokenizer, save_tokenizer,
+                                tokenizer_from_dict)
+from textgen.unknowns import (UNICODE_CHARACTERS, SpellingModel, spelling_counts, unknown_pieces,
+                              unknown_prompt_warning, unknown_text_warning)
 
 ROOT = Path(__file__).resolve().parent.parent
 PATTERN = "the cat sat on the mat. a dog ran to the log. "
@@ -125,19 +128,24 @@ def test_word_level_loss_is_divided_by_the_characters_the_targets_cover(tmp_path
     covered = len(text) - len(pieces[0])  # every piece but the first is a target
     assert target_chars(tokenizer, text, ids) == covered
     assert result["chars"] == covered and result["tokens"] == len(pieces) == len(ids)
-    nats = reference_nats(model, ids, 8)
+    # The unknown pieces ("a", "zebra", ...) are charged for their spelling on top.
+    unknown = [p for p in pieces[1:] if p not in tokenizer.tokens]
+    assert unknown == ["a", "zebra", "arrived", "unexpectedly", "."]
+    spelling = SpellingModel.for_tokenizer(tokenizer).total_nats(unknown)
+    nats = reference_nats(model, ids, 8) + spelling
     assert result["nats_per_char"] == pytest.approx(nats / covered, rel=1e-5)
     assert result["perplexity"] == pytest.approx(math.exp(nats / (len(ids) - 1)), rel=1e-4)
+    assert result["unknown_share"] == pytest.approx(len("azebraarrivedunexpectedly.") / covered)
 
-    # With equal logits the total is (tokens - 1) ln(vocab), spread over the covered characters.
+    # With equal logits the total is (tokens - 1) ln(vocab) plus the spelling, over the covered characters.
     flat = Run(tmp_path, config, tokenizer, uniform_model(config, tokenizer.vocab_size))
-    expected = (len(ids) - 1) * math.log(tokenizer.vocab_size) / covered
+    expected = ((len(ids) - 1) * math.log(tokenizer.vocab_size) + spelling) / covered
     assert flat.evaluate(text)["nats_per_char"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_subword_loss_is_divided_by_the_characters_the_targets_cover(tmp_path):
     train_text = "the cat sat on the mat, and the dog ran to the log!\n" * 8
-    text = train_text[:120] + "a zebra?"  # "z" and "?" are unknown: one <unk> character each
+    text = train_text[:120] + "a zebra?"  # "z", "b" and "?" are unknown: one <unk> character each
     tokenizer = BpeTokenizer.fit(train_text, max_vocab=60)
     config = tiny_config("gru", tokenizer="bpe", seq_len=8)
     config["vocab_size"] = tokenizer.vocab_size
@@ -149,7 +157,11 @@ def test_subword_loss_is_divided_by_the_characters_the_targets_cover(tmp_path):
     covered = len(text) - len(tokenizer.decode(ids[:1]))  # every token but the first is a target
     assert target_chars(tokenizer, text, ids) == covered
     assert result["chars"] == covered and result["tokens"] == len(ids)
-    assert result["nats_per_char"] == pytest.approx(reference_nats(model, ids, 8) / covered, rel=1e-5)
+    assert unknown_pieces(tokenizer, text) == ["z", "b", "?"] and list(ids).count(0) == 3
+    spelling = SpellingModel.for_tokenizer(tokenizer).total_nats(["z", "b", "?"])
+    assert result["nats_per_char"] == pytest.approx((reference_nats(model, ids, 8) + spelling) / covered,
+                                                    rel=1e-5)
+    assert result["unknown_share"] == pytest.approx(3 / covered)
 
     # A text starting with an unknown character: its <unk> stands for that one character.
     start_unknown = "?" + text
@@ -214,3 +226,202 @@ def test_the_final_status_loss_is_the_held_out_score(trained):
     score = textgen.load_run(run_dir).evaluate()
     assert status["best_val_loss"] == pytest.approx(score["nats_per_char"], rel=1e-4)
     assert score["bits_per_char"] == pytest.approx(score["nats_per_char"] / LN2)
+
+
+# --- unknown tokens are charged for spelling out what they stand for -------------------------
+
+
+def hand_word_tokenizer():
+    """Trained on "ab ba ab": pieces ab, " ", ba, " ", ab; the vocabulary keeps " " and "ab"."""
+    train_text = "ab ba ab"
+    tokenizer = WordTokenizer.fit(train_text, max_vocab=3)
+    assert tokenizer.tokens == ["<unk>", " ", "ab"]
+    tokenizer.spelling_counts = spelling_counts(train_text)
+    return tokenizer
+
+
+def test_the_spelling_charge_of_an_unknown_word_matches_a_hand_computation():
+    tokenizer = hand_word_tokenizer()
+    assert tokenizer.spelling_counts == {"chars": {" ": 2, "a": 3, "b": 3}, "pieces": 5}
+    # 8 characters and 5 ends counted (n = 13) of 4 kinds (q = 4): each costs ln(17 / count);
+    # a character never seen costs the escape ln(17 / 4) and one of the other Unicode characters.
+    model = SpellingModel.for_tokenizer(tokenizer)
+    assert model.piece_nats("ba") == pytest.approx(2 * math.log(17 / 3) + math.log(17 / 5))
+    unseen = math.log(17 / 4) + math.log(UNICODE_CHARACTERS - 3)
+    assert model.piece_nats("c") == pytest.approx(unseen + math.log(17 / 5))
+    assert model.piece_nats("cab") == pytest.approx(unseen + 2 * math.log(17 / 3) + math.log(17 / 5))
+
+
+def test_a_held_out_text_is_charged_for_its_unknown_words_and_reports_their_share():
+    tokenizer = hand_word_tokenizer()
+    text = "ab ba c"  # tokens ab, " ", <unk> (ba), " ", <unk> (c): the first one is not scored
+    held_out = HeldOutText(tokenizer, text)
+    assert list(held_out.ids) == [2, 1, 0, 1, 0]
+    assert held_out.chars == 5 and held_out.unknown_chars == 3
+    assert held_out.unknown_share == pytest.approx(3 / 5)
+    spelling = (2 * math.log(17 / 3) + math.log(17 / 5)
+                + math.log(17 / 4) + math.log(UNICODE_CHARACTERS - 3) + math.log(17 / 5))
+    assert held_out.spelling_nats == pytest.approx(spelling)
+
+    # With equal logits over the 3 tokens: 4 predictions of ln 3 each, plus the spelling.
+    config = tiny_config("gru", tokenizer="word", seq_len=8)
+    scorer = Scorer(uniform_model(config, tokenizer.vocab_size), config, batch_size=2)
+    scores = held_out.scores(scorer)
+    assert scores["nats_per_char"] == pytest.approx((4 * math.log(3) + spelling) / 5, rel=1e-6)
+    assert scores["unknown_share"] == pytest.approx(0.6)
+    assert scores["chars"] == 5 and scores["tokens"] == 5
+
+    # An unknown first token is not scored, so it is not charged either.
+    first = HeldOutText(tokenizer, "c ab")
+    assert first.unknown_chars == 0 and first.spelling_nats == 0.0 and first.unknown_share == 0.0
+
+
+def test_a_subword_unknown_character_is_charged_without_an_end_of_spelling():
+    train_text = "ab ab ba"
+    tokenizer = BpeTokenizer.fit(train_text, max_vocab=10)
+    tokenizer.spelling_counts = spelling_counts(train_text)
+    # a: 3, b: 3, " ": 2 (n = 8, q = 3): each <unk> stands for exactly one character.
+    model = SpellingModel.for_tokenizer(tokenizer)
+    assert model.piece_nats("a") == pytest.approx(math.log(11 / 3))
+    assert model.piece_nats("z") == pytest.approx(math.log(11 / 3) + math.log(UNICODE_CHARACTERS - 3))
+    text = "ab zz"
+    assert unknown_pieces(tokenizer, text) == ["z", "z"]
+    held_out = HeldOutText(tokenizer, text)
+    assert held_out.unknown_chars == 2 and held_out.spelling_nats == pytest.approx(2 * model.piece_nats("z"))
+
+
+def test_the_spelling_counts_are_saved_with_the_tokenizer(tmp_path):
+    tokenizer = hand_word_tokenizer()
+    save_tokenizer(tokenizer, tmp_path / "tokenizer.json")
+    loaded = load_tokenizer(tmp_path / "tokenizer.json")
+    assert loaded.spelling_counts == tokenizer.spelling_counts
+    assert HeldOutText(loaded, "ab ba c").spelling_nats == pytest.approx(
+        HeldOutText(tokenizer, "ab ba c").spelling_nats)
+
+
+def test_a_run_saved_without_spelling_counts_is_charged_by_its_vocabulary():
+    old = tokenizer_from_dict({"kind": "word", "tokens": ["<unk>", " ", "ab"], "max_vocab": 3})
+    assert old.spelling_counts is None
+    # The vocabulary's characters stand in: " ", a, b once each, 2 ends (n = 5, q = 4).
+    model = SpellingModel.for_tokenizer(old)
+    assert model.piece_nats("ba") == pytest.approx(2 * math.log(9) + math.log(9 / 2))
+    held_out = HeldOutText(old, "ab ba c")
+    assert math.isfinite(held_out.spelling_nats) and held_out.spelling_nats > 0
+    damaged = tokenizer_from_dict({"kind": "word", "tokens": ["<unk>", " ", "ab"],
+                                   "spelling_counts": {"chars": {"ab": -1}, "pieces": "x"}})
+    assert SpellingModel.for_tokenizer(damaged).piece_nats("ba") == pytest.approx(model.piece_nats("ba"))
+
+
+def test_a_character_model_still_refuses_unknown_characters(tmp_path):
+    tokenizer = CharTokenizer.fit(PATTERN)
+    config = tiny_config()
+    run = Run(tmp_path, config, tokenizer, build_model(config, tokenizer.vocab_size))
+    assert unknown_pieces(tokenizer, "the Zoo") == [] and run.unknown_in("the Zoo") == []
+    with pytest.raises(textgen.TextgenError, match='"Z"'):
+        run.evaluate("the Zoo")
+    assert run.evaluate(PATTERN)["unknown_share"] == 0.0
+
+
+def test_a_prompt_names_the_words_the_model_does_not_know(tmp_path):
+    run = Run(tmp_path, {}, hand_word_tokenizer(), None)
+    assert run.unknown_in("ab ba c ba") == ["ba", "c"]
+    assert run.unknown_in("ab ab") == []
+    assert unknown_prompt_warning(run.unknown_in("ab ba c ba")) == (
+        'The model does not know these parts of the prompt and reads each as <unk>: "ba", "c".')
+    many = [f"w{i}" for i in range(12)]
+    assert unknown_prompt_warning(many).endswith('"w9" and 2 more.')
+    assert unknown_prompt_warning([]) is None
+    assert "<unk>" in unknown_prompt_warning(["ba"], lambda text, **p: text.format(**p))
+    with pytest.raises(textgen.TextgenError):
+        run.unknown_in(None)
+
+
+def test_a_few_percent_unknown_is_said_and_a_fine_tune_names_its_base():
+    assert unknown_text_warning({"training": 0.01, "held_out": 0.02}) is None
+    said = unknown_text_warning({"training": 0.7, "held_out": 0.72})
+    assert said.startswith("70% of the training text and 72% of the held-out text") and "subword" in said
+    base = unknown_text_warning({"training": 0.8, "held_out": 0.8}, base_name="english-words")
+    assert "english-words" in base and "80%" in base
+
+
+RUSSIAN = ("Мороз и солнце; день чудесный! Ещё ты дремлешь, друг прелестный — пора, красавица, "
+           "проснись: открой сомкнуты негой взоры навстречу северной Авроры, звездою севера явись!\n"
+           "Вечор, ты помнишь, вьюга злилась, на мутном небе мгла носилась; луна, как бледное пятно, "
+           "сквозь тучи мрачные желтела, и ты печальная сидела.\n")
+
+
+@pytest.fixture(scope="module")
+def word_run(tmp_path_factory):
+    """A word-level run with 20 tokens on the first 150 KB of Tiny Shakespeare (a few seconds)."""
+    from textgen.training import train
+    folder = tmp_path_factory.mktemp("word-run")
+    corpus = folder / "shakespeare.txt"
+    text = (ROOT.parent / "shared" / "corpora" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    corpus.write_text(text[:150_000], encoding="utf-8")
+    config = resolve_config("quick", tokenizer="word", max_vocab=20, layers=1, units=64, embedding_dim=16,
+                            seq_len=32, batch_size=32, learning_rate=1e-2, seed=1, epochs=3, time_budget=0)
+    said = []
+    status = train([str(corpus)], folder / "run", config, log=said.append)
+    assert status["state"] == "completed"
+    return folder / "run", corpus, said
+
+
+def test_a_word_model_that_knows_few_words_is_charged_for_them(word_run):
+    run_dir, corpus, said = word_run
+    run = textgen.load_run(run_dir)
+    assert run.tokenizer.spelling_counts["pieces"] > 10_000  # counted from the training split
+    scores = run.evaluate()
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["best_val_loss"] == pytest.approx(scores["nats_per_char"], rel=1e-4)
+    # Most characters are in words outside the 19 known ones...
+    assert 0.5 < scores["unknown_share"] < 0.9
+    # ... and the score holds at least what spelling them out costs: not the 0.35 nats per
+    # character of a model that only predicts "<unk>", and above a character model's 2.16.
+    text = load_corpus(str(corpus)).text
+    held_out = HeldOutText(run.tokenizer, text[math.floor(len(text) * 0.9):])
+    assert scores["nats_per_char"] >= held_out.spelling_nats / held_out.chars > 2.16
+    # The training curve charges the same spelling, so it sits on the held-out scale.
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["train_loss"] > 2.16 for r in metrics)
+    assert abs(metrics[-1]["train_loss"] - metrics[-1]["val_loss"]) < 1.0
+    # Training said so before it started, suggesting other tokens.
+    assert any("of the held-out text are outside the vocabulary" in line and "subword" in line
+               for line in said)
+
+
+def test_a_word_run_scored_on_russian_text_is_not_scored_better(word_run):
+    run_dir, _, _ = word_run
+    run = textgen.load_run(run_dir)
+    own = run.evaluate()
+    russian = run.evaluate(RUSSIAN * 4)
+    assert russian["unknown_share"] > 0.75
+    assert russian["nats_per_char"] > own["nats_per_char"]
+
+
+def test_a_word_fine_tune_onto_text_its_base_does_not_know_says_so(word_run, tmp_path):
+    from textgen.training import train
+    run_dir, _, _ = word_run
+    corpus = tmp_path / "russian.txt"
+    corpus.write_text(RUSSIAN * 12, encoding="utf-8")
+    config = resolve_config("quick", seq_len=16, batch_size=16, epochs=1, time_budget=0, seed=1,
+                            init_from=str(run_dir))
+    said = []
+    status = train([str(corpus)], tmp_path / "fine-tune", config, explicit={"epochs": 1, "seq_len": 16,
+                                                                            "batch_size": 16},
+                   log=said.append)
+    assert status["state"] == "completed"
+    assert any(line.startswith(f"The base model {run_dir.name} does not know") for line in said)
+    tokenizer = load_tokenizer(tmp_path / "fine-tune" / "tokenizer.json")
+    assert "д" in tokenizer.spelling_counts["chars"]  # refreshed from the fine-tune's own text
+    scores = textgen.load_run(tmp_path / "fine-tune").evaluate()
+    assert scores["unknown_share"] > 0.75
+    # Runs, the comparison and the report rank by this status score: it carries the spelling too.
+    text = (RUSSIAN * 12)[math.floor(len(RUSSIAN * 12) * 0.9):]
+    held_out = HeldOutText(tokenizer, text)
+    status = json.loads((tmp_path / "fine-tune" / "status.json").read_text())
+    assert status["best_val_loss"] == pytest.approx(scores["nats_per_char"], rel=1e-4)
+    assert status["best_val_loss"] >= held_out.spelling_nats / held_out.chars > 2.0
+
+
+def test_a_character_run_says_nothing_about_unknown_text(trained):
+    assert textgen.load_run(trained[0]).evaluate()["unknown_share"] == 0.0

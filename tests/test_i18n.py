@@ -20,9 +20,10 @@ from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, join_sentences, t
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
 UI_FILES = [*PAGES, *(ROOT / "textgen" / name
-                       for name in ("charts.py", "report.py", "explore.py", "memorisation.py"))]
+                       for name in ("charts.py", "report.py", "explore.py", "memorisation.py",
+                                    "unknowns.py"))]
 ERROR_FILES = [ROOT / "textgen" / name for name in ("corpus.py", "jobs.py", "runs.py", "tokenizers.py", "report.py",
-                                                  "inference.py", "memorisation.py", "explore.py")] + PAGES
+                                                  "inference.py", "memorisation.py", "explore.py", "capacity.py")] + PAGES
 IMPORT_ERROR_PREFIX = "This archive cannot be imported: "
 
 

@@ -137,15 +137,26 @@ def test_write_status_merges_fields_and_stamps_the_heartbeat(tmp_path):
 
 @pytest.mark.parametrize("name", ["../x", "..", ".", "/etc", "a/b", "a\\b", "", ".hidden",
                                   "-dash-first", "x" * 81, "name with space", "tab\there",
-                                  "new\nline", None, 7])
+                                  "new\nline", None, 7, "春天 夏天", "-春天", "春天/..", "春" * 81,
+                                  "春天?", "a:b", "名字\x00"])
 def test_unsafe_run_names_are_refused(name):
     with pytest.raises(TextgenError, match="run name"):
         runs.check_run_name(name)
 
 
-@pytest.mark.parametrize("name", ["a", "gru-sample-20261128-101500", "Run_2.v3", "x" * 80])
+@pytest.mark.parametrize("name", ["a", "gru-sample-20261128-101500", "Run_2.v3", "x" * 80,
+                                  "春天", "gru-春天-20261130-101500", "Привет_мир", "हिन्दी-1",
+                                  "春" * 80])
 def test_safe_run_names_are_accepted(name):
     assert runs.check_run_name(name) == name
+
+
+def test_a_run_name_in_chinese_keeps_its_letters(tmp_path):
+    name = runs.new_run_name("gru-春天", tmp_path)
+    assert name.startswith("gru-春天-") and runs.check_run_name(name) == name
+    assert runs.new_run_name("lstm-Привет, мир!", tmp_path).startswith("lstm-Привет-мир-")
+    path = runs.run_path("春天的故事", tmp_path)
+    assert path.parent == tmp_path and path.name == "春天的故事"
 
 
 def test_run_path_stays_under_the_root(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from textgen import runs
 from textgen.config import resolve_config
 from textgen.errors import TextgenError
-from textgen.training import train, RunMonitor, learning_rate_at, RandomWindows
+from textgen.training import train, RunMonitor, learning_rate_at, RandomWindows, total_steps_for
 
 PATTERN = "the cat sat on the mat. a dog ran to the log. "
 TINY = dict(layers=1, units=32, embedding_dim=16, seq_len=16, batch_size=16, dropout=0.0,
@@ -143,7 +143,7 @@ def test_nan_loss_stops_the_run_and_says_why(tmp_path):
 
     config = tiny_config()
     state = {"step": 0, "total_steps": 10, "train_tokens": 100}
-    monitor = RunMonitor(tmp_path, config, state, None, None, 1, None, 0, 0, 1.0)
+    monitor = RunMonitor(tmp_path, config, state, None, None, None, 0, 0, 1.0)
     monitor.set_model(FakeModel())
     monitor.on_train_batch_end(0, {"loss": float("nan")})
     assert monitor.model.stop_training
@@ -163,3 +163,182 @@ def test_windows_are_gathered_not_materialised():
     x, y = data[0]
     assert x.shape == (4, 8) and np.array_equal(x[:, 1:], y[:, :-1])
     np.testing.assert_array_equal(data[5][0], RandomWindows(ids, 8, 4, seed=1, first_step=5)[0][0])
+
+
+# --- a loss that runs away without becoming NaN ------------------------------------------------
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
+
+
+@pytest.fixture
+def prose_corpus(tmp_path):
+    path = tmp_path / "prose.txt"
+    path.write_text(SHAKESPEARE.read_text(encoding="utf-8")[:20_000], encoding="utf-8")
+    return path
+
+
+# Learning rate 1.0 blows each of these up (the LSTM needs a little more width to do so).
+BLOWS_UP = {"gru": 64, "lstm": 128, "transformer": 64}
+
+
+@pytest.mark.parametrize("arch", sorted(BLOWS_UP))
+def test_a_run_whose_loss_blows_up_fails_naming_the_learning_rate(tmp_path, prose_corpus, arch):
+    run = tmp_path / "run"
+    config = tiny_config(arch=arch, units=BLOWS_UP[arch], embedding_dim=32, seq_len=32,
+                         learning_rate=1.0, epochs=4, eval_every_s=0.0, sample_every_s=0)
+    status = train([str(prose_corpus)], run, config, log=lambda m: None)
+    assert status["state"] == "failed", status
+    message = status["message"]
+    assert "the learning rate 1 is too high. Try 0.003 or lower." in message, message
+    assert "nats per character" in message
+    assert message.endswith("The best checkpoint from before is kept.")
+    assert runs.read_status(run)["state"] == "failed"
+    assert status["step"] < status["total_steps"]  # it stopped as soon as it was sure
+    # The kept model is the one from before the rise: about as good as a uniform guess or better.
+    vocab = json.loads((run / "config.json").read_text())["vocab_size"]
+    assert status["best_val_loss"] < math.log(vocab) + 1.0
+    assert not (run / "checkpoint").exists()  # no resume checkpoint of the blown-up weights
+    steps = [r["step"] for r in metrics(run)]
+    assert steps == sorted(set(steps))
+
+
+def test_a_run_that_blows_up_before_any_checkpoint_says_there_is_none(tmp_path, prose_corpus):
+    config = tiny_config(arch="transformer", units=64, embedding_dim=32, seq_len=32,
+                         learning_rate=1.0, epochs=4, eval_every_s=1e6, sample_every_s=0)
+    status = train([str(prose_corpus)], tmp_path / "run", config, log=lambda m: None)
+    assert status["state"] == "failed"
+    assert "No checkpoint was saved before that" in status["message"]
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def watch(losses, vocab=60, tokens_per_step=256):
+    """Feed per-token batch losses to a RunMonitor's divergence watch: the step it trips at."""
+    class Tokenizer:
+        vocab_size = vocab
+
+    config = tiny_config(batch_size=tokens_per_step // 4, seq_len=4)
+    monitor = RunMonitor(".", config, {"step": 0}, None, None, Tokenizer(), 0, 0, 1.0)
+    return next((i for i, loss in enumerate(losses) if monitor.diverging(loss)), None)
+
+
+def test_healthy_noisy_runs_and_fine_tunes_do_not_trip_the_divergence_watch():
+    rng = np.random.default_rng(0)
+    uniform = math.log(60)
+    steps = np.arange(3000)
+    # A fresh run on tiny batches (4 tokens a step): the curve falls, each batch is very noisy.
+    fresh = (1.5 + (uniform - 1.5) * np.exp(-steps / 300)) * rng.lognormal(0, 0.6, steps.size)
+    assert watch(fresh, tokens_per_step=4) is None
+    # A fine-tune starts low and wobbles up a little before it settles.
+    tune = 1.2 + 0.8 * np.exp(-((steps - 200) / 100.0) ** 2) + rng.normal(0, 0.3, steps.size)
+    assert watch(np.abs(tune)) is None
+    # A Transformer starts a little above the uniform guess.
+    assert watch(uniform + 0.7 - steps / 3000 + rng.normal(0, 0.2, steps.size)) is None
+
+
+def test_a_loss_that_climbs_past_the_uniform_guess_trips_the_watch_within_a_window():
+    uniform = math.log(60)
+    climbing = [uniform + 0.3 * i for i in range(200)]
+    tripped = watch(climbing)
+    assert tripped is not None and tripped < 40
+    # A fine-tune that falls apart: it started low, and climbs well past the uniform guess.
+    assert watch([1.0] * 50 + [uniform + 3.0] * 50) is not None
+    assert watch([1.0, float("nan")]) == 1
+
+
+def test_a_fine_tune_with_tiny_noisy_batches_completes(tmp_path, pattern_corpus):
+    base = tmp_path / "base"
+    train([str(pattern_corpus)], base, tiny_config(epochs=2), log=lambda m: None)
+    new_text = tmp_path / "new.txt"
+    new_text.write_text("the dog sat on the log. a cat ran to the mat. " * 40, encoding="utf-8")
+    status = train([str(new_text)], tmp_path / "tuned",
+                   tiny_config(init_from=str(base), batch_size=1, seq_len=4, epochs=1),
+                   explicit={"init_from": str(base)}, log=lambda m: None)
+    assert status["state"] == "completed", status["message"]
+    assert status["step"] == status["total_steps"] > 300
+
+
+# --- steps follow the tokens ---------------------------------------------------------------------
+
+
+def test_a_tiny_corpus_never_shows_more_epochs_than_the_setting(tmp_path):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(PATTERN * 5, encoding="utf-8")  # 230 characters: less than one step's 256 tokens
+    status = train([str(corpus)], tmp_path / "run", tiny_config(epochs=20), log=lambda m: None)
+    assert status["state"] == "completed"
+    train_tokens = 207  # the first nine tenths of the text
+    assert status["total_steps"] == 20 * train_tokens // 256 == 16
+    assert 19.0 <= status["epoch"] <= 20.0
+    assert max(r["epoch"] for r in metrics(tmp_path / "run")) <= 20.0
+
+
+def test_total_steps_are_the_epochs_tokens_over_the_tokens_a_step_reads():
+    config = tiny_config(epochs=3)  # 16 x 16 = 256 tokens a step
+    assert total_steps_for(config, 1000) == 11
+    assert total_steps_for(config, 10) == 1  # at least one step
+    assert total_steps_for(tiny_config(epochs=1), 256 * 7) == 7
+
+
+# --- the seed's promise ------------------------------------------------------------------------
+
+
+def test_seeded_runs_that_finish_within_their_time_budget_end_with_identical_weights(tmp_path,
+                                                                                   pattern_corpus):
+    import time
+    # The same seed and settings; one run started up a minute slower, and scores and samples
+    # at other moments. Both finish their epochs well within the budget.
+    a = train([str(pattern_corpus)], tmp_path / "a",
+              tiny_config(epochs=2, time_budget=600, eval_every_s=0.2, sample_every_s=0),
+              started=time.time(), log=lambda m: None)
+    b = train([str(pattern_corpus)], tmp_path / "b",
+              tiny_config(epochs=2, time_budget=600, eval_every_s=1.0, sample_every_s=0.5),
+              started=time.time() - 60, log=lambda m: None)
+    assert a["state"] == b["state"] == "completed"
+    assert a["step"] == b["step"] == a["total_steps"]
+    with np.load(tmp_path / "a" / "checkpoint" / "state.npz") as wa, \
+            np.load(tmp_path / "b" / "checkpoint" / "state.npz") as wb:
+        assert wa.files == wb.files
+        for key in wa.files:
+            np.testing.assert_array_equal(wa[key], wb[key])
+
+
+def test_the_learning_rate_follows_the_clock_only_when_the_budget_runs_ahead_of_the_steps():
+    config = resolve_config("balanced", learning_rate=1e-3)
+    on_pace = learning_rate_at(config, 500, 1000, time_progress=0.3)
+    assert on_pace == learning_rate_at(config, 500, 1000)
+    behind = learning_rate_at(config, 500, 1000, time_progress=0.9)
+    assert behind < on_pace
+    assert learning_rate_at(config, 500, 1000, time_progress=1.0) == pytest.approx(1e-4)
+    # A fresh optimizer warms up again from the step it starts at.
+    assert learning_rate_at(config, 500, 1000, warmup_from=500) == pytest.approx(on_pace / 50)
+
+
+# --- a time budget shorter than the start-up -----------------------------------------------------
+
+
+@pytest.mark.parametrize("budget", [0.001, 1.0])
+def test_a_budget_spent_before_training_began_ends_cleanly_with_nothing_trained(tmp_path,
+                                                                               pattern_corpus, budget):
+    import time
+    run = tmp_path / "run"
+    status = train([str(pattern_corpus)], run, tiny_config(epochs=5, time_budget=budget),
+                   started=time.time() - 2, log=lambda m: None)
+    assert status["state"] == "stopped"
+    assert status["message"].startswith(f"The time budget of {budget:g} s ran out before training "
+                                        "began (start-up took ")
+    assert "so nothing was trained" in status["message"]
+    assert status["step"] == 0 and status["best_val_loss"] is None
+    assert runs.read_status(run)["state"] == "stopped"
+    assert not (run / "model.keras").exists() and not (run / "checkpoint").exists()
+    assert not metrics(run)
+    # What was prepared is kept: the run resumes with more time.
+    more = train([], run, tiny_config(), explicit={"time_budget": 0}, resume=True, log=lambda m: None)
+    assert more["state"] == "completed" and more["step"] == more["total_steps"]
+
+
+def test_a_budget_that_runs_out_says_after_how_many_steps(tmp_path, pattern_corpus):
+    import time
+    status = train([str(pattern_corpus)], tmp_path / "run", tiny_config(epochs=10_000, time_budget=8),
+                   started=time.time(), log=lambda m: None)
+    assert status["state"] == "completed"
+    assert status["message"] == f"Finished: the time budget ran out after {status['step']:,} steps."
+    assert status["step"] > 0

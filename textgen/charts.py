@@ -121,6 +121,35 @@ def continue_after(base_records: list[dict], records: list[dict], x: str = "step
     return [dict(r, **{x: r[x] + offset}) for r in records if isinstance(r.get(x), (int, float))]
 
 
+def _padded_range(values, floor: float | None = 0.0) -> list[float] | None:
+    """An axis range around values that (nearly) coincide: a lone point or a flat curve.
+
+    Plotly would draw those on an arbitrary span around the value, one that may run below
+    zero where no loss, step or second can be; None where the values spread out enough
+    for Plotly's own range. ``floor`` is the lowest value the quantity can take.
+    """
+    numbers = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not numbers:
+        return None
+    low, high = min(numbers), max(numbers)
+    middle = (low + high) / 2
+    if high - low > 0.02 * max(abs(middle), 1.0):
+        return None
+    pad = max(0.1 * abs(middle), 0.1)
+    start = low - pad if floor is None else max(floor, low - pad)
+    return [start, high + pad]
+
+
+def fit_axes(fig: go.Figure) -> go.Figure:
+    """Give both axes a sensible range when the figure holds a lone point or flat curves."""
+    for values, update in ((lambda trace: trace.x or (), fig.update_xaxes),
+                           (lambda trace: trace.y or (), fig.update_yaxes)):
+        span = _padded_range([v for trace in fig.data for v in values(trace)])
+        if span is not None:
+            update(range=span)
+    return fig
+
+
 def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
                 best: dict | None = None, base_records: list[dict] | None = None,
                 translate=english) -> go.Figure:
@@ -155,7 +184,7 @@ def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
                       margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
                       uirevision="keep")  # keep the user's zoom while points arrive
-    return fig
+    return fit_axes(fig)
 
 
 def compare_figure(curves: dict[str, list[dict]], key: str = "val_loss", bits: bool = False,
@@ -170,7 +199,7 @@ def compare_figure(curves: dict[str, list[dict]], key: str = "val_loss", bits: b
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=420, showlegend=True,
                       margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
-    return fig
+    return fit_axes(fig)
 
 
 # --- reading a run's progress ----------------------------------------------------
@@ -243,7 +272,7 @@ def progress(status: dict, now: float | None = None) -> tuple[float | None, floa
 def format_duration(seconds, translate=english) -> str:
     if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
         return translate("unknown")
-    seconds = int(round(seconds))
+    seconds = max(0, int(round(seconds)))  # clocks of two machines may disagree a little
     if seconds < 60:
         return translate("{seconds} s", seconds=seconds)
     minutes, seconds = divmod(seconds, 60)

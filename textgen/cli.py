@@ -8,20 +8,71 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
 STARTED = time.time()  # the time budget counts from here, start-up included
 
 from textgen.backend import configure_devices  # noqa: E402  (light: imports no TensorFlow)
+from textgen.config import RANGES  # noqa: E402  (light: plain data)
 
 TRAIN_SETTINGS = ("arch", "tokenizer", "seq_len", "batch_size", "layers", "units", "embedding_dim",
                   "dropout", "learning_rate", "epochs", "val_fraction", "seed", "time_budget",
                   "init_from", "freeze_layers", "max_vocab", "distribute")
 
 
+SAMPLE_SEPARATOR = "\n\n" + "-" * 40 + "\n\n"
+# A tool whose reader went away (`generate ... | head -c 50`) ends quietly. Unix tools are
+# ended by SIGPIPE there, which a shell reports as 128 + 13; exiting with the same status
+# keeps `set -o pipefail` scripts seeing what they see with `yes | head`.
+CLOSED_PIPE_STATUS = 128 + 13
+
+
 class UsageError(Exception):
     pass
+
+
+def say(message: str) -> None:
+    """One line on stderr. A closed stderr (`2>&1 | head`) silences it instead of failing:
+    the command's work (a training run above all) goes on."""
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        silence(sys.stderr)
+
+
+def silence(stream) -> None:
+    """Point ``stream``'s file descriptor at the null device, so what is still buffered for a
+    closed pipe cannot fail again when the process flushes on its way out."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # no file descriptor (a test's captured stream): nothing will flush to the pipe
+
+
+def closed_pipe() -> int:
+    """The reader of stdout went away: stop at once, with no message."""
+    silence(sys.stdout)
+    silence(sys.stderr)
+    return CLOSED_PIPE_STATUS
+
+
+def write_samples(chunks, count: int) -> None:
+    """Print ``count`` samples from Run.stream_samples' chunks: the first piece by piece, as
+    it is produced (so `| head` ends the command at once), the others, sampled alongside it,
+    when all are done; separated by a line of dashes, with one newline at the end."""
+    rest = None  # set from the first chunk: the stream checks the settings before any
+    for pieces in chunks:
+        sys.stdout.write(pieces[0])
+        sys.stdout.flush()
+        rest = pieces[1:] if rest is None else [text + piece for text, piece in zip(rest, pieces[1:])]
+    if rest is None:
+        rest = [""] * (count - 1)
+    sys.stdout.write("".join(SAMPLE_SEPARATOR + text for text in rest) + "\n")
+    sys.stdout.flush()
 
 
 class Parser(argparse.ArgumentParser):
@@ -60,29 +111,42 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("corpus", nargs="*", help="a file, a folder of text files, or builtin:NAME")
     t.add_argument("--out", required=True, help="the run folder to create (or resume)")
     t.add_argument("--preset", choices=["quick", "balanced", "quality"], type=str.lower)
-    t.add_argument("--time-budget", type=setting("time_budget"))
+    t.add_argument("--time-budget", type=setting("time_budget"),
+                   help=RANGES["time_budget"][3] + "; counted from the command's start")
     t.add_argument("--arch", choices=["gru", "lstm", "transformer"], type=str.lower)
     t.add_argument("--tokenizer", choices=["char", "word", "bpe"], type=str.lower,
                    help="char: one token per character; word: one per word; bpe: subword pieces")
     for name in ("seq_len", "batch_size", "layers", "units", "embedding_dim", "dropout",
                  "learning_rate", "epochs", "val_fraction", "seed", "freeze_layers", "max_vocab"):
-        t.add_argument("--" + name.replace("_", "-"), type=setting(name))
+        t.add_argument("--" + name.replace("_", "-"), type=setting(name), help=RANGES[name][3])
     t.add_argument("--distribute", choices=["auto", "off", "mirrored", "data_parallel"], type=str.lower,
                    help="several devices: auto (all GPUs when there are several), off, mirrored "
                         "(TensorFlow) or data_parallel (JAX)")
     t.add_argument("--init-from", help="fine-tune from this run's weights")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out: from its latest checkpoint, else from its best "
+                        "model with a fresh optimizer, else from the start")
 
-    g = sub.add_parser("generate", help="sample text from a trained run")
-    g.add_argument("run_dir")
-    g.add_argument("--prompt", default="")
+    g = sub.add_parser(
+        "generate", help="sample text from a trained run",
+        description="Sample text from a trained run and print it. Only the continuation is "
+                    "printed, not the prompt: the prompt followed by this output is the whole "
+                    "text (the app's Generate page shows the two together). Several samples are "
+                    "separated by a line of dashes.")
+    g.add_argument("run_dir", help="the run folder of a trained model")
+    g.add_argument("--prompt", default="",
+                   help="text the model continues; it is not repeated in the output (default: none)")
     # Sampling values are checked by Run itself, whose errors name the allowed range.
-    g.add_argument("--length", type=number, default=200)
-    g.add_argument("--temperature", type=number, default=1.0)
-    g.add_argument("--top-k", type=number)
-    g.add_argument("--top-p", type=number)
-    g.add_argument("--seed", type=int)
-    g.add_argument("--num-samples", type=number, default=1)
+    g.add_argument("--length", type=number, default=200,
+                   help="how many tokens (characters, words or subword pieces, as the run's "
+                        "tokenizer reads text) to write after the prompt (default: 200)")
+    g.add_argument("--temperature", type=number, default=1.0,
+                   help="below 1 safer and more repetitive, above 1 more surprising (default: 1.0)")
+    g.add_argument("--top-k", type=number, help="sample only from the K likeliest next tokens")
+    g.add_argument("--top-p", type=number,
+                   help="sample only from the likeliest next tokens whose chances add up to P")
+    g.add_argument("--seed", type=int, help="the same seed, prompt and settings give the same text")
+    g.add_argument("--num-samples", type=number, default=1, help="how many texts to write (default: 1)")
 
     e = sub.add_parser("evaluate", help="score a run on its held-out split or on a corpus")
     e.add_argument("run_dir")
@@ -104,7 +168,7 @@ def cmd_train(args):
     from textgen.training import train
 
     status = train(args.corpus, args.out, config, explicit=explicit, resume=args.resume,
-                   started=STARTED, log=lambda m: print(m, file=sys.stderr))
+                   started=STARTED, log=say)
     return 0 if status.get("state") in ("completed", "stopped") else 1
 
 
@@ -112,9 +176,12 @@ def cmd_generate(args):
     import textgen
     configure_devices()
     run = textgen.load_run(args.run_dir)
-    texts = run.samples(args.prompt, args.length, args.temperature, args.top_k, args.top_p,
-                        args.seed, args.num_samples)
-    print(("\n\n" + "-" * 40 + "\n\n").join(texts))
+    from textgen.unknowns import unknown_prompt_warning
+    warning = unknown_prompt_warning(run.unknown_in(args.prompt))
+    if warning:  # said, not refused: the model still continues the prompt as it reads it
+        say(warning)
+    write_samples(run.stream_samples(args.prompt, args.length, args.temperature, args.top_k, args.top_p,
+                                     args.seed, args.num_samples), args.num_samples)
     return 0
 
 
@@ -150,13 +217,17 @@ def main(argv=None) -> int:
     from textgen.errors import TextgenError
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # output still buffered meets a closed pipe here, inside the try
+        return status
     except (UsageError, TextgenError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        say(f"error: {e}")
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        say("error: interrupted")
         return 1
+    except BrokenPipeError:
+        return closed_pipe()
     except Exception as e:  # unexpected: say so briefly, keep the details for a bug report
-        print(f"error: unexpected failure ({type(e).__name__}: {e})", file=sys.stderr)
+        say(f"error: unexpected failure ({type(e).__name__}: {e})")
         return 1

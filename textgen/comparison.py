@@ -42,6 +42,13 @@ def comparison_rows(summaries: list[dict]) -> list[dict]:
     return rows
 
 
+def _corpus_identity(run: dict):
+    """What a run learnt from: its corpus's content hash (the same text pasted once and
+    uploaded once is one corpus), or its corpus's name where the run records no hash."""
+    return run.get("corpus_sha256") or ("name", run.get("corpus"))
+
+
 def mixed_corpora(summaries: list[dict]) -> bool:
-    """Whether the runs learnt different texts (their scores then do not compare directly)."""
-    return len({r.get("corpus") for r in summaries if _score(r) is not None}) > 1
+    """Whether the scored runs learnt different texts (their scores then do not compare
+    directly); runs are told apart by the content of their corpus, not its name."""
+    return len({_corpus_identity(r) for r in summaries if _score(r) is not None}) > 1

@@ -54,7 +54,8 @@ RANGES = {
     "learning_rate": (float, 1e-6, 1.0, "how big each learning step is"),
     "epochs": (int, 1, 100_000, "how many passes over the training text at most"),
     "val_fraction": (float, 0.01, 0.5, "the share of the text at its end kept aside to measure progress"),
-    "seed": (int, 0, 2**31 - 1, "a number that makes a run repeatable"),
+    "seed": (int, 0, 2**31 - 1, "a number that makes a run repeatable when it finishes "
+                                    "its epochs well within its time budget (or has none)"),
     "time_budget": (float, 0.0, 7 * 24 * 3600.0, "stop training after this many seconds (0: no limit)"),
     "max_vocab": (int, 2, 1_000_000, "the most distinct words or subword pieces the model knows"),
     "freeze_layers": (int, 0, 24, "how many lower layers stay fixed when fine-tuning"),
@@ -130,29 +131,40 @@ BPE_CHARS_PER_TOKEN = 2.4
 
 def expected_vocabulary(config: dict, stats: dict, distinct_words: int) -> tuple[int, int]:
     """(vocabulary size, tokens in the whole text) the tokenizer will roughly make of a
-    corpus with these statistics (textgen.corpus), for estimates before anything is built."""
+    corpus with these statistics (textgen.corpus), for estimates before anything is built.
+    textgen.estimates counts both exactly where the text is at hand."""
     kind, cap = config["tokenizer"], config["max_vocab"]
     if kind == "word":
         return min(cap, distinct_words) + 2, stats["words"] * 2  # words and the spaces between
     if kind == "bpe":
         return max(min(cap, stats["chars"]), stats["distinct_chars"] + 1), int(stats["chars"] / BPE_CHARS_PER_TOKEN)
-    return stats["distinct_chars"] + 1, stats["chars"]
+    return stats["distinct_chars"], stats["chars"]  # a character vocabulary has no unknown token
+
+
+def weight_shapes(config: dict, vocab_size: int) -> list[tuple[int, ...]]:
+    """The shape of every weight array the model these settings build holds, in no set order:
+    exactly what ``build_model(config, vocab_size).weights`` holds and model.keras stores."""
+    e, u, n, v = config["embedding_dim"], config["units"], config["layers"], vocab_size
+    head = [(u, v), (v,)]  # the logits layer
+    if config["arch"] == "transformer":
+        h = config.get("heads") or attention_heads(u)
+        block = [(u, h, u // h), (h, u // h)] * 3 + [(h, u // h, u), (u,)]  # query, key, value; output
+        block += [(u, 4 * u), (4 * u,), (4 * u, u), (u,)]  # the MLP: expand, project
+        block += [(u,), (u,)] * 2  # two layer norms: scale and offset
+        return [(v, u), (config["seq_len"], u)] + block * n + [(u,), (u,)] + head
+    gates = 3 if config["arch"] == "gru" else 4
+    # Keras's GRU keeps separate input and recurrent biases (reset_after=True): shape (2, 3u).
+    bias = (2, gates * u) if config["arch"] == "gru" else (gates * u,)
+    shapes, width_in = [(v, e)], e
+    for _ in range(n):
+        shapes += [(width_in, gates * u), (u, gates * u), bias]
+        width_in = u
+    return shapes + head
 
 
 def count_parameters(config: dict, vocab_size: int) -> int:
-    """Parameters of the model these settings build, without building it."""
-    e, u, n, v = config["embedding_dim"], config["units"], config["layers"], vocab_size
-    if config["arch"] == "transformer":
-        t = config["seq_len"]
-        block = 4 * u * u + 4 * u + 8 * u * u + 5 * u + 4 * u  # attention, MLP, two norms
-        return v * u + t * u + n * block + 2 * u + u * v + v
-    gates = 3 if config["arch"] == "gru" else 4
-    total, width_in = v * e, e
-    for _ in range(n):
-        bias = 2 * gates * u if config["arch"] == "gru" else gates * u
-        total += gates * (width_in * u + u * u) + bias
-        width_in = u
-    return total + u * v + v
+    """Parameters of the model these settings build, without building it (exact)."""
+    return sum(math.prod(shape) for shape in weight_shapes(config, vocab_size))
 
 
 def estimate_seconds(config: dict, vocab_size: int, train_tokens: int) -> float:

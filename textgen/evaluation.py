@@ -4,6 +4,12 @@ Loss is the mean cross-entropy per character, in nats, over non-overlapping
 windows of the training sequence length, each window starting from a fresh
 state. Word- and subword-level models divide their summed token loss by the
 characters their tokens cover, so every model is scored on the same scale.
+
+An unknown token (``<unk>``) stands for text the model never has to spell, so
+on its own it would make not knowing words cheap. Each one is charged, on top
+of the model's loss for predicting it, the cost of spelling out the characters
+it stands for with a character model of the training split
+(``textgen.unknowns.SpellingModel``): the score stays a true code length.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from keras import ops
 
 from textgen.sampling import compile_function
 from textgen.tokenizers import WORD_PIECE_RE
+from textgen.unknowns import SpellingModel, predicted_unknown_pieces
 
 LN2 = math.log(2)
 
@@ -67,15 +74,46 @@ def target_chars(tokenizer, text: str, ids: np.ndarray) -> int:
     return len(text) - tokenizer.token_length(int(ids[0]))
 
 
+class HeldOutText:
+    """A text ready to score: its token ids, the characters its predicted tokens cover,
+    and the nats charged for spelling out its unknown tokens (worked out once, so the
+    periodic held-out scores of training only run the model)."""
+
+    def __init__(self, tokenizer, text: str, ids: np.ndarray | None = None):
+        self.ids = tokenizer.encode(text) if ids is None else ids
+        self.chars = max(target_chars(tokenizer, text, self.ids), 1)
+        pieces = predicted_unknown_pieces(tokenizer, text, self.ids)
+        self.unknown_chars = sum(map(len, pieces))
+        self.spelling_nats = SpellingModel.for_tokenizer(tokenizer).total_nats(pieces) if pieces else 0.0
+
+    @property
+    def unknown_share(self) -> float:
+        """The share (0-1) of the scored characters read as unknown."""
+        return self.unknown_chars / self.chars
+
+    def total_nats(self, scorer: Scorer) -> float:
+        """The model's summed loss plus the spelling charge: the text's code length in nats."""
+        return scorer.total_nats(self.ids) + self.spelling_nats
+
+    def nats_per_char(self, scorer: Scorer) -> float:
+        """The held-out loss: code length in nats per scored character."""
+        return self.total_nats(scorer) / self.chars
+
+    def scores(self, scorer: Scorer) -> dict:
+        """What ``evaluate`` reports: nats_per_char, bits_per_char, perplexity (per predicted
+        token, spelling charge included), chars, tokens and unknown_share."""
+        nats = self.total_nats(scorer)
+        per_char = nats / self.chars
+        return {
+            "nats_per_char": per_char,
+            "bits_per_char": per_char / LN2,
+            "perplexity": math.exp(min(nats / max(len(self.ids) - 1, 1), 700.0)),
+            "chars": self.chars,
+            "tokens": int(len(self.ids)),
+            "unknown_share": self.unknown_share,
+        }
+
+
 def score_text(scorer: Scorer, tokenizer, text: str) -> dict:
-    ids = tokenizer.encode(text)
-    nats = scorer.total_nats(ids)
-    chars = max(target_chars(tokenizer, text, ids), 1)
-    per_char = nats / chars
-    return {
-        "nats_per_char": per_char,
-        "bits_per_char": per_char / LN2,
-        "perplexity": math.exp(min(nats / max(len(ids) - 1, 1), 700.0)),
-        "chars": chars,
-        "tokens": int(len(ids)),
-    }
+    """``HeldOutText.scores`` of ``text``."""
+    return HeldOutText(tokenizer, text).scores(scorer)

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from textgen import runs
+from textgen import capacity, runs
 from textgen.backend import configure_devices
 from textgen.config import resolve_config, ARCHS, TOKENIZERS
 from textgen.errors import TextgenError
 from textgen.tokenizers import load_tokenizer
+from textgen.unknowns import unknown_pieces
 
 MAX_LENGTH = 100_000
 MAX_SAMPLES = 16
@@ -107,16 +108,22 @@ class Run:
             texts = [t + p for t, p in zip(texts, pieces)]
         return texts
 
+    def unknown_in(self, prompt: str) -> list[str]:
+        """The parts of ``prompt`` this model reads as ``<unk>``, in order and each once:
+        words (word tokens) or characters (subword tokens) outside its vocabulary. Empty
+        for a character model, which refuses unknown characters instead."""
+        if not isinstance(prompt, str):
+            raise TextgenError("The prompt must be text.")
+        return list(dict.fromkeys(unknown_pieces(self.tokenizer, prompt)))
+
     def evaluate(self, text=None) -> dict:
-        """Held-out score of ``text``, or of the run's own held-out split."""
+        """Held-out score of ``text``, or of the run's own held-out split: ``nats_per_char``
+        (unknown tokens charged for spelling out what they stand for), ``bits_per_char``,
+        ``perplexity``, ``chars``, ``tokens`` and ``unknown_share`` (0-1)."""
         from textgen.evaluation import Scorer, score_text
         if text is None:
-            from textgen.corpus import load_corpus, split_text
-            corpus = load_corpus(self.config["corpus"]["sources"])
-            if corpus.sha256 != self.config["corpus"]["sha256"]:
-                raise TextgenError("The run's corpus has changed since training, so its "
-                                   "held-out split cannot be rebuilt. Score a corpus file instead.")
-            text = split_text(corpus.text, self.config["val_fraction"])[1]
+            from textgen.corpus import rebuild_held_out
+            text = rebuild_held_out(self.config)
         if len(text) < 2:
             raise TextgenError("There is too little text to score. Give at least two characters.")
         if self.tokenizer.kind == "char" and self.tokenizer.unknown(text):
@@ -124,6 +131,20 @@ class Run:
         if self._scorer is None:
             self._scorer = Scorer(self.model, self.config)
         return score_text(self._scorer, self.tokenizer, text)
+
+
+def check_saved_model(path, gpu: bool | None = None) -> tuple[dict, object]:
+    """(validated settings, tokenizer) of the run folder ``path``, once its model.keras is known
+    to hold exactly the weights those settings describe and to fit in memory (on a GPU where
+    ``gpu``; None: wherever this machine has one). Nothing is built: config.json decides the
+    model's size and may have been edited. Raises TextgenError otherwise."""
+    path = Path(path)
+    config = model_config(runs.read_json(path / "config.json"))
+    tokenizer = load_tokenizer(path / "tokenizer.json")
+    if tokenizer.vocab_size != config.get("vocab_size"):
+        raise TextgenError("This run's tokenizer does not match its model; the run is damaged.")
+    capacity.check_run_model(path / "model.keras", config, tokenizer.vocab_size, gpu=gpu)
+    return config, tokenizer
 
 
 def load_run(path) -> Run:
@@ -138,11 +159,8 @@ def load_run(path) -> Run:
         raise TextgenError("The run {name} has no saved model yet (state: {state}). "
                            "Wait for its first held-out score, or train it longer.",
                            name=path.name, state=state)
-    config = model_config(runs.read_json(path / "config.json"))
-    tokenizer = load_tokenizer(path / "tokenizer.json")
-    if tokenizer.vocab_size != config.get("vocab_size"):
-        raise TextgenError("This run's tokenizer does not match its model; the run is damaged.")
-    configure_devices()
+    device = configure_devices()
+    config, tokenizer = check_saved_model(path, gpu=device.startswith("GPU"))
     from textgen.models import build_model, load_weights
     model = build_model(config, tokenizer.vocab_size)
     try:

@@ -62,8 +62,10 @@ def start_training(corpus: list[str], out_dir: str | os.PathLike, options: dict 
         cwd=Path(__file__).resolve().parent.parent,
     )
     log.close()
-    runs.write_status(out_dir, state="queued", pid=proc.pid, queued_at=time.time(),
-                      message="Waiting for a free training slot.")
+    # "queued" until the job holds a slot; it marks waiting_since only once it finds every
+    # slot taken, so a job that is still starting up is not shown waiting in line.
+    runs.write_status(out_dir, state="queued", pid=proc.pid, queued_at=time.time(), waiting_since=None,
+                      message="Starting.")
     return proc.pid
 
 
@@ -79,6 +81,25 @@ def stop_training(run_dir: str | os.PathLike) -> None:
 
 def active_jobs(root=None) -> list[dict]:
     return [r for r in runs.list_runs(root) if r["state"] in runs.ACTIVE_STATES]
+
+
+def is_waiting(status: dict) -> bool:
+    """Whether a queued job waits for a free slot (False while it is still starting up)."""
+    return status.get("state") == "queued" and status.get("waiting_since") is not None
+
+
+def queue_position(name: str, root=None) -> tuple[int | None, int]:
+    """(place in line of the job named ``name``, jobs training now).
+
+    The place counts only jobs that wait for a slot, earliest first; it is None for a job
+    that is not waiting (still starting up, or training already).
+    """
+    active = active_jobs(root)
+    running = sum(1 for r in active if r["state"] == "running")
+    statuses = {r["name"]: runs.read_status(r["path"]) for r in active if r["state"] == "queued"}
+    waiting = sorted((n for n, s in statuses.items() if is_waiting(s)),
+                     key=lambda n: statuses[n]["waiting_since"])
+    return (waiting.index(name) + 1 if name in waiting else None), running
 
 
 @contextlib.contextmanager

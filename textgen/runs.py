@@ -14,9 +14,11 @@ import re
 import shutil
 import tempfile
 import time
+import unicodedata
 import zipfile
 from pathlib import Path
 
+from textgen import capacity
 from textgen.errors import TextgenError
 
 STATES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
@@ -24,7 +26,10 @@ ACTIVE_STATES = ("queued", "running")
 # A job that has not touched its heartbeat for this long is presumed dead even
 # if its pid was reused by another process.
 HEARTBEAT_TIMEOUT_S = 120
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+MAX_RUN_NAME_CHARS = 80  # 240 bytes at most in UTF-8, under every file system's 255
+# Besides letters, digits and combining marks of any script, a run name may hold these;
+# everything else (spaces, slashes, control characters ...) is replaced or refused.
+RUN_NAME_PUNCTUATION = "._-"
 
 
 def textgen_home() -> Path:
@@ -35,12 +40,23 @@ def runs_root(root: str | os.PathLike | None = None) -> Path:
     return Path(root) if root is not None else textgen_home() / "runs"
 
 
+def _run_name_char(char: str) -> bool:
+    """A letter, digit or combining mark of any script (春, é, ж, 7, the vowel signs of
+    Devanagari), or one of RUN_NAME_PUNCTUATION."""
+    return unicodedata.category(char)[0] in "LNM" or char in RUN_NAME_PUNCTUATION
+
+
 def check_run_name(name: str) -> str:
-    """A run name is one safe folder name: it can never point outside the runs root."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or name in (".", ".."):
+    """A run name is one safe folder name: it can never point outside the runs root.
+
+    Up to MAX_RUN_NAME_CHARS letters or digits of any script, dots, dashes and
+    underscores, starting with a letter or digit. Raises TextgenError otherwise.
+    """
+    if (not isinstance(name, str) or not 0 < len(name) <= MAX_RUN_NAME_CHARS
+            or unicodedata.category(name[0])[0] not in "LN" or not all(map(_run_name_char, name))):
         raise TextgenError(
-            "{name!r} is not a usable run name. Use up to 80 letters, digits, dots, "
-            "dashes or underscores, starting with a letter or digit.", name=name,
+            "{name!r} is not a usable run name. Use up to 80 letters (of any language), digits, "
+            "dots, dashes or underscores, starting with a letter or digit.", name=name,
         )
     return name
 
@@ -50,8 +66,13 @@ def run_path(name: str, root: str | os.PathLike | None = None) -> Path:
 
 
 def new_run_name(prefix: str, root: str | os.PathLike | None = None) -> str:
-    """A fresh, readable, unique name such as ``gru-sample-20261128-101500``."""
-    prefix = re.sub(r"[^A-Za-z0-9._-]+", "-", prefix).strip("-.")[:50] or "run"
+    """A fresh, readable, unique name such as ``gru-sample-20261128-101500`` or
+    ``gru-春天-20261128-101500``: the prefix keeps letters of every script, and anything
+    a run name cannot hold becomes a dash."""
+    prefix = unicodedata.normalize("NFC", str(prefix))[:200]
+    prefix = re.sub(r"-{2,}", "-", "".join(c if _run_name_char(c) else "-" for c in prefix))
+    start = next((i for i, c in enumerate(prefix) if unicodedata.category(c)[0] in "LN"), len(prefix))
+    prefix = prefix[start:start + 50].rstrip("-.") or "run"
     base = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
     name, n = base, 2
     while (runs_root(root) / name).exists():
@@ -183,11 +204,14 @@ def run_summary(run_dir: str | os.PathLike) -> dict:
         "name": run_dir.name,
         "path": str(run_dir),
         "state": status.get("state"),
+        # queued, but not yet waiting for a slot: the job is still loading (see jobs.start_training)
+        "starting": status.get("state") == "queued" and status.get("waiting_since") is None,
         "message": status.get("message", ""),
         "preset": config.get("preset"),
         "arch": config.get("arch"),
         "tokenizer": config.get("tokenizer"),
         "corpus": (config.get("corpus") or {}).get("name"),
+        "corpus_sha256": (config.get("corpus") or {}).get("sha256"),
         "parameters": config.get("parameters"),
         "init_from": config.get("init_from"),
         "step": status.get("step"),
@@ -307,7 +331,9 @@ def import_run_zip(data: bytes, root: str | os.PathLike | None = None) -> Path:
 
     Nothing in the archive is executed or deserialised here: only the known run files are
     copied, after checking sizes and paths, and config.json must pass the same validation
-    as any run's. Loading it later rebuilds the model from that config and reads weights only.
+    as any run's: model.keras must hold exactly the weights it describes (shapes read from the
+    file's metadata), of a size this machine can load (textgen.capacity). Loading it later
+    rebuilds the model from that config and reads weights only.
     """
     from textgen.inference import model_config
     from textgen.tokenizers import tokenizer_from_dict
@@ -354,7 +380,7 @@ def import_run_zip(data: bytes, root: str | os.PathLike | None = None) -> Path:
     except (ValueError, UnicodeDecodeError):
         raise _import_error("its config.json or tokenizer.json is damaged.") from None
     try:
-        model_config(config)  # the same validation as loading any run
+        config = model_config(config)  # the same validation as loading any run
     except TextgenError as e:
         raise _import_error("{reason}", reason=e) from None
     if tokenizer.vocab_size != config.get("vocab_size"):
@@ -366,6 +392,10 @@ def import_run_zip(data: bytes, root: str | os.PathLike | None = None) -> Path:
                 raise _import_error("its model.keras holds no weights.")
     except zipfile.BadZipFile:
         raise _import_error("its model.keras is damaged.") from None
+    try:  # before anything is built from it: it fits in memory, its weights match its settings
+        capacity.check_run_model(contents["model.keras"], config, tokenizer.vocab_size)
+    except TextgenError as e:
+        raise _import_error("{reason}", reason=e) from None
 
     # A job is never imported as running: its process lives on another machine, if at all.
     try:

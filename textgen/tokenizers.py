@@ -134,9 +134,13 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
 
+def shown_list(items: list[str], describe) -> tuple[str, int]:
+    """(the first MAX_SHOWN_UNKNOWN items, described and joined by commas; how many more)."""
+    return ", ".join(map(describe, items[:MAX_SHOWN_UNKNOWN])), len(items) - MAX_SHOWN_UNKNOWN
+
+
 def unknown_chars_error(unknown: list[str]) -> TextgenError:
-    shown = ", ".join(describe_char(char) for char in unknown[:MAX_SHOWN_UNKNOWN])
-    more = len(unknown) - MAX_SHOWN_UNKNOWN
+    shown, more = shown_list(unknown, describe_char)
     if more > 0:
         return TextgenError("The model has never seen these characters: {shown} and {more} more. "
                             "Remove them or train on text that contains them.", shown=shown, more=more)
@@ -161,6 +165,7 @@ class WordTokenizer:
 
     kind = "word"
     unknown_id = 0
+    spelling_counts = None  # the training split's character counts: textgen.unknowns
 
     def __init__(self, tokens: list[str], max_vocab: int | None = None):
         if not tokens or tokens[0] != UNKNOWN_TOKEN or len(set(tokens)) != len(tokens):
@@ -256,6 +261,7 @@ class BpeTokenizer:
 
     kind = "bpe"
     unknown_id = 0
+    spelling_counts = None  # the training split's character counts: textgen.unknowns
 
     def __init__(self, tokens: list[str], merges: list[tuple[str, str]], max_vocab: int | None = None):
         from tokenizers import Tokenizer, models
@@ -350,20 +356,38 @@ def make_tokenizer(kind: str, text: str, max_vocab: int = 20000):
                        'character), "word" (one token per word) or "bpe" (subword pieces).')
 
 
+def run_tokenizer(text: str, kind: str, max_vocab: int, base_dir=None):
+    """The tokenizer a training run makes for ``text``: a fine-tune keeps its base run's
+    vocabulary (a character vocabulary grows by the text's new characters, new ids at the
+    end), else a fresh one of ``kind`` with at most ``max_vocab`` tokens. Raises
+    TextgenError on a damaged base vocabulary or an empty text."""
+    if base_dir:
+        base = load_tokenizer(Path(base_dir) / "tokenizer.json")
+        return base.extend(text) if base.kind == "char" else base
+    return make_tokenizer(kind, text, max_vocab)
+
+
 def tokenizer_from_dict(data) -> CharTokenizer | WordTokenizer | BpeTokenizer:
     if not isinstance(data, dict) or data.get("kind") not in TOKENIZER_KINDS:
         raise TextgenError("The tokenizer file is damaged or from another program. "
                            "Train the model again.")
     try:
-        return TOKENIZER_KINDS[data["kind"]].from_dict(data)
+        tokenizer = TOKENIZER_KINDS[data["kind"]].from_dict(data)
     except (KeyError, TypeError, ValueError):
         raise TextgenError("The tokenizer file is damaged. Train the model again.") from None
+    # The training split's character counts, for charging <unk> tokens (textgen.unknowns);
+    # runs saved without them are charged by a documented stand-in.
+    tokenizer.spelling_counts = data.get("spelling_counts")
+    return tokenizer
 
 
 def save_tokenizer(tokenizer, path) -> None:
     """Write the vocabulary as UTF-8 JSON, atomically (temp file + rename)."""
     path = Path(path)
-    payload = json.dumps(tokenizer.to_dict(), ensure_ascii=False, indent=0)
+    data = tokenizer.to_dict()
+    if getattr(tokenizer, "spelling_counts", None):
+        data["spelling_counts"] = tokenizer.spelling_counts
+    payload = json.dumps(data, ensure_ascii=False, indent=0)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as temp:

@@ -14,31 +14,37 @@ import json
 import math
 import os
 import signal
-import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import keras
 
-from textgen import runs, __version__
-from textgen.config import fine_tune_config
-from textgen.corpus import load_corpus, split_text, require_min_length
+from textgen import capacity, runs, __version__
+from textgen.config import PRESETS, fine_tune_config
+from textgen.corpus import (load_corpus, split_text, require_min_length, held_out_record,
+                            run_held_out_warning)
 from textgen.backend import configure_devices, choose_parallel, Parallel
 from textgen.errors import TextgenError
-from textgen.evaluation import Scorer, target_chars
+from textgen.evaluation import HeldOutText, Scorer
+from textgen.inference import check_saved_model
 from textgen.models import build_model, body_layers, load_weights
 from textgen.sampling import Sampler, never_sampled, start_token
-from textgen.tokenizers import make_tokenizer, save_tokenizer, load_tokenizer
+from textgen.tokenizers import run_tokenizer, save_tokenizer, load_tokenizer
+from textgen.unknowns import (attach_spelling_counts, spelling_nats_per_char, unknown_shares,
+                              unknown_text_warning)
 
 CHECKPOINT_EVERY_S = 30.0  # default; a run's config may set checkpoint_every_s
 SAVE_FAILED = ("Could not write the checkpoint: the disk is full or not writable. "
                "The previous checkpoint is kept.")
 HEARTBEAT_EVERY_S = 1.0
 STOP_REASONS = {1: ("stopped", "Stopped on request. The best checkpoint is kept."),
-                2: ("completed", "Finished: the time budget was spent."),
+                2: ("completed", "Finished: the time budget ran out after {steps:,} steps."),
                 3: ("completed", "Finished all epochs.")}
 METRICS_EVERY_S = 0.5
+# The progress a resume checkpoint keeps, besides the weights and the optimizer state.
+CHECKPOINT_KEEPS = ("step", "total_steps", "best_val_loss", "best_step", "evals_since_best", "elapsed")
 
 
 class RandomWindows(keras.utils.PyDataset):
@@ -69,34 +75,58 @@ class RandomWindows(keras.utils.PyDataset):
         return windows[:, :-1], windows[:, 1:]
 
 
-def learning_rate_at(config, step, total_steps, elapsed):
-    """Linear warm-up, then cosine decay to ``min_lr_ratio`` by the end of the steps or the budget."""
+def total_steps_for(config, train_tokens):
+    """Training steps for the set number of epochs: each step reads batch_size x seq_len
+    tokens, so the epoch shown never passes the setting (at least one step)."""
+    return max(1, int(config["epochs"] * train_tokens // (config["batch_size"] * config["seq_len"])))
+
+
+def warmup_length(config, total_steps):
+    return min(config["warmup_steps"], max(total_steps // 10, 1))
+
+
+def learning_rate_at(config, step, total_steps, time_progress=0.0, warmup_from=0):
+    """Linear warm-up, then cosine decay to ``min_lr_ratio`` by the end of the steps.
+
+    ``time_progress``: the share of a time budget spent since the decay began (0 without
+    one). It speeds the decay up only when it runs ahead of the steps, that is, when the run
+    would not finish its epochs in time; a run that keeps pace follows its steps alone, so
+    a seed repeats it exactly. ``warmup_from``: the step a fresh optimizer started at.
+    """
     peak = config["learning_rate"]
-    warmup = min(config["warmup_steps"], max(total_steps // 10, 1))
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(total_steps - warmup, 1)
-    if config.get("time_budget"):
-        progress = max(progress, elapsed / config["time_budget"])
-    progress = min(progress, 1.0)
+    warmup = warmup_length(config, total_steps)
+    progress = min(max((step - warmup) / max(total_steps - warmup, 1), time_progress, 0.0), 1.0)
     floor = peak * config["min_lr_ratio"]
-    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    rate = floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    return rate * min(1.0, (step - warmup_from + 1) / warmup)
+
+
+def divergence_window(tokens_per_step):
+    """Batches the divergence watch averages over: enough tokens that small batches'
+    noise cannot trip it (10 to 100 batches)."""
+    return max(10, min(100, math.ceil(2048 / max(tokens_per_step, 1))))
 
 
 class RunMonitor(keras.callbacks.Callback):
     """Streams a run's progress to its folder and decides when training stops."""
 
-    def __init__(self, run_dir, config, state, scorer, val_ids, val_chars, tokenizer,
-                 started, time_offset, chars_per_token, processes=1):
+    def __init__(self, run_dir, config, state, scorer, held_out, tokenizer,
+                 started, time_offset, chars_per_token, processes=1, train_spelling=0.0):
         super().__init__()
         self.processes = processes  # several: they must score, sample and stop at the same steps
         self.run_dir, self.config, self.state = Path(run_dir), config, state
-        self.scorer, self.val_ids, self.val_chars = scorer, val_ids, val_chars
+        self.scorer, self.held_out = scorer, held_out  # held_out: evaluation.HeldOutText
+        self.train_spelling = train_spelling
         self.tokenizer, self.started, self.time_offset = tokenizer, started, time_offset
         self.chars_per_token = chars_per_token
         self.tokens_per_step = config["batch_size"] * config["seq_len"]
         self.stop_reason = None
         self.sampler = None
+        self.first_step = state["step"]  # where this process began: steps it trained are counted
+        # The divergence watch, in nats per token: the first batch's loss, a running average.
+        self.trend = dict(start=None, smooth=None, batches=0,
+                          window=divergence_window(self.tokens_per_step))
+        self.uniform = math.log(tokenizer.vocab_size) if tokenizer is not None else math.inf
         self.last = dict(metrics=0.0, heartbeat=0.0, eval=time.time(), sample=time.time(),
                          checkpoint=time.time())
         self.window = dict(step=state["step"], time=time.time(), loss_sum=0.0, batches=0)
@@ -113,27 +143,43 @@ class RunMonitor(keras.callbacks.Callback):
         """Seconds of training in this run, across resumes: what the charts show."""
         return self.time_offset + self.elapsed()
 
+    def reserve(self):
+        """Seconds kept back from a time budget for the final held-out score and checkpoint."""
+        return self.eval_seconds + 2.0
+
     def out_of_time(self):
         budget = self.config.get("time_budget")
-        # Leave room for the final held-out score and the last checkpoint.
-        return bool(budget) and self.elapsed() + self.eval_seconds + 2.0 >= budget
+        return bool(budget) and self.elapsed() + self.reserve() >= budget
+
+    def budget_progress(self):
+        """The share of the time budget spent since the learning-rate decay began (0 without
+        a budget): counted against the time then left, start-up and warm-up excluded, so it
+        leads the steps only for a run that would not finish its epochs in time."""
+        budget, began = self.config.get("time_budget"), self.state.get("decay_began")
+        if not budget or began is None:
+            return 0.0
+        left = budget - began - self.reserve()
+        return 1.0 if left <= 0 else (self.elapsed() - began) / left
 
     # --- callback hooks -----------------------------------------------------
 
     def on_train_batch_begin(self, batch, logs=None):
-        lr = learning_rate_at(self.config, self.state["step"], self.state["total_steps"],
-                              self.elapsed())
+        s = self.state
+        warmup_from = s.get("warmup_from", 0)
+        if s.get("decay_began") is None and \
+                s["step"] >= warmup_from + warmup_length(self.config, s["total_steps"]):
+            s["decay_began"] = self.elapsed()
+        lr = learning_rate_at(self.config, s["step"], s["total_steps"], self.budget_progress(),
+                              warmup_from)
         self.model.optimizer.learning_rate.assign(lr)
 
     def on_train_batch_end(self, batch, logs=None):
         self.state["step"] += 1
         loss = self.batch_loss(batch, logs)
-        if not math.isfinite(loss):
-            self.stop("failed", "Training diverged: the loss became infinite or NaN. "
-                      "The best checkpoint is kept; try a lower learning rate.")
-            return
-        self.window["loss_sum"] += loss
-        self.window["batches"] += 1
+        diverged = self.diverging(loss)
+        if math.isfinite(loss):
+            self.window["loss_sum"] += loss
+            self.window["batches"] += 1
         now = time.time()
         # Score at least every eval_every_s, but keep scoring under ~8 % of the time.
         # A scoring step writes one record (training and held-out loss), so steps never repeat.
@@ -142,9 +188,13 @@ class RunMonitor(keras.callbacks.Callback):
             now - self.last["sample"] >= self.config["sample_every_s"]
         request = self.stop_request()
         if self.processes > 1:
-            request, score, sample = self.agree(request, score, sample)
+            request, score, sample, diverged = self.agree(request, score, sample, diverged)
+        if diverged:
+            self.log_metrics()  # the record that shows the rise
+            self.stop("failed", self.diverged_message())
+            return
         if request:
-            self.stop(*STOP_REASONS[request])
+            self.stop(*self.stop_reason_for(request))
             return  # the end of training writes the last record, score and checkpoint
         if score:
             self.evaluate()
@@ -160,6 +210,38 @@ class RunMonitor(keras.callbacks.Callback):
             self.last["checkpoint"] = time.time()
         if now - self.last["heartbeat"] >= HEARTBEAT_EVERY_S:
             self.heartbeat()
+
+    def diverging(self, loss) -> bool:
+        """Whether the training loss has run away (``loss``: this batch's, nats per token).
+
+        Gradient clipping keeps a blown-up loss finite, so NaN alone would miss it. The
+        smoothed loss must rise well above the higher of where this run started and the
+        uniform guess, ln(vocabulary size): a fine-tune starts low and a small batch is noisy,
+        and neither may trip it.
+        """
+        t = self.trend
+        if not math.isfinite(loss):
+            t["smooth"] = math.inf
+            return True
+        if t["start"] is None:
+            t.update(start=loss, smooth=loss)
+        t["batches"] += 1
+        t["smooth"] += (loss - t["smooth"]) / min(t["batches"], t["window"])
+        reference = max(t["start"], self.uniform)
+        return t["batches"] >= t["window"] and t["smooth"] > reference + max(1.0, 0.25 * reference)
+
+    def diverged_message(self, what=None):
+        """The sentence a diverged run ends with: what rose, the learning rate, what to try."""
+        t, lr = self.trend, self.config["learning_rate"]
+        if what is None and t["start"] is not None and math.isfinite(t["smooth"]):
+            per_char = [n / self.chars_per_token + self.train_spelling for n in (t["start"], t["smooth"])]
+            what = f"the loss rose from {per_char[0]:.1f} to {per_char[1]:.1f} nats per character"
+        what = what or "the loss became infinite or NaN"
+        preset_lr = PRESETS.get(self.config.get("preset"), PRESETS["balanced"])["learning_rate"]
+        kept = ("The best checkpoint from before is kept." if (self.run_dir / "model.keras").exists()
+                else "No checkpoint was saved before that, so there is none to keep.")
+        return (f"Training diverged: {what}, so the learning rate {lr:g} is too high. "
+                f"Try {float(f'{min(lr / 10, preset_lr):.1g}'):g} or lower. {kept}")
 
     def batch_loss(self, batch, logs):
         # Keras reports the running mean since the epoch began; recover this batch's loss.
@@ -182,6 +264,10 @@ class RunMonitor(keras.callbacks.Callback):
         # Keras reports nats per token; per character (by the training text's mean token
         # length) the training curve sits on the same scale as the held-out one.
         record["train_loss"] = w["loss_sum"] / w["batches"] / self.chars_per_token
+        # The held-out loss also charges each <unk> for spelling out what it stands for;
+        # adding the training split's mean spelling charge per character keeps both curves
+        # code lengths of their text (nats per character).
+        record["train_loss"] += self.train_spelling
         record["chars_per_sec"] = round(w["batches"] * self.tokens_per_step
                                         * self.chars_per_token / seconds, 1)
         self.state["chars_per_sec"] = record["chars_per_sec"]
@@ -222,13 +308,12 @@ class RunMonitor(keras.callbacks.Callback):
         record = self.window_record()
         self.sync_weights()
         began = time.time()
-        val_loss = self.scorer.total_nats(self.val_ids) / self.val_chars
+        val_loss = self.held_out.nats_per_char(self.scorer)
         self.eval_seconds = time.time() - began
         self.state["last_eval_step"] = self.state["step"]
         if not math.isfinite(val_loss):
             self.log_metrics(record)
-            self.stop("failed", "Training diverged: the held-out loss became NaN. "
-                      "The best checkpoint is kept; try a lower learning rate.")
+            self.stop("failed", self.diverged_message("the held-out loss became NaN"))
             return
         best = self.state.get("best_val_loss")
         if best is None or val_loss < best - 1e-4:
@@ -300,7 +385,22 @@ class RunMonitor(keras.callbacks.Callback):
     def check_stop(self):
         request = self.stop_request()
         if request and not self.stop_reason:
-            self.stop(*STOP_REASONS[request])
+            self.stop(*self.stop_reason_for(request))
+
+    def stop_reason_for(self, request):
+        """(state, message) for a STOP_REASONS index; a budget spent says how far it got."""
+        state, message = STOP_REASONS[request]
+        if request != 2:
+            return state, message
+        step, budget = self.state["step"], self.config["time_budget"]
+        if step > self.first_step:
+            return state, message.format(steps=step)
+        if self.first_step:
+            return "stopped", (f"The time budget of {budget:g} s ran out before training could "
+                               f"continue, so the run stays at step {step:,}. Give it more time.")
+        return "stopped", (f"The time budget of {budget:g} s ran out before training began "
+                           f"(start-up took {self.elapsed():.1f} s), so nothing was trained. "
+                           "Give it a longer time budget.")
 
     def agree(self, *decisions):
         """Process 0's decisions, in every process: each process must run the same steps."""
@@ -333,7 +433,12 @@ def save_best_model(run_dir, model):
 
 
 def save_checkpoint(run_dir, model, state):
-    """Latest weights, optimizer state and step for ``--resume``, written atomically."""
+    """Latest weights, optimizer state and progress for ``--resume``: one file, written atomically.
+
+    The progress (``CHECKPOINT_KEEPS``: step, clock, best score) is the archive's comment, so
+    a kill at any moment leaves either the old checkpoint or the new one whole, never weights
+    of one step beside the progress of another. Raises OSError when the disk refuses it.
+    """
     folder = Path(run_dir) / "checkpoint"
     folder.mkdir(exist_ok=True)
     arrays = {f"w{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.weights)}
@@ -342,24 +447,105 @@ def save_checkpoint(run_dir, model, state):
     tmp = folder / f".state.{os.getpid()}.tmp.npz"
     try:
         np.savez(tmp, **arrays)
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.comment = json.dumps({k: state.get(k) for k in CHECKPOINT_KEEPS}).encode()
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, folder / "state.npz")
     finally:
         tmp.unlink(missing_ok=True)
-    keep = ("step", "total_steps", "best_val_loss", "best_step", "evals_since_best", "elapsed")
-    runs.atomic_write_json(folder / "meta.json", {k: state.get(k) for k in keep})
+    (folder / "meta.json").unlink(missing_ok=True)  # an older layout's progress file: stale now
+
+
+def checkpoint_meta(run_dir):
+    """The progress a run's resume checkpoint holds (a dict with at least ``step``), or None
+    when it has no whole one. Reads the file only."""
+    folder = Path(run_dir) / "checkpoint"
+    try:
+        with zipfile.ZipFile(folder / "state.npz") as archive:
+            comment = archive.comment
+        # A checkpoint of an older layout kept its progress beside it, in meta.json.
+        meta = json.loads(comment) if comment else runs.read_json(folder / "meta.json")
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    ok = isinstance(meta, dict) and isinstance(meta.get("step"), int) and meta["step"] >= 0
+    return meta if ok else None
 
 
 def restore_checkpoint(run_dir, model):
-    folder = Path(run_dir) / "checkpoint"
-    meta = runs.read_json(folder / "meta.json")
-    if not meta or not (folder / "state.npz").exists():
-        raise TextgenError("This run has no checkpoint to resume from. Start a new run instead.")
-    with np.load(folder / "state.npz", allow_pickle=False) as data:
-        model.set_weights([data[f"w{i}"] for i in range(len(model.weights))])
-        model.optimizer.build(model.trainable_variables)
-        for i, v in enumerate(model.optimizer.variables):
-            v.assign(data[f"o{i}"])
+    """Load the resume checkpoint's weights and optimizer state into ``model``; returns its
+    progress. Everything is checked before anything is assigned: a checkpoint that does not
+    fit the model raises TextgenError and leaves the model as it was."""
+    meta = checkpoint_meta(run_dir)
+    damaged = TextgenError("The resume checkpoint of this run is damaged.")
+    if meta is None:
+        raise damaged
+    try:
+        with np.load(Path(run_dir) / "checkpoint" / "state.npz", allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile):
+        raise damaged from None
+    model.optimizer.build(model.trainable_variables)
+    pairs = [(v, arrays.get(f"w{i}")) for i, v in enumerate(model.weights)]
+    pairs += [(v, arrays.get(f"o{i}")) for i, v in enumerate(model.optimizer.variables)]
+    if len(arrays) != len(pairs) or any(a is None or tuple(a.shape) != tuple(v.shape)
+                                        for v, a in pairs):
+        raise damaged
+    for v, a in pairs:
+        v.assign(a)
     return meta
+
+
+def best_record(path):
+    """The metrics record with the lowest held-out loss (the one model.keras was saved at), or None."""
+    scored = [r for r in runs.read_jsonl(path)[0]
+              if isinstance(r.get("val_loss"), (int, float)) and isinstance(r.get("step"), int)]
+    return min(scored, key=lambda r: r["val_loss"], default=None)
+
+
+def restore_run(run_dir, model, score):
+    """Put ``model`` where a stopped or killed run left off, reading files only.
+
+    From the resume checkpoint when there is a whole one; else from the best model
+    (model.keras) with a fresh optimizer; else from step 0, when the run stopped before
+    saving either. ``score()`` gives the held-out loss of the weights ``model`` holds: the
+    best model is scored again, since it may be newer than the checkpoint.
+    Returns ``{"state": progress to continue from, "elapsed": the run's clock in seconds,
+    "note": a sentence saying where it continues, None from the checkpoint}``.
+    """
+    best_path = Path(run_dir) / "model.keras"
+    record = best_record(Path(run_dir) / "metrics.jsonl")
+    progress = {"best_val_loss": None, "best_step": None, "evals_since_best": 0}
+    if best_path.exists():
+        try:
+            load_weights(model, best_path)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            raise TextgenError("The best model of this run (model.keras) is damaged, so the run "
+                               "cannot be resumed. Start a new run instead.") from None
+        progress.update(best_val_loss=score(), best_step=record["step"] if record else None)
+    try:
+        meta = restore_checkpoint(run_dir, model)
+    except TextgenError:
+        meta = None
+    if meta is not None:
+        kept = {k: meta[k] for k in ("step", "evals_since_best") if meta.get(k) is not None}
+        return {"state": {**progress, **kept}, "elapsed": meta.get("elapsed") or 0.0, "note": None}
+    if best_path.exists():
+        step = record["step"] if record else 0
+        note = (f"This run has no whole resume checkpoint, so it continues from its best model "
+                f"(step {step:,}) with a fresh optimizer.")
+        state = {**progress, "step": step, "warmup_from": step}
+        return {"state": state, "elapsed": float(record.get("time") or 0.0) if record else 0.0,
+                "note": note}
+    return {"state": {**progress, "step": 0}, "elapsed": 0.0,
+            "note": "This run stopped before it saved a model, so it starts again from step 0."}
+
+
+def clear_torn_writes(run_dir):
+    """Remove what a killed writer left half done: temporary model and checkpoint files."""
+    run_dir = Path(run_dir)
+    for tmp in [*run_dir.glob(".model.*.tmp.keras"), *run_dir.glob("checkpoint/.state.*.tmp.npz")]:
+        tmp.unlink(missing_ok=True)
 
 
 def truncate_log(path, last_step):
@@ -427,7 +613,9 @@ def train(corpus_specs, out_dir, config, explicit=None, resume=False, started=No
     """Train a model into ``out_dir``; returns the final status dict.
 
     ``config`` comes from ``resolve_config``; ``explicit`` names the settings
-    the user gave, which win over a base run's when fine-tuning.
+    the user gave, which win over a base run's when fine-tuning. ``resume``
+    continues the run in ``out_dir`` (see ``restore_run``); a resume that cannot
+    go ahead raises TextgenError and leaves every file of the run as it was.
     """
     started = started or time.time()
     explicit = explicit or {}
@@ -438,12 +626,18 @@ def train(corpus_specs, out_dir, config, explicit=None, resume=False, started=No
             raise TextgenError(f"There is no run to resume in {run_dir}.")
         config = {**saved, **{k: v for k, v in explicit.items() if k in ("epochs", "time_budget")}}
         corpus_specs = corpus_specs or saved["corpus"]["sources"]
+        status = runs.read_status(run_dir)
+        if status.get("state") in runs.ACTIVE_STATES and status.get("pid") != os.getpid():
+            raise TextgenError("This run is still training (process {pid}). Stop it first, or "
+                               "wait until it ends.", pid=status.get("pid"))
     elif (run_dir / "config.json").exists() or (run_dir / "model.keras").exists():
         # (a status.json alone is the queue entry jobs.start_training wrote for this run)
         raise TextgenError(f"{run_dir} already holds a run. Use --resume to continue it, "
                            "or choose a new folder.")
 
     corpus = load_corpus(corpus_specs)
+    for note in corpus.warnings:  # bytes of a file that were not text, left out
+        log(f"warning: {note}")
     if resume and corpus.sha256 != saved["corpus"]["sha256"]:
         raise TextgenError("The corpus has changed since this run started, so it cannot be "
                            "resumed. Start a new run instead.")
@@ -453,8 +647,14 @@ def train(corpus_specs, out_dir, config, explicit=None, resume=False, started=No
         base_config = runs.read_json(Path(base_dir) / "config.json")
         if not base_config or not (Path(base_dir) / "model.keras").exists():
             raise TextgenError(f"{base_dir} is not a finished run with a model to fine-tune from.")
+        base_config, _ = check_saved_model(base_dir)  # it may be an imported run: untrusted
         config = fine_tune_config(config, explicit, base_config)
     require_min_length(corpus.text, config["seq_len"], config["val_fraction"])
+    # Before anything is written: a model too big for this machine is refused with a sentence.
+    # The exact vocabulary is known once the tokenizer is built (checked again in _fit).
+    vocab_floor = ((saved if resume else base_config or {}).get("vocab_size")
+                   or (len(set(corpus.text)) if config["tokenizer"] == "char" else 2))
+    capacity.check_fits(config, vocab_floor, "train")
 
     run_dir.mkdir(parents=True, exist_ok=True)
     return _train_in_slot(corpus, run_dir, config, base_config, resume, started, log)
@@ -463,36 +663,52 @@ def train(corpus_specs, out_dir, config, explicit=None, resume=False, started=No
 def _train_in_slot(corpus, run_dir, config, base_config, resume, started, log):
     from textgen.jobs import training_slot
 
-    state = {"sigterm": False}
+    state = {"sigterm": False, "begun": False}
     signal.signal(signal.SIGTERM, lambda *_: state.update(sigterm=True))
-    runs.write_status(run_dir, pid=os.getpid())
+    if not resume:  # a resume writes nothing until it knows it can go ahead
+        runs.write_status(run_dir, pid=os.getpid())
     with training_slot(should_stop=lambda: state["sigterm"] or (run_dir / "STOP").exists(),
                        on_wait=lambda: runs.write_status(
-                           run_dir, state="queued", message="Waiting for a free training slot.")
+                           run_dir, state="queued", message="Waiting for a free training slot.",
+                           waiting_since=time.time())
                        ) as acquired:
         if not acquired:
             return runs.write_status(run_dir, state="stopped",
                                      message="Removed from the queue before it started.")
         started = time.time() if os.environ.get("TEXTGEN_QUEUE_DIR") else started
-        runs.write_status(run_dir, state="running", started_at=started, pid=os.getpid(),
-                          message="Preparing the model.", time_budget=config.get("time_budget"))
+
+        def begin(message="Preparing the model."):
+            state["begun"] = True
+            # A resumed run's status still holds the end of its last session: no ETA yet.
+            runs.write_status(run_dir, state="running", started_at=started, pid=os.getpid(),
+                              message=message, time_budget=config.get("time_budget"),
+                              eta_s=None, finished_at=None)
+
+        if not resume:
+            begin()
         try:
             configure_devices()
             parallel = choose_parallel(config.get("distribute"), config["batch_size"])
             with parallel.scope():
                 return _fit(corpus, run_dir, config, base_config, resume, started, state, log,
-                            parallel)
+                            parallel, begin=begin)
         except TextgenError as e:
-            runs.write_status(run_dir, state="failed", message=str(e))
+            if state["begun"]:
+                runs.write_status(run_dir, state="failed", message=str(e))
             raise
         except BaseException as e:
-            runs.write_status(run_dir, state="failed",
-                              message=f"Training failed unexpectedly ({type(e).__name__}: {e}).")
+            if state["begun"]:
+                runs.write_status(run_dir, state="failed",
+                                  message=f"Training failed unexpectedly ({type(e).__name__}: {e}).")
             raise
 
 
-def _fit(corpus, run_dir, config, base_config, resume, started, state, log, parallel=None):
-    """Train in ``parallel``'s scope (one device where it is None)."""
+def _fit(corpus, run_dir, config, base_config, resume, started, state, log, parallel=None,
+         begin=None):
+    """Train in ``parallel``'s scope (one device where it is None).
+
+    ``begin(message)`` marks the run as running; a resume calls it only once the run's
+    files have been read and found usable, before it changes any of them."""
     parallel = parallel or Parallel()
     if parallel.process_count > 1 and config.get("time_budget"):
         raise TextgenError("Training in several processes needs a number of epochs, not a time "
@@ -505,13 +721,22 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
     keras.utils.set_random_seed(seed)
 
     train_text, val_text = split_text(corpus.text, config["val_fraction"])
+    # Kept in config.json: the held-out part's fingerprint, and how unlike training it is.
+    config.setdefault("held_out", held_out_record(train_text, val_text))
+    held_out_note = run_held_out_warning(config)
+    if held_out_note:
+        log(str(held_out_note))
     if resume:
         tokenizer = load_tokenizer(run_dir / "tokenizer.json")
-    elif base_config:
-        base_tok = load_tokenizer(Path(config["init_from"]) / "tokenizer.json")
-        tokenizer = base_tok.extend(corpus.text) if base_tok.kind == "char" else base_tok
     else:
-        tokenizer = make_tokenizer(config["tokenizer"], corpus.text, config["max_vocab"])
+        tokenizer = run_tokenizer(corpus.text, config["tokenizer"], config["max_vocab"],
+                                  config["init_from"] if base_config else None)
+    if not resume:
+        attach_spelling_counts(tokenizer, train_text)  # what an <unk> costs: textgen.unknowns
+    unknown_warning = unknown_text_warning(unknown_shares(tokenizer, train_text, val_text),
+                                           Path(config["init_from"]).name if base_config else None)
+    if unknown_warning:
+        log(unknown_warning)
     train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
     if len(train_ids) <= config["seq_len"] + 1 or len(val_ids) < 2:
         raise TextgenError(
@@ -521,8 +746,9 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
     # Periodic scoring uses the start of the held-out split when it is very long.
     eval_text = val_text[: config["eval_max_chars"]]
     eval_ids = val_ids if len(eval_text) == len(val_text) else tokenizer.encode(eval_text)
-    eval_chars = max(target_chars(tokenizer, eval_text, eval_ids), 1)
+    held_out = HeldOutText(tokenizer, eval_text, eval_ids)
 
+    capacity.check_fits(config, tokenizer.vocab_size, "train", gpu=device.startswith("GPU"))
     model = build_model(config, tokenizer.vocab_size)
     if base_config:
         base = build_model(base_config, base_config["vocab_size"])
@@ -535,15 +761,22 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     time_offset = 0.0  # a resumed run's clock continues where it stopped
-    steps_per_epoch = max(len(train_ids) // (config["batch_size"] * config["seq_len"]), 1)
-    state.update(step=0, total_steps=config["epochs"] * steps_per_epoch, train_tokens=len(train_ids))
+    state.update(step=0, total_steps=total_steps_for(config, len(train_ids)),
+                 train_tokens=len(train_ids))
+    scorer = Scorer(model, config)
+    resume_note = None
     if resume:
-        meta = restore_checkpoint(run_dir, model)
-        state.update({k: v for k, v in meta.items() if k != "total_steps" and v is not None})
-        state["total_steps"] = config["epochs"] * steps_per_epoch
+        point = restore_run(run_dir, model, lambda: held_out.nats_per_char(scorer))
+        resume_note = point["note"]
+        if begin:
+            begin(resume_note or "Preparing the model.")
+        if resume_note:
+            log(resume_note)
+        state.update(point["state"])
         state["logged_step"] = truncate_log(run_dir / "metrics.jsonl", state["step"])
         truncate_log(run_dir / "samples.jsonl", state["step"])
-        time_offset = meta.get("elapsed") or 0.0
+        clear_torn_writes(run_dir)
+        time_offset = point["elapsed"]
     else:
         save_tokenizer(tokenizer, run_dir / "tokenizer.json")
         config.update(vocab_size=tokenizer.vocab_size, parameters=model.count_params(),
@@ -553,10 +786,11 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
                       init_from=str(Path(config["init_from"]).resolve()) if config.get("init_from") else None)
         runs.atomic_write_json(run_dir / "config.json", config)
 
-    scorer = Scorer(model, config)
-    monitor = RunMonitor(run_dir, config, state, scorer, eval_ids, eval_chars, tokenizer,
-                         started, time_offset, chars_per_token, parallel.process_count)
-    runs.write_status(run_dir, message="Training.", device=device, step=state["step"],
+    monitor = RunMonitor(run_dir, config, state, scorer, held_out, tokenizer,
+                         started, time_offset, chars_per_token, parallel.process_count,
+                         train_spelling=spelling_nats_per_char(tokenizer, train_text))
+    monitor.set_model(model)  # before fit: a budget spent during start-up stops it there
+    runs.write_status(run_dir, message=resume_note or "Training.", device=device, step=state["step"],
                       total_steps=state["total_steps"])
     log(f"Training {config['arch']} ({model.count_params():,} parameters) on {corpus.name}: "
         f"{len(train_ids):,} training and {len(val_ids):,} held-out tokens, on {device}"
@@ -570,19 +804,22 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
                   shuffle=False)
     monitor.check_stop()
     final_state = (monitor.stop_reason or ("completed",))[0]
-    if final_state != "failed" and state.get("last_eval_step") != state["step"]:
+    trained = state["step"] > monitor.first_step
+    if trained and final_state != "failed" and state.get("last_eval_step") != state["step"]:
         monitor.evaluate()  # the last steps may beat the last periodic score
     else:
         monitor.log_metrics()
-    monitor.save_checkpoint()
     final_state, message = monitor.stop_reason or ("completed", "Finished.")
+    if trained and final_state != "failed":
+        monitor.save_checkpoint()  # never the weights of a diverged run
+        final_state, message = monitor.stop_reason or ("completed", "Finished.")
     val_loss = None
     if (run_dir / "model.keras").exists():
         load_weights(model, run_dir / "model.keras")
         # The same held-out text as the periodic scores (all of it unless it is very long;
         # `evaluate` always scores all of it).
-        val_loss = scorer.total_nats(eval_ids) / eval_chars
-        if final_state != "failed" and monitor.sampler is None:
+        val_loss = held_out.nats_per_char(scorer)
+        if trained and final_state != "failed" and monitor.sampler is None:
             monitor.write_sample()  # a run shorter than sample_every_s still shows what it learned
     status = runs.write_status(
         run_dir, state=final_state, message=message, step=state["step"], epoch=round(monitor.epoch(), 4),

@@ -31,6 +31,12 @@ train([sys.argv[1]], sys.argv[2], config, log=lambda m: None)
 """
 
 
+def train_tokens(corpus_file):
+    """Tokens in the training part of a corpus file, read character by character."""
+    from textgen.corpus import split_text
+    return len(split_text(Path(corpus_file).read_text(encoding="utf-8"), 0.1)[0])
+
+
 def steps_of(run_dir):
     return [r["step"] for r in runs.read_jsonl(Path(run_dir) / "metrics.jsonl")[0]]
 
@@ -43,6 +49,15 @@ def page_errors(at):
     return [e.value for e in at.exception]
 
 
+def start_driver(corpus, run, settings, reaped):
+    """A training job run by DRIVER in its own process, ended by the test's ``reaped``."""
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(corpus), str(run), json.dumps(settings)],
+                            cwd=APP_ROOT, env=cli_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    reaped.append(proc)
+    return proc
+
+
 # --- a job killed with SIGKILL --------------------------------------------------------
 
 
@@ -51,13 +66,10 @@ def test_a_killed_job_is_interrupted_keeps_its_model_and_resumes(home, pattern_f
     run = home / "runs" / "killed"
     settings = dict(TINY, time_budget=0, epochs=100_000, eval_every_s=0.5, checkpoint_every_s=0.5,
                     sample_every_s=0)
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(pattern_file), str(run), json.dumps(settings)],
-                            cwd=APP_ROOT, env=cli_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    reaped.append(proc)
+    proc = start_driver(pattern_file, run, settings, reaped)
     wait_for(lambda: proc.poll() is not None or (
         (run / "model.keras").exists()
-        and (runs.read_json(run / "checkpoint" / "meta.json") or {}).get("step")),
+        and (training.checkpoint_meta(run) or {}).get("step")),
         what="the first saved model and checkpoint")
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
     time.sleep(0.3)  # kill it in the middle of its work, not at a checkpoint boundary
@@ -81,16 +93,15 @@ def test_a_killed_job_is_interrupted_keeps_its_model_and_resumes(home, pattern_f
     assert isinstance(text, str) and len(text) >= 10
 
     # --resume continues from the checkpoint's step; the log is appended, never repeated.
-    meta = runs.read_json(run / "checkpoint" / "meta.json")
-    checkpoint_step = meta["step"]
+    checkpoint_step = training.checkpoint_meta(run)["step"]
     kept = [r for r in runs.read_jsonl(run / "metrics.jsonl")[0] if r["step"] <= checkpoint_step]
-    steps_per_epoch = meta["total_steps"] // settings["epochs"]
-    epochs = checkpoint_step // steps_per_epoch + 2
+    steps_per_epoch = train_tokens(pattern_file) / (TINY["batch_size"] * TINY["seq_len"])
+    epochs = int(checkpoint_step // steps_per_epoch) + 2
     rc, _, err = run_cli("train", "--out", run, "--resume", "--epochs", epochs, capsys=capsys)
     assert rc == 0, err
     status = runs.read_status(run)
     assert status["state"] == "completed"
-    assert status["step"] == epochs * steps_per_epoch > checkpoint_step
+    assert status["step"] == int(epochs * steps_per_epoch) > checkpoint_step
     records = runs.read_jsonl(run / "metrics.jsonl")[0]
     steps = [r["step"] for r in records]
     assert strictly_increasing(steps), steps
@@ -120,8 +131,11 @@ def test_jobs_outlive_the_server_queue_and_are_found_again(home, pattern_file, o
     assert all(os.getsid(pid) == pid != os.getsid(0) for pid in pids)
 
     def one_running():
-        states = {p.name: runs.read_status(p)["state"] for p in (first, second)}
-        return states if sorted(states.values()) == ["queued", "running"] else None
+        statuses = {p.name: runs.read_status(p) for p in (first, second)}
+        states = {name: status["state"] for name, status in statuses.items()}
+        # The other has loaded and found the slot taken (until then it is only starting).
+        waits = any(jobs.is_waiting(status) for status in statuses.values())
+        return states if sorted(states.values()) == ["queued", "running"] and waits else None
 
     states = wait_for(one_running, what="one job training while the other waits")
     running = next(name for name, state in states.items() if state == "running")
@@ -202,10 +216,8 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_fails_clearly(tmp_path, p
             if "bytes" not in saved:
                 real_savez(file, *args, **kwds)
                 saved["bytes"] = "pending"
-                saved["meta"] = None
                 return
             saved["bytes"] = target.read_bytes()
-            saved["meta"] = (run / "checkpoint" / "meta.json").read_bytes()
             with open(file, "wb") as f:
                 f.write(b"PK\x03\x04 half a checkpoint")
             disk_full()
@@ -220,8 +232,6 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_fails_clearly(tmp_path, p
                                  "The previous checkpoint is kept.")
     assert runs.read_status(run)["state"] == "failed"
     assert target.read_bytes() == saved["bytes"]
-    if saved.get("meta"):
-        assert (run / "checkpoint" / "meta.json").read_bytes() == saved["meta"]
     leftovers = [p.name for p in run.rglob("*") if ".tmp" in p.name]
     assert not leftovers
     assert textgen.load_run(run).generate(length=10, seed=0)
@@ -299,4 +309,167 @@ def test_a_diverging_run_stops_with_advice_and_keeps_its_best_model(tmp_path, pa
     assert "diverged" in status["message"] and "learning rate" in status["message"]
     assert (run / "model.keras").read_bytes() == kept["model"]
     assert textgen.load_run(run).generate(length=10, seed=0)
+    assert strictly_increasing(steps_of(run))
+
+
+# --- every moment a kill can land, and --resume ----------------------------------------------
+
+
+def killed_copy(tiny_run, tmp_path, name):
+    """A copy of a finished tiny run, marked as a job that died while running."""
+    run = tmp_path / name
+    import shutil
+    shutil.copytree(tiny_run, run)
+    runs.write_status(run, state="running", pid=dead_pid())
+    return run
+
+
+def resume(run, epochs=5, **explicit):
+    """--resume through the library; returns (status, the status.json seen when it began, log)."""
+    logged, seen = [], {}
+
+    def log(message):
+        logged.append(message)
+        seen.setdefault("status", runs.read_json(run / "status.json"))
+
+    status = train([], run, tiny_config(epochs=epochs), explicit={"epochs": epochs, **explicit},
+                   resume=True, log=log)
+    return status, seen.get("status"), logged
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_its_best_model(tiny_run, tmp_path):
+    run = killed_copy(tiny_run, tmp_path, "no-checkpoint")
+    import shutil
+    shutil.rmtree(run / "checkpoint")  # killed after the first best model, before any checkpoint
+    best = training.best_record(run / "metrics.jsonl")
+    kept = [r for r in runs.read_jsonl(run / "metrics.jsonl")[0] if r["step"] <= best["step"]]
+    status, began, logged = resume(run)
+    note = (f"This run has no whole resume checkpoint, so it continues from its best model "
+            f"(step {best['step']:,}) with a fresh optimizer.")
+    assert note in logged
+    assert began["message"] == note and began["state"] == "running"
+    assert status["state"] == "completed" and status["step"] == status["total_steps"]
+    records = runs.read_jsonl(run / "metrics.jsonl")[0]
+    steps = [r["step"] for r in records]
+    assert strictly_increasing(steps) and records[: len(kept)] == kept
+    assert steps[len(kept)] > best["step"]
+    assert status["best_val_loss"] <= best["val_loss"] + 1e-6
+
+
+def test_a_run_killed_between_its_best_model_and_its_checkpoint_resumes_from_the_checkpoint(
+        pattern_file, tmp_path):
+    run = tmp_path / "run"
+    train([str(pattern_file)], run, tiny_config(epochs=1), log=quiet)
+    import shutil
+    shutil.copytree(run / "checkpoint", tmp_path / "older-checkpoint")
+    early = training.checkpoint_meta(run)["step"]
+    train([], run, tiny_config(epochs=3), explicit={"epochs": 3}, resume=True, log=quiet)
+    # The state a kill leaves after a new best model.keras, before the checkpoint that follows.
+    shutil.rmtree(run / "checkpoint")
+    shutil.copytree(tmp_path / "older-checkpoint", run / "checkpoint")
+    runs.write_status(run, state="running", pid=dead_pid())
+    best = training.best_record(run / "metrics.jsonl")
+    assert best["step"] > early
+    model_before = (run / "model.keras").read_bytes()
+    kept = [r for r in runs.read_jsonl(run / "metrics.jsonl")[0] if r["step"] <= early]
+    status, began, _ = resume(run, epochs=3)
+    assert began["message"] == "Training."  # from the checkpoint: nothing to explain
+    assert status["state"] == "completed"
+    records = runs.read_jsonl(run / "metrics.jsonl")[0]
+    assert strictly_increasing([r["step"] for r in records])
+    assert records[: len(kept)] == kept and records[len(kept)]["step"] > early  # the log goes on from the checkpoint
+    # The newer best model was scored again, so a worse one never replaced it.
+    assert status["best_val_loss"] <= best["val_loss"] + 1e-6
+    if (run / "model.keras").read_bytes() != model_before:
+        assert min(r["val_loss"] for r in runs.read_jsonl(run / "metrics.jsonl")[0]
+                   if "val_loss" in r and r["step"] > early) < best["val_loss"]
+
+
+@pytest.mark.parametrize("torn", ["temporary file", "damaged checkpoint"])
+def test_a_run_killed_in_the_middle_of_a_checkpoint_write_resumes(tiny_run, tmp_path, torn):
+    run = killed_copy(tiny_run, tmp_path, "torn")
+    folder = run / "checkpoint"
+    step = training.checkpoint_meta(run)["step"]
+    whole = (folder / "state.npz").read_bytes()
+    (folder / ".state.4242.tmp.npz").write_bytes(whole[: len(whole) // 2])
+    (run / ".model.4242.tmp.keras").write_bytes(b"PK\x03\x04 half a model")
+    # An older layout kept the step beside the weights; a stale copy must not mislead.
+    (folder / "meta.json").write_text(json.dumps({"step": step + 1000}))
+    if torn == "damaged checkpoint":
+        (folder / "state.npz").write_bytes(whole[: len(whole) // 2])
+    status, began, logged = resume(run)
+    assert status["state"] == "completed"
+    assert strictly_increasing(steps_of(run))
+    if torn == "temporary file":
+        assert began["message"] == "Training."
+        assert [s for s in steps_of(run) if s > step][0] > step
+    else:
+        assert "continues from its best model" in began["message"]
+    assert not [p.name for p in run.rglob("*") if ".tmp" in p.name]
+    assert training.checkpoint_meta(run)["step"] == status["step"]
+    assert not (folder / "meta.json").exists()
+
+
+def test_a_run_killed_before_it_saved_any_model_starts_again_from_step_0(tiny_run, tmp_path):
+    run = killed_copy(tiny_run, tmp_path, "nothing-saved")
+    import shutil
+    shutil.rmtree(run / "checkpoint")
+    (run / "model.keras").unlink()
+    # Only training records: no held-out score was written before the kill.
+    records = [{k: v for k, v in r.items() if k != "val_loss"}
+               for r in runs.read_jsonl(run / "metrics.jsonl")[0]]
+    runs.atomic_write_bytes(run / "metrics.jsonl",
+                            "".join(json.dumps(r) + "\n" for r in records).encode())
+    assert records  # training steps were logged before the kill
+    status, began, logged = resume(run, epochs=2)
+    note = "This run stopped before it saved a model, so it starts again from step 0."
+    assert note in logged and began["message"] == note
+    assert status["state"] == "completed" and status["step"] == status["total_steps"]
+    steps = steps_of(run)
+    assert strictly_increasing(steps) and steps[0] >= 1
+    assert not [r for r in runs.read_jsonl(run / "samples.jsonl")[0] if r["step"] > status["step"]]
+    assert (run / "model.keras").exists()
+
+
+def run_files(run):
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("why", ["corpus changed", "config missing", "tokenizer damaged"])
+def test_a_resume_that_cannot_go_ahead_leaves_every_file_as_it_was(pattern_file, tmp_path, why,
+                                                                   capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(pattern_file.read_bytes())
+    run = tmp_path / "run"
+    train([str(corpus)], run, tiny_config(epochs=1), log=quiet)
+    runs.write_status(run, state="running", pid=dead_pid())
+    if why == "corpus changed":
+        corpus.write_text(pattern_file.read_text() + "more text", encoding="utf-8")
+    elif why == "config missing":
+        (run / "config.json").unlink()
+    else:
+        (run / "tokenizer.json").write_text("{not json")
+    before = run_files(run)
+    rc, out, err = run_cli("train", "--out", run, "--resume", "--epochs", 3, capsys=capsys)
+    assert rc == 2, err
+    assert [line for line in err.splitlines() if line.startswith("error: ")], err
+    assert "Traceback" not in err
+    assert run_files(run) == before
+
+
+def test_a_job_killed_early_with_sigkill_resumes_with_increasing_steps(home, pattern_file, reaped,
+                                                                      capsys):
+    run = home / "runs" / "killed-early"
+    settings = dict(TINY, time_budget=0, epochs=100_000, eval_every_s=1.0, checkpoint_every_s=2.0,
+                    sample_every_s=0)
+    proc = start_driver(pattern_file, run, settings, reaped)
+    # Killed as soon as it has logged its first steps: whatever it had saved by then.
+    wait_for(lambda: proc.poll() is not None or steps_of(run), what="the first logged steps")
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    rc, _, err = run_cli("train", "--out", run, "--resume", "--epochs", 2, capsys=capsys)
+    assert rc == 0, err
+    status = runs.read_status(run)
+    assert status["state"] == "completed" and status["step"] == status["total_steps"]
     assert strictly_increasing(steps_of(run))

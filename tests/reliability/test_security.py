@@ -3,7 +3,10 @@
 import io
 import ipaddress
 import json
+import re
+import shutil
 import socket
+import time
 import tomllib
 import zipfile
 from pathlib import Path
@@ -11,7 +14,8 @@ from pathlib import Path
 import pytest
 
 import textgen
-from textgen import corpus, runs
+from textgen import capacity, corpus, runs
+from textgen.config import count_parameters
 from textgen.errors import TextgenError
 from textgen.training import train
 
@@ -236,6 +240,127 @@ def test_the_runs_page_imports_a_zip(open_page, app_home, tiny_run):
     assert not at.exception
     assert any("cannot be imported" in e.value for e in at.error)
     assert [p.name for p in (app_home / "runs").iterdir()] == ["tiny-run"]
+
+
+# --- a run too big for the machine ---------------------------------------------------------------
+
+BIGGER = {"arch": "transformer", "units": 2048, "layers": 8}  # about 400 million parameters
+TOP_OF_THE_RANGES = {"arch": "transformer", "units": 8192, "layers": 24}  # about 19 billion
+
+
+@pytest.fixture
+def nothing_is_built(monkeypatch):
+    """Building a model fails the test: each refusal below must come before that."""
+    import textgen.models
+    import textgen.training
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(textgen.models, "build_model", refuse)
+    monkeypatch.setattr(textgen.training, "build_model", refuse)
+
+
+@pytest.fixture
+def machine_with_23_gb(monkeypatch):
+    """A machine with 23 GB of memory available and no GPU, whatever runs the tests."""
+    monkeypatch.setattr(capacity, "host_memory_available", lambda: 23 * 2**30)
+    monkeypatch.setattr(capacity, "gpu_memory_total", lambda: None)
+    monkeypatch.setattr(capacity, "gpu_names", lambda: [])
+
+
+def edited_config(run_dir, shape: dict) -> dict:
+    return dict(json.loads((Path(run_dir) / "config.json").read_text()), **shape)
+
+
+def parameters(config: dict) -> int:
+    from textgen.inference import model_config
+    return count_parameters(model_config(config), config["vocab_size"])
+
+
+def test_an_imported_run_whose_config_asks_for_a_bigger_model_is_refused_before_it_is_built(
+        tiny_run, tmp_path, nothing_is_built, machine_with_23_gb):
+    members = run_files(tiny_run, "edited")
+    config = edited_config(tiny_run, BIGGER)
+    members["edited/config.json"] = json.dumps(config).encode()
+    assert 350e6 < parameters(config) < 450e6
+    started = time.monotonic()
+    with pytest.raises(TextgenError) as refused:
+        runs.import_run_zip(make_zip(members), tmp_path / "runs")
+    assert time.monotonic() - started < 5
+    stored = parameters(json.loads((tiny_run / "config.json").read_text()))
+    assert str(refused.value) == (
+        "This archive cannot be imported: The saved weights do not match the run's settings: they hold "
+        f"{stored:,} parameters where the settings describe {parameters(config):,}. The run is damaged "
+        "or its config.json was changed.")
+    assert not (tmp_path / "runs" / "edited").exists()
+
+
+def test_an_imported_run_at_the_top_of_the_ranges_is_refused_naming_its_size_and_the_limit(
+        tiny_run, tmp_path, nothing_is_built, machine_with_23_gb):
+    members = run_files(tiny_run, "huge")
+    config = edited_config(tiny_run, TOP_OF_THE_RANGES)
+    members["huge/config.json"] = json.dumps(config).encode()
+    with pytest.raises(TextgenError) as refused:
+        runs.import_run_zip(make_zip(members), tmp_path / "runs")
+    assert parameters(config) > 19e9
+    assert str(refused.value) == (
+        f"This archive cannot be imported: This model has {parameters(config):,} parameters and needs "
+        "about 72 GB of memory to load; this machine has 23 GB of memory available. "
+        "Open it on a machine with more memory.")
+    assert not (tmp_path / "runs" / "huge").exists()
+
+
+@pytest.mark.parametrize("shape,sentence", [
+    (BIGGER, "The saved weights do not match the run's settings: they hold "),
+    (TOP_OF_THE_RANGES, "parameters and needs about 72 GB of memory to load; this machine has 23 GB "
+                        "of memory available."),
+])
+def test_loading_a_run_folder_whose_config_was_edited_is_refused_before_anything_is_built(
+        shape, sentence, tiny_run, tmp_path, nothing_is_built, machine_with_23_gb):
+    run = tmp_path / "edited-run"
+    shutil.copytree(tiny_run, run)
+    runs.atomic_write_json(run / "config.json", edited_config(tiny_run, shape))
+    with pytest.raises(TextgenError, match=re.escape(sentence)):
+        textgen.load_run(run)
+
+
+def test_a_fine_tune_from_an_edited_run_is_refused_before_anything_is_built(
+        tiny_run, pattern_file, tmp_path, nothing_is_built, machine_with_23_gb):
+    base = tmp_path / "edited-base"
+    shutil.copytree(tiny_run, base)
+    runs.atomic_write_json(base / "config.json", edited_config(tiny_run, BIGGER))
+    with pytest.raises(TextgenError, match="The saved weights do not match the run's settings"):
+        train([str(pattern_file)], tmp_path / "fine-tune", tiny_config(init_from=str(base)), log=quiet)
+    assert not (tmp_path / "fine-tune").exists()
+
+
+def hollow_model(real_model: Path) -> bytes:
+    """A model.keras whose weights file declares the real arrays' shapes but stores no data:
+    a few KB that would pass a shape check and then make loading allocate every array."""
+    import h5py
+
+    with zipfile.ZipFile(real_model) as zf:
+        weights, others = zf.read("model.weights.h5"), {n: zf.read(n) for n in ("config.json", "metadata.json")}
+    hollow = io.BytesIO()
+    with h5py.File(io.BytesIO(weights), "r") as real, h5py.File(hollow, "w") as fake:
+        real.visititems(lambda name, item: fake.create_dataset(name, item.shape, item.dtype)
+                        if isinstance(item, h5py.Dataset) else None)
+    return make_zip({**others, "model.weights.h5": hollow.getvalue()}, compression=zipfile.ZIP_STORED)
+
+
+def test_a_model_file_that_declares_weights_it_does_not_hold_is_refused(tiny_run, tmp_path,
+                                                                         nothing_is_built):
+    members = run_files(tiny_run, "hollow")
+    members["hollow/model.keras"] = hollow_model(tiny_run / "model.keras")
+    damaged = "The model file is damaged: its weights cannot be read."
+    with pytest.raises(TextgenError, match=re.escape("This archive cannot be imported: " + damaged)):
+        runs.import_run_zip(make_zip(members), tmp_path / "runs")
+    run = tmp_path / "hollow-run"
+    shutil.copytree(tiny_run, run)
+    (run / "model.keras").write_bytes(members["hollow/model.keras"])
+    with pytest.raises(TextgenError, match=re.escape(damaged)):
+        textgen.load_run(run)
 
 
 # --- names never escape TEXTGEN_HOME ----------------------------------------------------------

@@ -1,0 +1,41 @@
+"""What a run will be before it starts: its vocabulary, tokens, model size and time.
+
+The Train page shows these next to the settings. The vocabulary and the token count
+come from the very tokenizer training builds on this corpus (character and word
+vocabularies are counted in well under a second; a subword vocabulary is learnt by
+the Rust ``tokenizers`` library in about a second per megabyte), so the model size
+shown is the one training reports. Results are kept per corpus content and setting.
+"""
+
+from __future__ import annotations
+
+import functools
+from textgen import config as settings
+from textgen.corpus import load_corpus, split_text
+from textgen.tokenizers import run_tokenizer
+
+
+@functools.lru_cache(maxsize=32)
+def token_counts(spec: tuple[str, ...], sha256: str, kind: str, max_vocab: int, val_fraction: float,
+                 init_from: str | None = None) -> tuple[int, int]:
+    """(vocabulary size, tokens in the training part) of the corpus ``spec``.
+
+    ``sha256`` is the corpus's content hash (textgen.corpus.Corpus.sha256): it keys the
+    cache, so a changed file is counted again. Raises TextgenError as load_corpus does.
+    """
+    text = load_corpus(list(spec)).text
+    tokenizer = run_tokenizer(text, kind, max_vocab, init_from)
+    train_text, _ = split_text(text, val_fraction)
+    return tokenizer.vocab_size, len(tokenizer.encode(train_text))
+
+
+def run_estimates(resolved: dict, spec, sha256: str, init_from: str | None = None) -> dict:
+    """``vocab_size``, ``train_tokens``, ``parameters`` and ``seconds`` (a rough CPU
+    training time; infinite when neither epochs nor a time budget bound it) of a run
+    with the settings ``resolved`` (config.resolve_config) on the corpus ``spec``."""
+    vocab, train_tokens = token_counts(tuple(spec), sha256, resolved["tokenizer"],
+                                       int(resolved["max_vocab"]), float(resolved["val_fraction"]),
+                                       str(init_from) if init_from else None)
+    return {"vocab_size": vocab, "train_tokens": train_tokens,
+            "parameters": settings.count_parameters(resolved, vocab),
+            "seconds": settings.estimate_seconds(resolved, vocab, train_tokens)}
