@@ -22,7 +22,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     import keras
-    from textgen import runs
+    from textgen import files
     from textgen.config import resolve_config
     from textgen.corpus import load_corpus, split_text
     from textgen.models import build_model
@@ -53,7 +53,7 @@ def main():
         run = OUT / "overhead-run"
         shutil.rmtree(run, ignore_errors=True)
         train([str(corpus_path)], run, dict(config, epochs=epochs), log=lambda m: None)
-        records = runs.read_jsonl(run / "metrics.jsonl")[0]
+        records = files.read_jsonl(run / "metrics.jsonl")[0]
         train_records = [r for r in records if "chars_per_sec" in r]
         # Skip the first records: they include compilation, like the bare fit's warm-up.
         rates = [r["chars_per_sec"] for r in train_records[3:]]

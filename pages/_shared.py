@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from textgen import charts, corpus, runs
+from textgen import charts, corpus, metrics, runs, words
 from textgen.errors import TextgenError
 from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate, translate_error
 
@@ -149,7 +149,7 @@ def corpus_overview(spec: tuple[str, ...]) -> dict:
         "preview": text[:PREVIEW_CHARS],
         "char_freq": charts.char_frequencies(text),
         "word_freq": charts.word_frequencies(text),
-        "distinct_words": len(set(w.lower() for w in text.split())),
+        "distinct_words": words.distinct_words(text),
         "line_lengths": charts.downsample(charts.line_lengths(text), 50_000),
         "replacement_share": text.count("\ufffd") / max(len(text), 1),
     }
@@ -165,6 +165,11 @@ def load_overview(spec: list[str]) -> dict | None:
     except OSError as e:
         st.error(t("The corpus could not be read ({reason}). Choose it again on the Corpus page.", reason=e))
     return None
+
+
+def records_reader() -> metrics.RecordsReader:
+    """This session's reader of runs' jsonl files: each rerun reads only what was appended."""
+    return st.session_state.setdefault("jsonl_cache", metrics.RecordsReader())
 
 
 def all_runs() -> list[dict]:

@@ -9,7 +9,10 @@ import streamlit as st
 from pages._shared import (choice_key, chosen_corpus, choose_corpus, corpus_title, error_text, load_overview,
                            run_through_app, show_error, t)
 from textgen import charts, config, corpus, runs
+from textgen.encodings import decode_bytes
 from textgen.errors import TextgenError
+from textgen.tables import csv_columns, csv_text
+from textgen.uploads import store_corpus
 
 run_through_app()
 
@@ -21,11 +24,11 @@ TABLE_SUFFIXES = (".csv", ".tsv")
 @st.cache_data(max_entries=8, show_spinner=False)
 def table_columns(data: bytes, name: str) -> tuple[list[str], int]:
     """Column names, and the index of the one holding the most text (the likely default)."""
-    names = corpus.csv_columns(data, name)
+    names = csv_columns(data, name)
     sizes = []
     for column in names[:20]:
         try:
-            sizes.append(len(corpus.csv_text(data, column, name)))
+            sizes.append(len(csv_text(data, column, name)))
         except TextgenError:
             sizes.append(0)
     return names, max(range(len(sizes)), key=sizes.__getitem__) if sizes else 0
@@ -34,11 +37,11 @@ def table_columns(data: bytes, name: str) -> tuple[list[str], int]:
 def store_upload(data: bytes, name: str, column: str | None) -> Path:
     """Check and keep one uploaded file; a table keeps only its chosen column of text."""
     if column is not None:
-        text = corpus.csv_text(data, column, name)
+        text = csv_text(data, column, name)
         stem = Path(name).stem
-        return corpus.store_corpus(text.encode("utf-8"), f"{stem}-{column}.txt", runs.textgen_home())
-    corpus.decode_bytes(data, name)  # raises a TextgenError for images, empty files ...
-    return corpus.store_corpus(data, name, runs.textgen_home())
+        return store_corpus(text.encode("utf-8"), f"{stem}-{column}.txt", runs.textgen_home())
+    decode_bytes(data, name)  # raises a TextgenError for images, empty files ...
+    return store_corpus(data, name, runs.textgen_home())
 
 
 def handle_uploads(uploads: list, columns: dict[str, str | None]) -> tuple[list[str], list[TextgenError]]:
@@ -101,7 +104,7 @@ def paste_section() -> None:
             st.warning(t("Paste some text into the box first."))
             return
         try:
-            path = corpus.store_corpus(text.encode("utf-8"), "pasted.txt", runs.textgen_home())
+            path = store_corpus(text.encode("utf-8"), "pasted.txt", runs.textgen_home())
         except TextgenError as e:
             show_error(e)
         else:

@@ -12,72 +12,22 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import choice_key, error_text, model_choices, run_through_app, show_error, t
-from textgen import explore, memorisation, runs, unknowns
+from pages._models import show_copying, use_model
+from pages._shared import choice_key, model_choices, run_through_app, show_error, t
+from textgen import explore, files, memorisation, metrics, unknowns
 from textgen.errors import TextgenError
+from textgen.sampling_settings import STARTING_TEMPERATURE, SamplingSettings
 
 run_through_app()
 
 COMPARE_TEMPERATURES = (0.2, 0.7, 1.0, 1.3)
 STREAM_REFRESH_S = 0.05  # redraw the growing text at most 20 times a second
 BEFORE_AFTER = ("Base model", "Fine-tuned")  # keys of the comparison; shown translated
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def load_model(path: str, stamp: float):
-    """A loaded run; `stamp` (the model file's time) reloads it after more training."""
-    import textgen  # TensorFlow loads here, and only here
-
-    return textgen.load_run(path)
-
-
-def use_model(path: str):
-    stamp = (Path(path) / "model.keras").stat().st_mtime
-    with st.spinner(t("Loading the model (the first time takes a few seconds)...")):
-        return load_model(path, stamp)
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def training_index(path: str, stamp: float):
-    """The n-gram index of a run's training text, built once per run for every session."""
-    return memorisation.index_for_run(path)
-
-
-def copying(path: str, text: str) -> dict | TextgenError:
-    """How much of ``text`` the run copied from its training text, or why that is unknown."""
-    try:
-        stamp = (Path(path) / "config.json").stat().st_mtime
-        with st.spinner(t("Indexing the training text to check for copying...")):
-            return training_index(path, stamp).check(text)
-    except TextgenError as e:
-        return e
-    except OSError:
-        return TextgenError("The training text of this model could not be read, so copying cannot be checked.")
-
-
-def copying_sentence(result: dict) -> str:
-    """The memorisation meter's sentence, in the current language."""
-    return memorisation.summary(result, t) + memorisation.passage_markdown(result, translate=t)
-
-
-def show_copying(results: dict, key, path: str, text: str, where=st) -> None:
-    """The memorisation meter under one sample; ``results`` keeps it across reruns."""
-    if key not in results:
-        results[key] = copying(path, text)
-    result = results[key]
-    if isinstance(result, Exception):
-        where.caption(error_text(result))
-        return
-    where.caption(copying_sentence(result),
-                  help=t("A model that copies long passages has memorised its training text "
-                         "instead of learning to write like it. The prompt is not counted."))
-
-
 UNITS = {"char": "character", "word": "word", "bpe": "subword piece"}  # what one token is
 
 
 def unit_of(path: str | None) -> str:
-    config = runs.read_json(Path(path) / "config.json", {}) if path else {}
+    config = files.read_json(Path(path) / "config.json", {}) if path else {}
     return UNITS.get((config or {}).get("tokenizer"), "character")
 
 
@@ -107,76 +57,93 @@ def report(error: Exception) -> None:
                    "Try another model or setting.", kind=type(error).__name__, error=error))
 
 
-st.title(t("Generate"))
+def model_choice() -> tuple[dict[str, str], str | None, bool]:
+    """The Model choice; (every usable model's {path: label}, the chosen path, whether there is none)."""
+    choices = model_choices()
+    no_model = not choices
+    if no_model:
+        # The controls stay visible (disabled) so people see what awaits them.
+        st.info(t("There is no trained model yet. Train one first: the Quick preset gives a first "
+                  "model in about a minute."), icon=":material/model_training:")
+        st.page_link("pages/train.py", label=t("Go to Train"), icon=":material/arrow_forward:")
 
-choices = model_choices()
-no_model = not choices
-if no_model:
-    # The controls stay visible (disabled) so people see what awaits them.
-    st.info(t("There is no trained model yet. Train one first: the Quick preset gives a first "
-              "model in about a minute."), icon=":material/model_training:")
-    st.page_link("pages/train.py", label=t("Go to Train"), icon=":material/arrow_forward:")
+    paths = list(choices)
+    requested = st.session_state.pop("generate_run", None)
+    for path in paths:
+        if requested and Path(path).name == requested:
+            st.session_state["generate_model"] = path
+    if paths and st.session_state.get("generate_model") not in paths:
+        st.session_state["generate_model"] = paths[0]
+    model_path = st.selectbox(t("Model"), paths, format_func=choices.get, key=choice_key("generate_model"),
+                              disabled=no_model, placeholder=t("No trained model yet"))
+    return choices, model_path, no_model
 
-paths = list(choices)
-requested = st.session_state.pop("generate_run", None)
-for path in paths:
-    if requested and Path(path).name == requested:
-        st.session_state["generate_model"] = path
-if paths and st.session_state.get("generate_model") not in paths:
-    st.session_state["generate_model"] = paths[0]
-model_path = st.selectbox(t("Model"), paths, format_func=choices.get, key=choice_key("generate_model"),
-                          disabled=no_model, placeholder=t("No trained model yet"))
 
-prompt = st.text_area(t("Prompt"), key="generate_prompt", disabled=no_model,
-                      placeholder=t("The beginning of the text; leave empty to let the model start."),
-                      help=t("The model continues this text. It only knows characters (or words) it saw while training."))
-c1, c2, c3 = st.columns(3)
-temperature = c1.slider(t("Temperature"), 0.0, 2.0, 0.8, 0.05, disabled=no_model, key="generate_temperature",
-                        help=t("How adventurous the choices are: 0 = always the likeliest, "
-                               "1 = as learnt, above 1 = wilder."))
-top_k = c2.slider(t("Top-k"), 0, 100, 0, disabled=no_model, key="generate_top_k",
-                  help=t("Choose only among the k likeliest next {unit}s; 0 = off.",
-                         unit=t(unit_of(model_path))))
-top_p = c3.slider(t("Top-p"), 0.0, 1.0, 1.0, 0.05, disabled=no_model, key="generate_top_p",
-                  help=t("Choose only among the likeliest next {unit}s that together make up this "
-                         "share of the chance; 1.0 = off.", unit=t(unit_of(model_path))))
-c4, c5, c6 = st.columns(3)
-length = c4.number_input(t("Length"), 1, 5000, 300, disabled=no_model, key="generate_length",
-                         help=t("How many {unit}s to write after the prompt.", unit=t(unit_of(model_path))))
-seed = c5.number_input(t("Seed"), 0, 2**31 - 1, None, placeholder=t("random"), disabled=no_model,
-                       key="generate_seed", help=t("The same seed, prompt and settings give the same text again."))
-num_samples = c6.number_input(t("Number of samples"), 1, 10, 1, disabled=no_model, key="generate_num_samples",
-                              help=t("How many different continuations to write."))
-settings = dict(length=int(length), temperature=float(temperature), top_k=int(top_k) or None,
-                top_p=float(top_p) if top_p < 1.0 else None, seed=None if seed is None else int(seed))
+def sampling_controls(model_path: str | None, no_model: bool) -> tuple[str, dict, int]:
+    """The prompt and the sampling settings; (the prompt, Run.generate's settings, number of samples)."""
+    prompt = st.text_area(t("Prompt"), key="generate_prompt", disabled=no_model,
+                          placeholder=t("The beginning of the text; leave empty to let the model start."),
+                          help=t("The model continues this text. It only knows characters (or words) it saw "
+                                 "while training."))
+    c1, c2, c3 = st.columns(3)
+    temperature = c1.slider(t("Temperature"), 0.0, 2.0, STARTING_TEMPERATURE, 0.05, disabled=no_model,
+                            key="generate_temperature",
+                            help=t("How adventurous the choices are: 0 = always the likeliest, "
+                                   "1 = as learnt, above 1 = wilder."))
+    top_k = c2.slider(t("Top-k"), 0, 100, 0, disabled=no_model, key="generate_top_k",
+                      help=t("Choose only among the k likeliest next {unit}s; 0 = off.",
+                             unit=t(unit_of(model_path))))
+    top_p = c3.slider(t("Top-p"), 0.0, 1.0, 1.0, 0.05, disabled=no_model, key="generate_top_p",
+                      help=t("Choose only among the likeliest next {unit}s that together make up this "
+                             "share of the chance; 1.0 = off.", unit=t(unit_of(model_path))))
+    c4, c5, c6 = st.columns(3)
+    length = c4.number_input(t("Length"), 1, 5000, 300, disabled=no_model, key="generate_length",
+                             help=t("How many {unit}s to write after the prompt.", unit=t(unit_of(model_path))))
+    seed = c5.number_input(t("Seed"), 0, 2**31 - 1, None, placeholder=t("random"), disabled=no_model,
+                           key="generate_seed", help=t("The same seed, prompt and settings give the same text again."))
+    num_samples = c6.number_input(t("Number of samples"), 1, 10, 1, disabled=no_model, key="generate_num_samples",
+                                  help=t("How many different continuations to write."))
+    settings = SamplingSettings(float(temperature), int(top_k), float(top_p), int(length),
+                                None if seed is None else int(seed)).run_arguments()
+    return prompt, settings, num_samples
 
-generate_clicked = st.button(t("Generate"), type="primary", icon=":material/edit_note:", disabled=no_model,
-                             key="generate_button")
-results = st.container()
-if generate_clicked:
-    placeholder = results.empty()
-    try:
-        run = use_model(model_path)
-        if num_samples == 1:
-            pieces, last_draw = [], 0.0
-            for piece in run.stream(prompt=prompt, **settings):
-                pieces.append(piece)
-                if time.monotonic() - last_draw > STREAM_REFRESH_S:
-                    placeholder.code(prompt + "".join(pieces), language=None, wrap_lines=True)
-                    last_draw = time.monotonic()
-            texts = ["".join(pieces)]
+
+def generate_section(choices: dict[str, str], model_path: str | None, no_model: bool, prompt: str,
+                     settings: dict, num_samples: int):
+    """The Generate button: writes the samples, streaming a single one as it grows; returns
+    the container the results are shown in."""
+    generate_clicked = st.button(t("Generate"), type="primary", icon=":material/edit_note:", disabled=no_model,
+                                 key="generate_button")
+    results = st.container()
+    if generate_clicked:
+        placeholder = results.empty()
+        try:
+            run = use_model(model_path)
+            if num_samples == 1:
+                pieces, last_draw = [], 0.0
+                for piece in run.stream(prompt=prompt, **settings):
+                    pieces.append(piece)
+                    if time.monotonic() - last_draw > STREAM_REFRESH_S:
+                        placeholder.code(prompt + "".join(pieces), language=None, wrap_lines=True)
+                        last_draw = time.monotonic()
+                texts = ["".join(pieces)]
+            else:
+                texts = run.samples(prompt=prompt, num_samples=int(num_samples), **settings)
+        except Exception as e:  # noqa: BLE001 - shown as a sentence
+            placeholder.empty()
+            report(e)
         else:
-            texts = run.samples(prompt=prompt, num_samples=int(num_samples), **settings)
-    except Exception as e:  # noqa: BLE001 - shown as a sentence
-        placeholder.empty()
-        report(e)
-    else:
-        placeholder.empty()
-        st.session_state["generated"] = {"prompt": prompt, "texts": list(texts), "model": choices[model_path],
-                                         "path": model_path, "copying": {}, "unknown": run.unknown_in(prompt)}
+            placeholder.empty()
+            st.session_state["generated"] = {"prompt": prompt, "texts": list(texts), "model": choices[model_path],
+                                             "path": model_path, "copying": {}, "unknown": run.unknown_in(prompt)}
+    return results
 
-generated = st.session_state.get("generated")
-if generated:
+
+def show_generated(results, choices: dict[str, str]) -> None:
+    """The texts generated last, each with its memorisation meter, and their download."""
+    generated = st.session_state.get("generated")
+    if not generated:
+        return
     with results:
         full_texts = [generated["prompt"] + text for text in generated["texts"]]
         unknown_warning = unknowns.unknown_prompt_warning(generated.get("unknown") or [], t)
@@ -195,77 +162,88 @@ if generated:
                            mime="text/plain", icon=":material/download:", on_click="ignore",
                            key="generate_download")
 
-st.divider()
-explore_unit = unit_of(model_path)
-unit = t(explore_unit)
-st.subheader(t("Explore the next {unit}", unit=unit))
-st.write(t("The chance the model gives each possible next {unit} after the text below, and "
-           "which {unit}s the Temperature, Top-k and Top-p settings above cut away: grey bars "
-           "are never chosen. Add one {unit} at a time to watch how the model writes.", unit=unit))
-st.session_state.setdefault("explore_text", "")
-st.text_area(t("Text so far"), key="explore_text", disabled=no_model, height=100,
-             placeholder=t("The text the model continues; leave empty to see how it starts."))
-step_args = (settings["temperature"], settings["top_k"], settings["top_p"])
-with st.container(horizontal=True):
-    show_chances = st.button(t("Show the chances"), icon=":material/bar_chart:", disabled=no_model,
-                             key="explore_show")
-    st.button(t("Sample one"), icon=":material/casino:", disabled=no_model, on_click=explore_step,
-              args=(model_path, "sample", *step_args), key="explore_sample",
-              help=t("Draw the next {unit} at random, with the chances after the cut.", unit=unit))
-    st.button(t("Take the likeliest"), icon=":material/trending_up:", disabled=no_model, on_click=explore_step,
-              args=(model_path, "likeliest", *step_args), key="explore_likeliest",
-              help=t("Add the most likely next {unit}.", unit=unit))
-    st.button(t("Start from the prompt"), icon=":material/restart_alt:", disabled=no_model,
-              on_click=explore_use_prompt, key="explore_from_prompt",
-              help=t("Replace the text with the prompt above."))
-if show_chances:
-    st.session_state["explore_on"] = True
-explore_error = st.session_state.pop("explore_error", None)
-if explore_error is not None:
-    report(explore_error)
-elif st.session_state.get("explore_on") and not no_model:
-    try:
-        rows = explore.next_token_distribution(use_model(model_path), st.session_state["explore_text"],
-                                               *step_args, top=None)
-    except Exception as e:  # noqa: BLE001 - shown as a sentence
-        report(e)
-    else:
-        kept = sum(r["kept"] for r in rows)
-        top = rows[0]
-        st.plotly_chart(explore.distribution_figure(rows[:explore.TOP], explore_unit, t), key="explore_chart")
-        st.caption(t("The settings keep {kept:,} of the {total:,} possible next {unit}s. "
-                     "The likeliest, {token}, has a chance of "
-                     "{learnt:.1%} as learnt and {filtered:.1%} after the settings.",
-                     kept=kept, total=len(rows), unit=unit,
-                     token=memorisation.code_span(explore.token_label(top["token"])),
-                     learnt=top["prob_model"], filtered=top["prob_filtered"]))
 
-st.divider()
-st.subheader(t("Compare temperatures"))
-st.write(t("The same prompt and seed at four temperatures, side by side: low is safe and "
-           "repetitive, high is surprising and error-prone."))
-if st.button(t("Compare temperatures"), icon=":material/compare:", disabled=no_model, key="compare_button"):
-    compare_seed = settings["seed"] if settings["seed"] is not None else random.randrange(2**31)
-    try:
-        run = use_model(model_path)
-        texts = {temp: run.generate(prompt=prompt, **dict(settings, temperature=temp, seed=compare_seed))
-                 for temp in COMPARE_TEMPERATURES}
-    except Exception as e:  # noqa: BLE001 - shown as a sentence
-        report(e)
-    else:
-        st.session_state["comparison"] = {"prompt": prompt, "texts": texts, "seed": compare_seed,
-                                          "path": model_path, "copying": {}}
-comparison = st.session_state.get("comparison")
-if comparison:
-    st.caption(t("Seed {seed}.", seed=comparison["seed"]))
-    for column, (temp, text) in zip(st.columns(len(comparison["texts"])), comparison["texts"].items()):
-        column.markdown("**" + t("Temperature {value}", value=temp) + "**")
-        column.code(comparison["prompt"] + text, language=None, wrap_lines=True)
-        if comparison.get("path"):
-            show_copying(comparison.setdefault("copying", {}), temp, comparison["path"], text, column)
+def explore_section(model_path: str | None, settings: dict, no_model: bool) -> None:
+    """Explore the next token: the chances the model gives each, and one token at a time."""
+    st.divider()
+    explore_unit = unit_of(model_path)
+    unit = t(explore_unit)
+    st.subheader(t("Explore the next {unit}", unit=unit))
+    st.write(t("The chance the model gives each possible next {unit} after the text below, and "
+               "which {unit}s the Temperature, Top-k and Top-p settings above cut away: grey bars "
+               "are never chosen. Add one {unit} at a time to watch how the model writes.", unit=unit))
+    st.session_state.setdefault("explore_text", "")
+    st.text_area(t("Text so far"), key="explore_text", disabled=no_model, height=100,
+                 placeholder=t("The text the model continues; leave empty to see how it starts."))
+    step_args = (settings["temperature"], settings["top_k"], settings["top_p"])
+    with st.container(horizontal=True):
+        show_chances = st.button(t("Show the chances"), icon=":material/bar_chart:", disabled=no_model,
+                                 key="explore_show")
+        st.button(t("Sample one"), icon=":material/casino:", disabled=no_model, on_click=explore_step,
+                  args=(model_path, "sample", *step_args), key="explore_sample",
+                  help=t("Draw the next {unit} at random, with the chances after the cut.", unit=unit))
+        st.button(t("Take the likeliest"), icon=":material/trending_up:", disabled=no_model, on_click=explore_step,
+                  args=(model_path, "likeliest", *step_args), key="explore_likeliest",
+                  help=t("Add the most likely next {unit}.", unit=unit))
+        st.button(t("Start from the prompt"), icon=":material/restart_alt:", disabled=no_model,
+                  on_click=explore_use_prompt, key="explore_from_prompt",
+                  help=t("Replace the text with the prompt above."))
+    if show_chances:
+        st.session_state["explore_on"] = True
+    explore_error = st.session_state.pop("explore_error", None)
+    if explore_error is not None:
+        report(explore_error)
+    elif st.session_state.get("explore_on") and not no_model:
+        try:
+            rows = explore.next_token_distribution(use_model(model_path), st.session_state["explore_text"],
+                                                   *step_args, top=None)
+        except Exception as e:  # noqa: BLE001 - shown as a sentence
+            report(e)
+        else:
+            kept = sum(r["kept"] for r in rows)
+            top = rows[0]
+            st.plotly_chart(explore.distribution_figure(rows[:explore.TOP], explore_unit, t), key="explore_chart")
+            st.caption(t("The settings keep {kept:,} of the {total:,} possible next {unit}s. "
+                         "The likeliest, {token}, has a chance of "
+                         "{learnt:.1%} as learnt and {filtered:.1%} after the settings.",
+                         kept=kept, total=len(rows), unit=unit,
+                         token=memorisation.code_span(explore.token_label(top["token"])),
+                         learnt=top["prob_model"], filtered=top["prob_filtered"]))
 
-base_path = (runs.read_json(Path(model_path) / "config.json", {}) or {}).get("init_from") if model_path else None
-if base_path and (Path(base_path) / "model.keras").exists():
+
+def compare_section(model_path: str | None, prompt: str, settings: dict, no_model: bool) -> None:
+    """The same prompt and seed at four temperatures, side by side."""
+    st.divider()
+    st.subheader(t("Compare temperatures"))
+    st.write(t("The same prompt and seed at four temperatures, side by side: low is safe and "
+               "repetitive, high is surprising and error-prone."))
+    if st.button(t("Compare temperatures"), icon=":material/compare:", disabled=no_model, key="compare_button"):
+        compare_seed = settings["seed"] if settings["seed"] is not None else random.randrange(2**31)
+        try:
+            run = use_model(model_path)
+            texts = {temp: run.generate(prompt=prompt, **dict(settings, temperature=temp, seed=compare_seed))
+                     for temp in COMPARE_TEMPERATURES}
+        except Exception as e:  # noqa: BLE001 - shown as a sentence
+            report(e)
+        else:
+            st.session_state["comparison"] = {"prompt": prompt, "texts": texts, "seed": compare_seed,
+                                              "path": model_path, "copying": {}}
+    comparison = st.session_state.get("comparison")
+    if comparison:
+        st.caption(t("Seed {seed}.", seed=comparison["seed"]))
+        for column, (temp, text) in zip(st.columns(len(comparison["texts"])), comparison["texts"].items()):
+            column.markdown("**" + t("Temperature {value}", value=temp) + "**")
+            column.code(comparison["prompt"] + text, language=None, wrap_lines=True)
+            if comparison.get("path"):
+                show_copying(comparison.setdefault("copying", {}), temp, comparison["path"], text, column)
+
+
+def before_after_section(model_path: str | None, prompt: str, settings: dict) -> None:
+    """For a fine-tuned model: the same prompt and seed from its base model and from it."""
+    base = metrics.base_run(model_path) if model_path else None
+    base_path = str(base) if base else None
+    if not (base_path and (Path(base_path) / "model.keras").exists()):
+        return
     st.divider()
     st.subheader(t("Before and after fine-tuning"))
     st.write(t("This model was fine-tuned from **{base}**. The same prompt and seed, "
@@ -295,3 +273,17 @@ if base_path and (Path(base_path) / "model.keras").exists():
                     if before_after.get("paths"):
                         show_copying(before_after.setdefault("copying", {}), label,
                                      before_after["paths"][label], text)
+
+
+def generate_page() -> None:
+    st.title(t("Generate"))
+    choices, model_path, no_model = model_choice()
+    prompt, settings, num_samples = sampling_controls(model_path, no_model)
+    results = generate_section(choices, model_path, no_model, prompt, settings, num_samples)
+    show_generated(results, choices)
+    explore_section(model_path, settings, no_model)
+    compare_section(model_path, prompt, settings, no_model)
+    before_after_section(model_path, prompt, settings)
+
+
+generate_page()

@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from pages._shared import (FINISHED_STATES, choice_key, language, run_label, run_state_name, run_through_app,
-                           show_error, t)
+from pages._shared import (FINISHED_STATES, choice_key, language, records_reader, run_label, run_state_name,
+                           run_through_app, show_error, t)
 from pages._shared import error_text
-from textgen import charts, comparison, corpus, jobs, report, runs
+from textgen import archive, charts, comparison, files, heldout, jobs, metrics, report, runs
 from textgen.errors import TextgenError
 
 run_through_app()
 
 RESUMABLE_STATES = ("stopped", "interrupted", "failed")
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def metrics_of(path: str, size: int) -> list[dict]:
-    """All metric records of a run; `size` re-reads the file after it grew."""
-    return runs.read_jsonl(Path(path) / "metrics.jsonl")[0]
-
-
-def metrics_size(path: str) -> int:
-    file = Path(path) / "metrics.jsonl"
-    return file.stat().st_size if file.exists() else 0
 
 
 def column_names() -> dict[str, str]:
@@ -39,32 +27,14 @@ def column_names() -> dict[str, str]:
             "Behind the best": t("Behind the best"), "Steps": t("Steps")}
 
 
-def value_names() -> dict[str, str]:
-    """Presets and tokenizers as the table shows them (the config's own words in English)."""
-    return {"quick": t("quick"), "balanced": t("balanced"), "quality": t("quality"),
-            "char": t("char"), "word": t("word"), "bpe": t("subword")}
-
-
 def runs_table(all_runs: list[dict]) -> pd.DataFrame:
-    values = value_names()
-    return pd.DataFrame({
-        "Run": [r["name"] for r in all_runs],
-        "State": [run_state_name(r) for r in all_runs],
-        "Preset": [values.get(r["preset"], r["preset"]) for r in all_runs],
-        "Architecture": [(r["arch"] or "").upper().replace("TRANSFORMER", "Transformer") or None for r in all_runs],
-        "Tokenizer": [values.get(r["tokenizer"], r["tokenizer"]) for r in all_runs],
-        "Corpus": [r["corpus"] for r in all_runs],
-        "Parameters": [r["parameters"] for r in all_runs],
-        "Best bits/char": [r["best_val_bpc"] for r in all_runs],
-        "Duration": [charts.format_duration(r["duration_s"], t) if r["duration_s"] else None for r in all_runs],
-        "Fine-tuned from": [Path(r["init_from"]).name if r["init_from"] else None for r in all_runs],
-        "Started": [datetime.fromtimestamp(r["started_at"]) if r["started_at"] else None for r in all_runs],
-    }).rename(columns=column_names())
+    rows = comparison.runs_table_rows(all_runs, t, run_state_name)
+    return pd.DataFrame(rows).rename(columns=column_names())
 
 
 def compare_section(all_runs: list[dict]) -> None:
     st.subheader(t("Compare learning curves"))
-    with_metrics = [r["name"] for r in all_runs if metrics_size(r["path"])]
+    with_metrics = [r["name"] for r in all_runs if metrics.has_metrics(r["path"])]
     if not with_metrics:
         st.caption(t("Curves appear here once a run has recorded its first steps."))
         return
@@ -78,7 +48,8 @@ def compare_section(all_runs: list[dict]) -> None:
                     key=choice_key("compare_axis"))
     bits = c3.toggle(t("Bits per character"), value=True, key="compare_bits")
     paths = {r["name"]: r["path"] for r in all_runs}
-    curves = {name: metrics_of(paths[name], metrics_size(paths[name])) for name in chosen}
+    reader = records_reader()
+    curves = {name: reader.records(paths[name]) for name in chosen}
     st.plotly_chart(charts.compare_figure(curves, key=key, bits=bits, x=axis, translate=t),
                     key="compare_chart")
     held_out_notes({name: paths[name] for name in chosen})
@@ -88,7 +59,7 @@ def compare_section(all_runs: list[dict]) -> None:
 def held_out_notes(paths: dict[str, str]) -> None:
     """Under the curves: each run whose held-out part holds much its training part lacks."""
     for name, path in paths.items():
-        warning = corpus.run_held_out_warning(runs.read_json(Path(path) / "config.json", {}))
+        warning = heldout.run_held_out_warning(files.read_json(Path(path) / "config.json", {}))
         if warning:
             st.warning(t("{run}: {note}", run=name, note=error_text(warning)), icon=":material/call_split:")
 
@@ -98,11 +69,7 @@ def ranking_table(chosen: list[dict]) -> None:
     if not chosen:
         return
     st.markdown("**" + t("The selected runs, best first") + "**")
-    rows = pd.DataFrame(comparison.comparison_rows(chosen))
-    # textgen.comparison writes durations and tokenizers in English; rows are in ranked_runs order.
-    rows["Duration"] = [charts.format_duration(r["duration_s"], t) if r.get("duration_s") else None
-                        for r in comparison.ranked_runs(chosen)]
-    rows["Tokenizer"] = rows["Tokenizer"].map(lambda kind: value_names().get(kind, kind))
+    rows = pd.DataFrame(comparison.comparison_rows(chosen, t))
     names = column_names()
     st.dataframe(
         rows.rename(columns=names), hide_index=True, key="ranking_table",
@@ -147,7 +114,7 @@ def import_section() -> None:
         if upload is not None and st.session_state.get("imported_upload") != upload.file_id:
             st.session_state["imported_upload"] = upload.file_id
             try:
-                path = runs.import_run_zip(upload.getvalue())
+                path = archive.import_run_zip(upload.getvalue())
             except TextgenError as e:
                 st.session_state["import_result"] = ("error", e)
             else:
@@ -173,7 +140,7 @@ def actions_section(all_runs: list[dict]) -> None:
     # A run killed before its first checkpoint resumes from its best model, or from the start.
     can_resume = run["state"] in RESUMABLE_STATES and (path / "config.json").exists()
     with st.container(horizontal=True):
-        st.download_button(t("Download as zip"), lambda: runs.zip_run(path), file_name=f"{name}.zip",
+        st.download_button(t("Download as zip"), lambda: archive.zip_run(path), file_name=f"{name}.zip",
                            mime="application/zip", icon=":material/download:", on_click="ignore",
                            key="runs_download_zip",
                            help=t("The settings, vocabulary, best model and curves of this run."))
@@ -204,12 +171,8 @@ def actions_section(all_runs: list[dict]) -> None:
         st.session_state["finetune_from"] = name
         st.switch_page("pages/train.py")
     if resume:
-        config = runs.read_json(path / "config.json", {}) or {}
-        sources = (config.get("corpus") or {}).get("sources") or []
         try:
-            if not sources:
-                raise TextgenError("This run does not record its corpus, so it cannot be resumed.")
-            jobs.start_training(sources, path, {"resume": True})
+            jobs.resume_training(path)
         except TextgenError as e:
             show_error(e)
         else:

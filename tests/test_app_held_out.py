@@ -4,8 +4,9 @@ import json
 import os
 import time
 
-from textgen import runs
-from textgen.corpus import builtin_text, held_out_novelty, split_text
+from textgen import files, runs
+from textgen.corpus import builtin_text, split_text
+from textgen.heldout import held_out_novelty
 
 LACKS = "holds much that the training part lacks"
 
@@ -20,7 +21,7 @@ def finished_run(home, name, text):
     """A finished run folder whose config.json records its held-out part, as training writes it."""
     run_dir = home / "runs" / name
     run_dir.mkdir(parents=True)
-    runs.atomic_write_json(run_dir / "config.json", {
+    files.atomic_write_json(run_dir / "config.json", {
         "preset": "quick", "arch": "gru", "tokenizer": "char", "parameters": 1234,
         "corpus": {"name": "tail.txt"}, "held_out": {"novelty": held_out_novelty(*split_text(text, 0.1))}})
     runs.write_status(run_dir, state="completed", pid=os.getpid(), started_at=time.time() - 10,

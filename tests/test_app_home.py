@@ -1,6 +1,5 @@
 """AppTest: the Home page, and that light pages never import TensorFlow."""
 
-import json
 import os
 import subprocess
 import sys

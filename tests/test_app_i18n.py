@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from textgen import runs
+from textgen import files, runs
 
 TITLES = {"home": "TextGen Studio", "corpus": "语料", "train": "训练", "generate": "生成", "runs": "运行记录"}
 ZH = {"lang": "zh"}
@@ -38,7 +38,7 @@ def finished_run(home, name="zh-run"):
     """A finished run folder (without a model), as training leaves it."""
     run_dir = home / "runs" / name
     run_dir.mkdir(parents=True)
-    runs.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru", "tokenizer": "char",
+    files.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru", "tokenizer": "char",
                                                      "parameters": 1234, "corpus": {"name": "builtin:sample-zh"}})
     runs.write_status(run_dir, state="completed", started_at=time.time() - 60, updated_at=time.time(),
                       best_val_loss=3.2, message="Finished all epochs.")
@@ -147,7 +147,7 @@ def test_a_bad_run_name_is_explained_in_chinese(open_page):
 def test_a_running_job_is_watched_in_chinese(open_page, app_home):
     run_dir = app_home / "runs" / "live-zh"
     run_dir.mkdir(parents=True)
-    runs.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru", "tokenizer": "char"})
+    files.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru", "tokenizer": "char"})
     runs.write_status(run_dir, state="running", pid=os.getpid(), started_at=time.time() - 10, step=20,
                       total_steps=100, device="CPU")
     (run_dir / "metrics.jsonl").write_text(json.dumps({"step": 20, "time": 2.0, "train_loss": 3.0}) + "\n")

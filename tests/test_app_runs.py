@@ -26,9 +26,9 @@ def test_a_finished_run_is_listed_with_its_curves(open_page, app_home_with_run, 
 
 
 def test_the_zip_holds_the_run(app_home_with_run, quick_run_dir):
-    from textgen import runs
+    from textgen import archive
 
-    names = zipfile.ZipFile(io.BytesIO(runs.zip_run(app_home_with_run / "runs" / quick_run_dir.name))).namelist()
+    names = zipfile.ZipFile(io.BytesIO(archive.zip_run(app_home_with_run / "runs" / quick_run_dir.name))).namelist()
     assert f"{quick_run_dir.name}/model.keras" in names
 
 
@@ -54,11 +54,11 @@ def test_fine_tune_from_this_run_opens_train_with_it_selected(open_page, app_hom
 def test_resume_restarts_a_stopped_run_on_its_own_corpus(open_page, app_home, monkeypatch):
     import os
 
-    from textgen import jobs, runs
+    from textgen import files, jobs, runs
 
     run_dir = app_home / "runs" / "stopped-run"
     (run_dir / "checkpoint").mkdir(parents=True)
-    runs.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru",
+    files.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru",
                                                      "corpus": {"name": "x", "sources": ["builtin:sample"]}})
     runs.write_status(run_dir, state="stopped", started_at=1.0, best_val_loss=1.5)
     calls = []
@@ -78,14 +78,14 @@ def test_resume_restarts_a_stopped_run_on_its_own_corpus(open_page, app_home, mo
 
 
 def test_selected_runs_are_ranked_best_first(open_page, app_home_with_run, quick_run_dir):
-    from textgen import runs
+    from textgen import files, runs
 
     worse = app_home_with_run / "runs" / "worse-run"
     worse.mkdir()
-    runs.atomic_write_json(worse / "config.json", {"preset": "quick", "arch": "lstm",
+    files.atomic_write_json(worse / "config.json", {"preset": "quick", "arch": "lstm",
                                                    "corpus": {"name": "builtin:sample"}})
     runs.write_status(worse, state="completed", started_at=2e9, best_val_loss=5.0)
-    runs.append_jsonl(worse / "metrics.jsonl", {"step": 1, "time": 1.0, "train_loss": 5.5, "val_loss": 5.0})
+    files.append_jsonl(worse / "metrics.jsonl", {"step": 1, "time": 1.0, "train_loss": 5.5, "val_loss": 5.0})
     at = open_page("runs")
     at.multiselect[0].set_value(["worse-run", quick_run_dir.name]).run()
     assert not at.exception
@@ -117,15 +117,15 @@ def test_a_report_can_be_downloaded_with_this_sessions_texts(open_page, app_home
 
 def scored_run(home, name, corpus_name, sha256, loss=2.0, points=((10, 2.4, 2.2), (20, 2.1, 2.0))):
     """A finished run folder as training writes it, without training."""
-    from textgen import runs
+    from textgen import files, runs
 
     run_dir = home / "runs" / name
     run_dir.mkdir(parents=True)
-    runs.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru", "tokenizer": "char",
+    files.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru", "tokenizer": "char",
                                                      "corpus": {"name": corpus_name, "sha256": sha256}})
     runs.write_status(run_dir, state="completed", started_at=1.7e9, best_val_loss=loss)
     for step, train, val in points:
-        runs.append_jsonl(run_dir / "metrics.jsonl", {"step": step, "time": step / 10, "train_loss": train,
+        files.append_jsonl(run_dir / "metrics.jsonl", {"step": step, "time": step / 10, "train_loss": train,
                                                       "val_loss": val})
     return run_dir
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from textgen import jobs, runs
+from textgen import files, jobs, runs
 
 
 def button(at, label):
@@ -25,7 +25,7 @@ def fake_run(home, name, state="running", metrics=(), samples=(), **status):
     """A run folder as a job writes it, owned by this (living) process."""
     run_dir = home / "runs" / name
     run_dir.mkdir(parents=True)
-    runs.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru", "tokenizer": "char",
+    files.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru", "tokenizer": "char",
                                                      "parameters": 1234, "corpus": {"name": "builtin:sample"}})
     runs.write_status(run_dir, state=state, pid=os.getpid(), started_at=time.time() - 10, **status)
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))

@@ -78,7 +78,7 @@ def test_train_sample_and_score_without_tensorflow(tmp_path, backend):
         from textgen.training import train
         from textgen.models import build_model
         from textgen.sampling import Sampler
-        from textgen import runs
+        from textgen import files, runs
         assert keras.backend.backend() == sys.argv[2]
 
         status = train([str(corpus)], out / "run", tiny(epochs=6, eval_every_s=0.0),
@@ -87,7 +87,7 @@ def test_train_sample_and_score_without_tensorflow(tmp_path, backend):
         text = run.generate("the ", length=80, seed=1)
         greedy = run.generate("the cat ", length=40, temperature=0)
         score = run.evaluate()
-        records = runs.read_jsonl(out / "run" / "metrics.jsonl")[0]
+        records = files.read_jsonl(out / "run" / "metrics.jsonl")[0]
 
         # A sampler made before the weights change must see the new ones (jax.jit would
         # otherwise have baked the old weights in as constants).
@@ -104,7 +104,7 @@ def test_train_sample_and_score_without_tensorflow(tmp_path, backend):
             score=score, train_losses=[r["train_loss"] for r in records],
             val_losses=[r["val_loss"] for r in records if "val_loss" in r],
             backend=json.loads((out / "run" / "config.json").read_text())["backend"],
-            samples=len(runs.read_jsonl(out / "run" / "samples.jsonl")[0]),
+            samples=len(files.read_jsonl(out / "run" / "samples.jsonl")[0]),
             stale=bool((after == before).all()), matches_fresh=bool((after == fresh).all()),
             tensorflow_loaded=sys.modules.get("tensorflow") is not None)))
     """)
@@ -199,17 +199,17 @@ def test_two_processes_train_in_step_like_one_job(tmp_path):
         port = s.getsockname()[1]
     script = HIDE_TENSORFLOW + PRELUDE + textwrap.dedent("""
         import hashlib, os
-        from textgen import runs
+        from textgen import files, runs
         from textgen.training import train
         me = os.environ["TEXTGEN_PROCESS_ID"]
         logs = []
         status = train([str(corpus)], out / f"run{me}", tiny(eval_every_s=0.5, sample_every_s=0.5),
                        log=logs.append)
-        records = runs.read_jsonl(out / f"run{me}" / "metrics.jsonl")[0]
+        records = files.read_jsonl(out / f"run{me}" / "metrics.jsonl")[0]
         print(json.dumps(dict(
             state=status["state"], step=status["step"], loss=status["best_val_loss"], logs=logs,
             scored=[r["step"] for r in records if "val_loss" in r],
-            sampled=[r["step"] for r in runs.read_jsonl(out / f"run{me}" / "samples.jsonl")[0]],
+            sampled=[r["step"] for r in files.read_jsonl(out / f"run{me}" / "samples.jsonl")[0]],
             weights=hashlib.sha256(b"".join(w.tobytes() for w in weights(f"run{me}"))).hexdigest())))
     """)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "jax",

@@ -10,8 +10,8 @@ import pytest
 from textgen import capacity, config
 from textgen.errors import TextgenError
 from textgen.i18n import catalog
-from textgen.inference import model_config
-from textgen.runs import read_json
+from textgen.config import model_config
+from textgen.files import read_json
 
 BASE_MODEL = Path(__file__).resolve().parent.parent / "assets" / "base-model"
 GB = 2**30

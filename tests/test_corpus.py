@@ -1,6 +1,5 @@
 """Corpus input: encodings, refusals, built-ins, folders, splits, uploads, CSV."""
 
-import os
 import re
 import struct
 import zlib
@@ -10,23 +9,18 @@ import pytest
 
 from textgen.corpus import (
     BUILTIN_CORPORA,
-    MULTIBYTE_ENCODINGS,
-    SINGLE_BYTE_LABELS,
     PYTHON_CODE_CAP,
     Corpus,
     builtin_text,
     corpus_stats,
-    csv_columns,
-    csv_text,
-    decode_bytes,
     load_corpus,
     min_corpus_length,
-    normalize_newlines,
-    read_text,
     require_min_length,
     split_text,
-    store_corpus,
 )
+from textgen.encodings import MULTIBYTE_ENCODINGS, SINGLE_BYTE_LABELS, decode_bytes, normalize_newlines, read_text
+from textgen.tables import csv_columns, csv_text
+from textgen.uploads import store_corpus
 from textgen.errors import TextgenError
 from textgen.i18n import catalog, translate_error
 

@@ -14,7 +14,8 @@ from keras import ops
 import textgen
 from textgen.config import resolve_config
 from textgen.corpus import load_corpus
-from textgen.evaluation import LN2, HeldOutText, Scorer, score_text, target_chars, windows
+from textgen.evaluation import HeldOutText, Scorer, score_text, target_chars, windows
+from textgen.units import LN2
 from textgen.inference import Run
 from textgen.models import build_model
 from textgen.tokenizers import (BpeTokenizer, CharTokenizer, WordTokenizer, load_tokenizer, save_tokenizer,

@@ -147,3 +147,17 @@ def test_unknown_characters_are_a_sentence(tmp_path):
 
     with pytest.raises(TextgenError, match="never seen"):
         explore.next_token_distribution(tiny_run(tmp_path, "gru"), "ꙮ")
+
+
+def test_the_explorer_takes_the_settings_as_generation_does():
+    from textgen.errors import TextgenError
+    from textgen.sampling_settings import SamplingSettings
+
+    probs = [0.4, 0.3, 0.2, 0.1]
+    assert rows_for(probs, top_k=0, top_p=1.0) == rows_for(probs, top_k=None, top_p=None)
+    for bad in ({"temperature": -0.5}, {"top_k": -1}, {"top_p": 1.5}):
+        with pytest.raises(TextgenError) as explorer:
+            rows_for(probs, **bad)
+        with pytest.raises(TextgenError) as settings:
+            SamplingSettings(**bad)
+        assert str(explorer.value) == str(settings.value)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from textgen.corpus import (BUILTIN_CORPORA, builtin_text, held_out_novelty, held_out_warning,
-                            rebuild_held_out, run_held_out_warning, split_text)
+from textgen.corpus import BUILTIN_CORPORA, builtin_text, split_text
+from textgen.heldout import held_out_novelty, held_out_warning, rebuild_held_out, run_held_out_warning
 from textgen.errors import TextgenError
 
 ROOT = Path(__file__).resolve().parent.parent

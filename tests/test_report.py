@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from textgen import comparison, report, runs
+from textgen import comparison, files, report, runs
 from textgen.errors import TextgenError
 
 
@@ -14,7 +14,7 @@ def run_dir(tmp_path):
     """A finished run folder with curves and samples (no model needed for a report)."""
     path = tmp_path / "runs" / "gru-lighthouse-1"
     path.mkdir(parents=True)
-    runs.atomic_write_json(path / "config.json", {
+    files.atomic_write_json(path / "config.json", {
         "preset": "quick", "arch": "gru", "tokenizer": "char", "layers": 2, "units": 128,
         "embedding_dim": 64, "seq_len": 64, "batch_size": 32, "dropout": 0.1, "learning_rate": 0.002,
         "val_fraction": 0.1, "seed": 1, "vocab_size": 65, "parameters": 123456,
@@ -24,10 +24,10 @@ def run_dir(tmp_path):
     runs.write_status(path, state="completed", started_at=1_700_000_000.0, step=300,
                       best_val_loss=1.5, message="Finished: the time budget was spent.")
     for step in range(0, 301, 50):
-        runs.append_jsonl(path / "metrics.jsonl", {"step": step, "time": step / 10,
+        files.append_jsonl(path / "metrics.jsonl", {"step": step, "time": step / 10,
                                                     "train_loss": 3 - step / 200, "val_loss": 3.1 - step / 200})
-    runs.append_jsonl(path / "samples.jsonl", {"step": 100, "text": "First words & <i>tries</i>"})
-    runs.append_jsonl(path / "samples.jsonl", {"step": 300, "text": "Later, better words."})
+    files.append_jsonl(path / "samples.jsonl", {"step": 100, "text": "First words & <i>tries</i>"})
+    files.append_jsonl(path / "samples.jsonl", {"step": 300, "text": "Later, better words."})
     return path
 
 
@@ -59,10 +59,10 @@ def test_a_fine_tune_report_draws_its_base_curve_first(run_dir, tmp_path):
     tuned = tmp_path / "runs" / "tuned"
     tuned.mkdir()
     config = json.loads((run_dir / "config.json").read_text())
-    runs.atomic_write_json(tuned / "config.json", {**config, "init_from": str(run_dir)})
+    files.atomic_write_json(tuned / "config.json", {**config, "init_from": str(run_dir)})
     runs.write_status(tuned, state="completed", step=40, best_val_loss=1.2)
     for step in (0, 20, 40):
-        runs.append_jsonl(tuned / "metrics.jsonl", {"step": step, "train_loss": 1.4, "val_loss": 1.3})
+        files.append_jsonl(tuned / "metrics.jsonl", {"step": step, "train_loss": 1.4, "val_loss": 1.3})
     page = report.build_report(tuned)
     assert "base model: held-out" in page and "base model: training" in page
     assert "base model" not in report.build_report(run_dir)
@@ -80,7 +80,7 @@ def test_user_text_is_escaped(run_dir):
 def test_a_run_without_curves_or_samples_still_reports(tmp_path):
     path = tmp_path / "bare-run"
     path.mkdir()
-    runs.atomic_write_json(path / "config.json", {"arch": "lstm"})
+    files.atomic_write_json(path / "config.json", {"arch": "lstm"})
     page = report.build_report(path)
     assert "No learning curve was recorded" in page and "No samples were recorded" in page
     assert "No held-out score was recorded" in page

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from textgen import jobs, runs
+from textgen import archive, files, jobs, runs
 from textgen.errors import TextgenError
 
 
@@ -41,34 +41,34 @@ def dead_pid() -> int:
 def test_read_jsonl_leaves_a_half_written_line_for_later(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_bytes(b'{"step": 1}\n{"step": 2, "train_')
-    records, offset = runs.read_jsonl(path)
+    records, offset = files.read_jsonl(path)
     assert records == [{"step": 1}]
     assert offset == len(b'{"step": 1}\n')
     with open(path, "ab") as f:
         f.write(b'loss": 1.5}\n{"step": 3}\n')
-    more, offset2 = runs.read_jsonl(path, offset)
+    more, offset2 = files.read_jsonl(path, offset)
     assert more == [{"step": 2, "train_loss": 1.5}, {"step": 3}]
     assert offset2 == path.stat().st_size
-    assert runs.read_jsonl(path, offset2) == ([], offset2)
+    assert files.read_jsonl(path, offset2) == ([], offset2)
 
 
 def test_read_jsonl_skips_garbage_and_non_objects(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_bytes(b'{"step": 1}\n\x00\xffnot json at all\n[1, 2]\n\n{"step": 2}\n')
-    records, offset = runs.read_jsonl(path)
+    records, offset = files.read_jsonl(path)
     assert records == [{"step": 1}, {"step": 2}]
     assert offset == path.stat().st_size
 
 
 def test_read_jsonl_of_a_missing_file(tmp_path):
-    assert runs.read_jsonl(tmp_path / "nope.jsonl", 7) == ([], 7)
+    assert files.read_jsonl(tmp_path / "nope.jsonl", 7) == ([], 7)
 
 
 def test_append_jsonl_round_trips(tmp_path):
     path = tmp_path / "samples.jsonl"
-    runs.append_jsonl(path, {"step": 1, "text": "héllo\nworld 你好"})
-    runs.append_jsonl(path, {"step": 2, "text": ""})
-    assert runs.read_jsonl(path)[0] == [{"step": 1, "text": "héllo\nworld 你好"},
+    files.append_jsonl(path, {"step": 1, "text": "héllo\nworld 你好"})
+    files.append_jsonl(path, {"step": 2, "text": ""})
+    assert files.read_jsonl(path)[0] == [{"step": 1, "text": "héllo\nworld 你好"},
                                         {"step": 2, "text": ""}]
 
 
@@ -238,7 +238,7 @@ def test_zip_holds_the_run_under_its_name_without_the_checkpoint(tmp_path):
     (run / "checkpoint" / "state.npz").write_bytes(b"big")
     (run / ".model.123.tmp.keras").write_bytes(b"half written")
     (run / "samples.jsonl").write_text('{"step": 1, "text": "hi"}\n')
-    data = runs.zip_run(run)
+    data = archive.zip_run(run)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = set(zf.namelist())
         assert names == {"zip-me/config.json", "zip-me/model.keras", "zip-me/tokenizer.json",
@@ -252,12 +252,12 @@ def test_zip_holds_the_run_under_its_name_without_the_checkpoint(tmp_path):
 
 def test_atomic_write_json_keeps_the_old_file_when_encoding_fails(tmp_path):
     path = tmp_path / "status.json"
-    runs.atomic_write_json(path, {"state": "completed"})
+    files.atomic_write_json(path, {"state": "completed"})
     before = path.read_bytes()
     with pytest.raises(TypeError):
-        runs.atomic_write_json(path, {"state": "running", "bad": object()})
+        files.atomic_write_json(path, {"state": "running", "bad": object()})
     with pytest.raises(ValueError):
-        runs.atomic_write_json(path, _circular())
+        files.atomic_write_json(path, _circular())
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["status.json"]
 
@@ -270,12 +270,12 @@ def _circular():
 
 def test_atomic_write_bytes_replaces_in_one_step_and_leaves_no_temp_files(tmp_path):
     path = tmp_path / "sub" / "file.json"
-    runs.atomic_write_bytes(path, b"one")
-    runs.atomic_write_bytes(path, b"two")
+    files.atomic_write_bytes(path, b"one")
+    files.atomic_write_bytes(path, b"two")
     assert path.read_bytes() == b"two"
     assert [p.name for p in path.parent.iterdir()] == ["file.json"]
-    assert runs.read_json(path) is None  # not JSON: read_json falls back to the default
-    assert runs.read_json(tmp_path / "missing.json", {"x": 1}) == {"x": 1}
+    assert files.read_json(path) is None  # not JSON: read_json falls back to the default
+    assert files.read_json(tmp_path / "missing.json", {"x": 1}) == {"x": 1}
 
 
 # --- jobs ----------------------------------------------------------------------------------

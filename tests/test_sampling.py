@@ -1,5 +1,6 @@
 """Sampling: the probability filters, the inverse-CDF draw, the compiled Sampler and Run's API."""
 
+import inspect
 import math
 
 import numpy as np
@@ -9,8 +10,10 @@ from keras import ops
 import textgen
 from textgen.config import resolve_config
 from textgen.errors import TextgenError
+from textgen.i18n import translate_error
 from textgen.models import build_model
 from textgen.sampling import CHUNK, Sampler, filter_probabilities, pick
+from textgen.sampling_settings import DEFAULT_TEMPERATURE, SamplingSettings
 
 OFF_K, OFF_P = 2**30, 2.0  # what Sampler passes when top-k / top-p are off
 VOCAB = 20
@@ -286,3 +289,47 @@ def test_banned_tokens_are_never_sampled():
     assert 0 in free and 5 in free  # a hot random model samples every token now and then
     banned = generate(Sampler(model, config, banned_ids=[0, 5]), length=400, temperature=3.0, seed=0)
     assert 0 not in banned and 5 not in banned
+
+
+# --- SamplingSettings: one place for the rules ------------------------------------------------
+
+
+def test_off_and_greedy_are_said_one_way_and_read_as_the_filter_expects():
+    off = SamplingSettings(temperature=0.7, top_k=0, top_p=1.0)
+    assert (off.top_k, off.top_p) == (None, None) and not off.greedy
+    assert off.filter_values() == (np.float32(0.7), OFF_K, OFF_P)
+    assert SamplingSettings(0.7, None, None) == off
+    assert SamplingSettings(0.5, 3, 0.9).filter_values() == (np.float32(0.5), 3, np.float32(0.9))
+    assert SamplingSettings(top_p=0.0).filter_values()[2] == np.float32(1e-9)  # the likeliest alone
+    greedy = SamplingSettings(temperature=0, top_k=5, top_p=0.5)
+    assert greedy.greedy and greedy.filter_values() == (1.0, 1, OFF_P)
+    assert kept(LOGITS, **dict(zip(("temperature", "top_k", "top_p"), greedy.filter_values()))) == \
+        pytest.approx({1: 1.0})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"length": 0}, "The length must be a whole number from 1 to 100,000."),
+    ({"temperature": -1.0}, "The temperature must be a number from 0 (always the likeliest) to 10."),
+    ({"temperature": None}, "The temperature must be a number from 0 (always the likeliest) to 10."),
+    ({"top_k": 2.5}, "The top-k must be a whole number of 0 (off) or more."),
+    ({"top_p": float("nan")}, "The top-p must be a number from 0 to 1 (1 is off)."),
+    ({"num_samples": 17}, "The number of samples must be a whole number from 1 to 16."),
+    ({"seed": -1}, "The seed must be a whole number of 0 or more."),
+])
+def test_a_bad_sampling_setting_is_a_sentence_in_english_and_chinese(kwargs, message):
+    with pytest.raises(TextgenError) as caught:
+        SamplingSettings(**kwargs)
+    assert str(caught.value) == message
+    chinese = translate_error(caught.value, "zh")
+    assert chinese != message and any("\u4e00" <= c <= "\u9fff" for c in chinese)
+
+
+def test_run_the_cli_and_the_explorer_share_one_default_temperature():
+    from textgen import cli, explore
+    from textgen.inference import Run
+
+    defaults = {inspect.signature(fn).parameters["temperature"].default
+                for fn in (Run.generate, Run.stream, Run.samples, Run.stream_samples, Sampler.generate,
+                           explore.next_token_distribution, explore.distribution_from_logits)}
+    generate = cli.build_parser().parse_args(["generate", "some-run"])
+    assert defaults == {generate.temperature} == {DEFAULT_TEMPERATURE} == {1.0}

@@ -2,16 +2,18 @@
 
 import json
 import math
-import os
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from textgen import runs
+from textgen import files, runs
 from textgen.config import resolve_config
 from textgen.errors import TextgenError
-from textgen.training import train, RunMonitor, learning_rate_at, RandomWindows, total_steps_for
+from textgen.callbacks import DivergenceWatch, RunMonitor, TrainingState, eta_seconds, learning_rate_at
+from textgen.i18n import translate_error
+from textgen.training import train, RandomWindows, total_steps_for
 
 PATTERN = "the cat sat on the mat. a dog ran to the log. "
 TINY = dict(layers=1, units=32, embedding_dim=16, seq_len=16, batch_size=16, dropout=0.0,
@@ -31,12 +33,12 @@ def tiny_config(**overrides):
 
 
 def metrics(run_dir):
-    return runs.read_jsonl(Path(run_dir) / "metrics.jsonl")[0]
+    return files.read_jsonl(Path(run_dir) / "metrics.jsonl")[0]
 
 
 @pytest.mark.parametrize("arch", ["gru", "lstm", "transformer"])
 def test_a_tiny_model_learns_a_pattern(tmp_path, pattern_corpus, arch):
-    config = tiny_config(arch=arch, epochs=6, units=32 if arch != "transformer" else 32)
+    config = tiny_config(arch=arch, epochs=6)
     status = train([str(pattern_corpus)], tmp_path / "run", config, log=lambda m: None)
     assert status["state"] == "completed"
     vocab = len(set(PATTERN))
@@ -142,7 +144,7 @@ def test_nan_loss_stops_the_run_and_says_why(tmp_path):
         optimizer = FakeOptimizer()
 
     config = tiny_config()
-    state = {"step": 0, "total_steps": 10, "train_tokens": 100}
+    state = TrainingState(step=0, total_steps=10, train_tokens=100)
     monitor = RunMonitor(tmp_path, config, state, None, None, None, 0, 0, 1.0)
     monitor.set_model(FakeModel())
     monitor.on_train_batch_end(0, {"loss": float("nan")})
@@ -163,6 +165,25 @@ def test_windows_are_gathered_not_materialised():
     x, y = data[0]
     assert x.shape == (4, 8) and np.array_equal(x[:, 1:], y[:, :-1])
     np.testing.assert_array_equal(data[5][0], RandomWindows(ids, 8, 4, seed=1, first_step=5)[0][0])
+
+    # A million tokens in windows of 64: every window laid out would take 65 x the ids'
+    # 4 MB. The dataset keeps the ids themselves and nothing of their size, and a batch
+    # costs a batch's worth of memory, read from the ids at random offsets.
+    ids = np.arange(1_000_000, dtype=np.int32)
+    tracemalloc.start()
+    try:
+        data = RandomWindows(ids, seq_len=64, batch_size=4, seed=1)
+        x, y = data[0]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < ids.nbytes / 10, peak
+    assert data.ids is ids
+    held = [v for v in vars(data).values() if isinstance(v, np.ndarray) and v is not ids]
+    assert sum(v.nbytes for v in held) < ids.nbytes / 100, [v.shape for v in held]
+    # Each row is a stretch of consecutive ids: a window read at an offset, its target one on.
+    assert x.shape == (4, 64) and (np.diff(x, axis=1) == 1).all() and (y == x + 1).all()
+    assert len(set(x[:, 0])) > 1  # at different offsets
 
 
 # --- a loss that runs away without becoming NaN ------------------------------------------------
@@ -212,13 +233,13 @@ def test_a_run_that_blows_up_before_any_checkpoint_says_there_is_none(tmp_path, 
 
 
 def watch(losses, vocab=60, tokens_per_step=256):
-    """Feed per-token batch losses to a RunMonitor's divergence watch: the step it trips at."""
+    """Feed per-token batch losses to a run's divergence watch: the step it trips at."""
     class Tokenizer:
         vocab_size = vocab
 
     config = tiny_config(batch_size=tokens_per_step // 4, seq_len=4)
-    monitor = RunMonitor(".", config, {"step": 0}, None, None, Tokenizer(), 0, 0, 1.0)
-    return next((i for i, loss in enumerate(losses) if monitor.diverging(loss)), None)
+    divergence = DivergenceWatch(TrainingState(), ".", config, Tokenizer.vocab_size, 1.0)
+    return next((i for i, loss in enumerate(losses) if divergence.diverging(loss)), None)
 
 
 def test_healthy_noisy_runs_and_fine_tunes_do_not_trip_the_divergence_watch():
@@ -342,3 +363,25 @@ def test_a_budget_that_runs_out_says_after_how_many_steps(tmp_path, pattern_corp
     assert status["state"] == "completed"
     assert status["message"] == f"Finished: the time budget ran out after {status['step']:,} steps."
     assert status["step"] > 0
+
+
+# --- the time left, and errors that translate ------------------------------------------------------
+
+
+def test_the_time_left_is_the_steps_left_at_the_latest_speed_or_the_budget_left_if_sooner():
+    state = TrainingState(step=10, total_steps=110, chars_per_sec=1000.0)
+    # 100 steps of 64 tokens of 2.5 characters each, at 1,000 characters a second.
+    assert eta_seconds(state, 64, 2.5, None) == pytest.approx(16.0)
+    assert eta_seconds(state, 64, 2.5, 5.0) == 5.0
+    assert eta_seconds(state, 64, 2.5, -3.0) == 0.0  # a budget overrun is no time left, not less
+    assert eta_seconds(TrainingState(), 64, 2.5, None) is None  # no speed measured, no budget
+    assert eta_seconds(TrainingState(), 64, 2.5, 30.0) == 30.0
+
+
+def test_resuming_a_folder_without_a_run_is_refused_in_a_sentence_that_translates(tmp_path, pattern_corpus):
+    empty = tmp_path / "empty"
+    with pytest.raises(TextgenError) as refused:
+        train([str(pattern_corpus)], empty, tiny_config(), resume=True, log=lambda m: None)
+    assert str(refused.value) == f"There is no run to resume in {empty}."
+    assert translate_error(refused.value, "zh") == f"{empty} 里没有可以继续的训练。"
+    assert not empty.exists()

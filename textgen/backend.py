@@ -9,12 +9,20 @@ Several devices: ``choose_parallel`` picks data-parallel training, with
 ``keras.distribution.DataParallel`` on JAX. Several machines (JAX only): set
 TEXTGEN_COORDINATOR (host:port of process 0), TEXTGEN_NUM_PROCESSES and
 TEXTGEN_PROCESS_ID, and training joins the job through ``jax.distributed``.
+
+``compile_function`` compiles a step (sampling, scoring) with the backend's own
+compiler. Keras and the backends are imported inside the functions, not at the top:
+the CLI imports this module to read its flags before it knows a model is needed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+
+import numpy as np
+
+from textgen.errors import TextgenError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -88,7 +96,6 @@ def initialize_distributed() -> bool:
         return False
     if _distributed:
         return True
-    from textgen.errors import TextgenError
     import keras
     if keras.backend.backend() != "jax":
         raise TextgenError("Training on several machines needs the JAX backend: "
@@ -101,11 +108,57 @@ def initialize_distributed() -> bool:
                            "processes) and TEXTGEN_PROCESS_ID (this one's number, from 0) "
                            "must be set to whole numbers too.") from None
     if count < 1 or not 0 <= index < count:
-        raise TextgenError(f"TEXTGEN_PROCESS_ID must be from 0 to {count - 1}; it is {index}.")
+        raise TextgenError("TEXTGEN_PROCESS_ID must be from 0 to {last}; it is {index}.",
+                           last=count - 1, index=index)
     import jax
     jax.distributed.initialize(coordinator_address=address, num_processes=count, process_id=index)
     _distributed = True
     return True
+
+
+def compile_function(fn, xla=True, model=None):
+    """Compile ``fn`` with the current backend's compiler (``xla=False``: TensorFlow graph only).
+
+    ``model`` names the model whose layers ``fn`` calls. ``tf.function`` reads
+    its variables at every call, but ``jax.jit`` would bake their values in as
+    constants when it traces: a sampler or scorer made during training would
+    keep using the weights of the moment it was first called. So on JAX the
+    variables' current values go in as arguments of every call, and ``fn``
+    runs in a ``StatelessScope`` that maps each variable to its argument.
+    """
+    import keras  # here, not above: the CLI imports this module before it needs Keras
+    from keras import ops
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return tf.function(fn, jit_compile=xla, reduce_retracing=True)
+    if backend == "jax":
+        import jax
+        if model is None:
+            return jax.jit(fn)
+        variables = list(model.variables)
+
+        def stateless(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return fn(*args)
+
+        compiled = jax.jit(stateless)
+
+        def call(*args):
+            return compiled([v.value for v in variables], *args)
+
+        return call
+    if backend == "torch":  # runs eagerly; no gradients are needed here
+        import torch
+
+        def call(*args):
+            with torch.no_grad():
+                return fn(*[ops.convert_to_tensor(a) if isinstance(a, (np.ndarray, np.generic))
+                            else a for a in args])
+
+        return call
+    return fn  # numpy runs eagerly
 
 
 class Parallel:
@@ -134,7 +187,6 @@ def choose_parallel(mode: str | None, batch_size: int) -> Parallel:
     the global batch, split evenly between the devices.
     """
     import keras
-    from textgen.errors import TextgenError
 
     mode = mode or "auto"
     if mode == "off":
@@ -166,14 +218,14 @@ def choose_parallel(mode: str | None, batch_size: int) -> Parallel:
         if batch_size % len(devices):
             if mode == "auto" and processes == 1:
                 return Parallel()  # an uneven split is not worth an error: train on one device
-            raise TextgenError(f"Training on {len(devices)} devices splits each batch between "
-                               f"them: choose a batch size that is a multiple of {len(devices)} "
-                               f"(it is {batch_size}).")
+            raise TextgenError("Training on {devices} devices splits each batch between them: "
+                               "choose a batch size that is a multiple of {devices} (it is {batch_size}).",
+                               devices=len(devices), batch_size=batch_size)
         # Each process feeds its own share of the batch (see training.RandomWindows).
         distribution = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
         return Parallel("data_parallel", len(devices), distribution.scope,
                         jax.process_index(), processes)
     if mode != "auto":
-        raise TextgenError(f"The {mode} setting is not available on the {backend} backend; "
-                           "use TensorFlow (mirrored) or JAX (data_parallel).")
+        raise TextgenError("The {mode} setting is not available on the {backend} backend; "
+                           "use TensorFlow (mirrored) or JAX (data_parallel).", mode=mode, backend=backend)
     return Parallel()

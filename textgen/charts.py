@@ -7,23 +7,21 @@ TensorFlow here, so the pages stay thin and these stay easy to test.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections import Counter
 
 import plotly.graph_objects as go
 
 from textgen.i18n import english
+from textgen.units import LN2
+from textgen.words import WORD_RE
 
-LN2 = math.log(2)
 MAX_POINTS = 2000
 TRAIN_COLOUR = "#1f6feb"
 VAL_COLOUR = "#e8590c"
 
 # Characters that would be invisible or break a chart axis, shown as symbols instead.
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍", "\u3000": "⎵"}
-_WORD_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-
 
 BASE_COLOUR = "#9aa0a6"
 
@@ -45,7 +43,7 @@ def char_frequencies(text: str, top: int = 40) -> list[tuple[str, int]]:
 
 
 def word_frequencies(text: str, top: int = 30) -> list[tuple[str, int]]:
-    return Counter(m.group().lower() for m in _WORD_RE.finditer(text)).most_common(top)
+    return Counter(m.group().lower() for m in WORD_RE.finditer(text)).most_common(top)
 
 
 def line_lengths(text: str) -> list[int]:

@@ -2,6 +2,9 @@
 
 Exit status 0 on success; 2 on bad input, with one ``error: ...`` line on
 stderr; 1 on an unexpected failure. Bad input never touches an existing run.
+
+The commands that train or load a model import those modules inside their own function,
+so ``--help``, bad flags and ``runs`` answer at once, without loading Keras and TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import time
 
 STARTED = time.time()  # the time budget counts from here, start-up included
 
+from textgen import runs  # noqa: E402  (light: file IO)
 from textgen.backend import configure_devices  # noqa: E402  (light: imports no TensorFlow)
-from textgen.config import RANGES  # noqa: E402  (light: plain data)
+from textgen.config import RANGES, check_setting, resolve_config  # noqa: E402  (light: plain data)
+from textgen.errors import TextgenError  # noqa: E402
+from textgen.sampling_settings import DEFAULT_LENGTH, DEFAULT_TEMPERATURE, SamplingSettings  # noqa: E402
 
 TRAIN_SETTINGS = ("arch", "tokenizer", "seq_len", "batch_size", "layers", "units", "embedding_dim",
                   "dropout", "learning_rate", "epochs", "val_fraction", "seed", "time_budget",
@@ -83,8 +89,6 @@ class Parser(argparse.ArgumentParser):
 def setting(name):
     """An argparse type for a training setting: a bad value is refused naming the allowed range."""
     def parse(text):
-        from textgen.config import check_setting
-        from textgen.errors import TextgenError
         try:
             return check_setting(name, text)
         except TextgenError as e:
@@ -136,12 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("run_dir", help="the run folder of a trained model")
     g.add_argument("--prompt", default="",
                    help="text the model continues; it is not repeated in the output (default: none)")
-    # Sampling values are checked by Run itself, whose errors name the allowed range.
-    g.add_argument("--length", type=number, default=200,
+    # Sampling values are checked by SamplingSettings, whose errors name the allowed range.
+    g.add_argument("--length", type=number, default=DEFAULT_LENGTH,
                    help="how many tokens (characters, words or subword pieces, as the run's "
-                        "tokenizer reads text) to write after the prompt (default: 200)")
-    g.add_argument("--temperature", type=number, default=1.0,
-                   help="below 1 safer and more repetitive, above 1 more surprising (default: 1.0)")
+                        f"tokenizer reads text) to write after the prompt (default: {DEFAULT_LENGTH})")
+    g.add_argument("--temperature", type=number, default=DEFAULT_TEMPERATURE,
+                   help="below 1 safer and more repetitive, above 1 more surprising, 0 always the "
+                        f"likeliest (default: {DEFAULT_TEMPERATURE})")
     g.add_argument("--top-k", type=number, help="sample only from the K likeliest next tokens")
     g.add_argument("--top-p", type=number,
                    help="sample only from the likeliest next tokens whose chances add up to P")
@@ -158,8 +163,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args):
-    from textgen.config import resolve_config
-
     explicit = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
     if not args.corpus and not args.resume:
         raise UsageError("train needs a corpus: a file, a folder, or builtin:NAME")
@@ -174,14 +177,17 @@ def cmd_train(args):
 
 def cmd_generate(args):
     import textgen
+    # Checked before the model loads, so a bad setting is refused at once.
+    settings = SamplingSettings(args.temperature, args.top_k, args.top_p, args.length, args.seed,
+                                args.num_samples)
     configure_devices()
     run = textgen.load_run(args.run_dir)
     from textgen.unknowns import unknown_prompt_warning
     warning = unknown_prompt_warning(run.unknown_in(args.prompt))
     if warning:  # said, not refused: the model still continues the prompt as it reads it
         say(warning)
-    write_samples(run.stream_samples(args.prompt, args.length, args.temperature, args.top_k, args.top_p,
-                                     args.seed, args.num_samples), args.num_samples)
+    chunks = run.stream_samples(args.prompt, num_samples=settings.num_samples, **settings.run_arguments())
+    write_samples(chunks, settings.num_samples)
     return 0
 
 
@@ -198,7 +204,6 @@ def cmd_evaluate(args):
 
 
 def cmd_runs(args):
-    from textgen import runs
     rows = runs.list_runs(args.root)
     if not rows:
         print("No runs yet.")
@@ -214,7 +219,6 @@ COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evalua
 
 
 def main(argv=None) -> int:
-    from textgen.errors import TextgenError
     try:
         args = build_parser().parse_args(argv)
         status = COMMANDS[args.command](args)

@@ -1,11 +1,22 @@
-"""Runs side by side: the selected runs ranked by their held-out score, best first."""
+"""Runs as tables show them: every run in the Runs table, and the selected runs side by
+side, ranked by their held-out score, best first.
+
+Rows are dicts keyed by English column names; ``translate`` (textgen.i18n) writes
+durations, presets and tokenizers in the interface language.
+"""
 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 
 from textgen import charts
+from textgen.i18n import english
+
+# Presets and tokenizers as tables show them (the config's own words, "bpe" as people say it).
+VALUE_NAMES = {"quick": "quick", "balanced": "balanced", "quality": "quality",
+               "char": "char", "word": "word", "bpe": "subword"}
 
 
 def _score(run: dict) -> float | None:
@@ -19,7 +30,48 @@ def ranked_runs(summaries: list[dict]) -> list[dict]:
     return scored + [r for r in summaries if _score(r) is None]
 
 
-def comparison_rows(summaries: list[dict]) -> list[dict]:
+def value_name(value, translate=english):
+    """A preset or tokenizer (``"bpe"``) as tables show it (``"subword"``); others unchanged."""
+    return translate(VALUE_NAMES[value]) if value in VALUE_NAMES else value
+
+
+def architecture_name(arch: str | None) -> str | None:
+    """``"gru"`` as GRU, ``"transformer"`` as Transformer; None for a run without one."""
+    return (arch or "").upper().replace("TRANSFORMER", "Transformer") or None
+
+
+def _duration(run: dict, translate) -> str | None:
+    return charts.format_duration(run["duration_s"], translate) if run.get("duration_s") else None
+
+
+def _base_name(run: dict) -> str | None:
+    return Path(run["init_from"]).name if run.get("init_from") else None
+
+
+def runs_table_rows(summaries: list[dict], translate=english, state_name=None) -> list[dict]:
+    """One row per run (``runs.run_summary`` dicts), in the order given: the Runs table.
+
+    ``state_name(run)`` writes a run's state (default: its ``state`` as stored). Columns:
+    Run, State, Preset, Architecture, Tokenizer, Corpus, Parameters, Best bits/char,
+    Duration (text), Fine-tuned from (a run name) and Started (a local datetime).
+    """
+    state_name = state_name or (lambda run: run.get("state"))
+    return [{
+        "Run": run["name"],
+        "State": state_name(run),
+        "Preset": value_name(run.get("preset"), translate),
+        "Architecture": architecture_name(run.get("arch")),
+        "Tokenizer": value_name(run.get("tokenizer"), translate),
+        "Corpus": run.get("corpus"),
+        "Parameters": run.get("parameters"),
+        "Best bits/char": run.get("best_val_bpc"),
+        "Duration": _duration(run, translate),
+        "Fine-tuned from": _base_name(run),
+        "Started": datetime.fromtimestamp(run["started_at"]) if run.get("started_at") else None,
+    } for run in summaries]
+
+
+def comparison_rows(summaries: list[dict], translate=english) -> list[dict]:
     """One row per run (``runs.run_summary`` dicts), ranked, as a table shows them."""
     ranked = ranked_runs(summaries)
     best = _score(ranked[0]) if ranked else None
@@ -31,13 +83,13 @@ def comparison_rows(summaries: list[dict]) -> list[dict]:
             "Run": run["name"],
             "Best bits/char": score,
             "Behind the best": score - best if score is not None and best is not None else None,
-            "Architecture": (run.get("arch") or "").upper().replace("TRANSFORMER", "Transformer") or None,
-            "Tokenizer": run.get("tokenizer"),
+            "Architecture": architecture_name(run.get("arch")),
+            "Tokenizer": value_name(run.get("tokenizer"), translate),
             "Parameters": run.get("parameters"),
             "Steps": run.get("step"),
-            "Duration": charts.format_duration(run["duration_s"]) if run.get("duration_s") else None,
+            "Duration": _duration(run, translate),
             "Corpus": run.get("corpus"),
-            "Fine-tuned from": Path(run["init_from"]).name if run.get("init_from") else None,
+            "Fine-tuned from": _base_name(run),
         })
     return rows
 

@@ -62,6 +62,11 @@ RANGES = {
 }
 
 
+# The label and help are catalog entries too, so a translated sentence is translated whole.
+OUT_OF_RANGE_WHOLE = "The {label} must be a whole number from {low:g} to {high:g} ({help}); got {value!r}."
+OUT_OF_RANGE = "The {label} must be a number from {low:g} to {high:g} ({help}); got {value!r}."
+
+
 def _check_number(name: str, value):
     kind, low, high, help_text = RANGES[name]
     label = name.replace("_", " ")
@@ -74,10 +79,8 @@ def _check_number(name: str, value):
     if kind is int and math.isfinite(number) and number != int(number):
         number = math.nan
     if not math.isfinite(number) or not low <= number <= high:
-        kind_word = "a whole number" if kind is int else "a number"
-        raise TextgenError(
-            f"The {label} must be {kind_word} from {low:g} to {high:g} ({help_text}); got {value!r}."
-        )
+        raise TextgenError(OUT_OF_RANGE_WHOLE if kind is int else OUT_OF_RANGE,
+                           label=label, low=low, high=high, help=help_text, value=value)
     return kind(number)
 
 
@@ -90,19 +93,21 @@ def resolve_config(preset: str | None = None, **overrides) -> dict:
     """The full settings for a run: preset values, then explicit overrides, all validated."""
     preset = str(preset or DEFAULT_PRESET).lower()
     if preset not in PRESETS:
-        raise TextgenError(f"Unknown preset {preset!r}. Choose quick, balanced or quality.")
+        raise TextgenError("Unknown preset {preset!r}. Choose quick, balanced or quality.", preset=preset)
     config = {"preset": preset, **COMMON_DEFAULTS, **PRESETS[preset]}
     config.update({k: v for k, v in overrides.items() if v is not None})
     if config["arch"] not in ARCHS:
-        raise TextgenError(f"Unknown architecture {config['arch']!r}. Choose gru, lstm or transformer.")
+        raise TextgenError("Unknown architecture {arch!r}. Choose gru, lstm or transformer.",
+                           arch=config["arch"])
     if config["tokenizer"] not in TOKENIZERS:
-        raise TextgenError(f"Unknown tokenizer {config['tokenizer']!r}. Choose char, word or bpe.")
+        raise TextgenError("Unknown tokenizer {tokenizer!r}. Choose char, word or bpe.",
+                           tokenizer=config["tokenizer"])
     if config["max_vocab"] is None:
         config["max_vocab"] = VOCAB_DEFAULTS[config["tokenizer"]]
     if config["distribute"] not in DISTRIBUTE:
-        raise TextgenError(f"Unknown distribute setting {config['distribute']!r}. Choose auto "
+        raise TextgenError("Unknown distribute setting {distribute!r}. Choose auto "
                            "(several GPUs when there are), off, mirrored (TensorFlow) or "
-                           "data_parallel (JAX).")
+                           "data_parallel (JAX).", distribute=config["distribute"])
     for name in RANGES:
         if config.get(name) is not None:
             config[name] = _check_number(name, config[name])
@@ -111,10 +116,25 @@ def resolve_config(preset: str | None = None, **overrides) -> dict:
     if config["arch"] == "transformer":
         config["heads"] = attention_heads(config["units"])
     if config["freeze_layers"] > config["layers"]:
-        raise TextgenError(
-            f"Cannot freeze {config['freeze_layers']} layers of a {config['layers']}-layer model."
-        )
+        raise TextgenError("Cannot freeze {freeze} layers of a {layers}-layer model.",
+                           freeze=config["freeze_layers"], layers=config["layers"])
     return config
+
+
+def model_config(raw: dict) -> dict:
+    """The saved settings, validated again before any layer is built from them."""
+    if not isinstance(raw, dict) or raw.get("arch") not in ARCHS or raw.get("tokenizer") not in TOKENIZERS:
+        raise TextgenError("This run's config.json is missing or damaged, so its model cannot be loaded.")
+    shape = {k: raw.get(k) for k in ("arch", "tokenizer", "layers", "units", "embedding_dim",
+                                      "seq_len", "dropout")}
+    try:
+        checked = resolve_config(raw.get("preset", "balanced"), **shape)
+    except TextgenError as e:
+        raise TextgenError("This run's settings are invalid: {problem}", problem=e) from None
+    # Only the validated shape replaces the saved values: the rest (val_fraction above all,
+    # which picks the held-out split) must stay as trained, not fall back to preset defaults.
+    return {**raw, **{k: checked[k] for k in shape}, "preset": raw.get("preset"),
+            "heads": checked.get("heads")}
 
 
 def attention_heads(width: int) -> int:
@@ -194,9 +214,9 @@ def fine_tune_config(config, explicit, base_config):
     """Settings for fine-tuning: the base model's shape, a gentler default learning rate."""
     for key in FINE_TUNE_SHAPE:
         if key in explicit and explicit[key] != base_config[key]:
-            raise TextgenError(
-                f"The base run has {key.replace('_', ' ')} {base_config[key]!r}; a fine-tune "
-                f"keeps the base model's shape, so {explicit[key]!r} cannot be used.")
+            raise TextgenError("The base run has {setting} {base!r}; a fine-tune keeps the base "
+                               "model's shape, so {chosen!r} cannot be used.",
+                               setting=key.replace("_", " "), base=base_config[key], chosen=explicit[key])
         config[key] = base_config[key]
     if config["arch"] == "transformer":
         config["heads"] = base_config["heads"]

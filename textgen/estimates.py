@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 from textgen import config as settings
 from textgen.corpus import load_corpus, split_text
+from textgen.heldout import held_out_novelty
 from textgen.tokenizers import run_tokenizer
+from textgen.unknowns import expected_unknown_shares
 
 
 @functools.lru_cache(maxsize=32)
@@ -39,3 +41,26 @@ def run_estimates(resolved: dict, spec, sha256: str, init_from: str | None = Non
     return {"vocab_size": vocab, "train_tokens": train_tokens,
             "parameters": settings.count_parameters(resolved, vocab),
             "seconds": settings.estimate_seconds(resolved, vocab, train_tokens)}
+
+
+def rough_estimates(resolved: dict, stats: dict, distinct_words: int) -> dict:
+    """``parameters`` and ``seconds`` as run_estimates gives them, guessed from a corpus's
+    statistics (textgen.corpus) where its tokenizer cannot be built to count exactly."""
+    vocab, tokens = settings.expected_vocabulary(resolved, stats, distinct_words)
+    train_tokens = int(tokens * (1 - resolved["val_fraction"]))
+    return {"parameters": settings.count_parameters(resolved, vocab),
+            "seconds": settings.estimate_seconds(resolved, vocab, train_tokens)}
+
+
+def corpus_unknown_shares(spec, kind: str, max_vocab: int, val_fraction: float,
+                          init_from: str | None = None) -> dict:
+    """unknowns.expected_unknown_shares of the corpus ``spec`` (paths or builtin:NAME):
+    the shares of its training and held-out parts a run would read as unknown tokens."""
+    text = load_corpus(list(spec)).text
+    return expected_unknown_shares(text, val_fraction, kind, max_vocab, init_from)
+
+
+def corpus_held_out_novelty(spec, val_fraction: float) -> dict:
+    """heldout.held_out_novelty of the corpus ``spec`` split as training will split it."""
+    text = load_corpus(list(spec)).text
+    return held_out_novelty(*split_text(text, val_fraction))

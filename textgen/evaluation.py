@@ -20,11 +20,10 @@ import numpy as np
 import keras
 from keras import ops
 
-from textgen.sampling import compile_function
-from textgen.tokenizers import WORD_PIECE_RE
+from textgen.backend import compile_function
 from textgen.unknowns import SpellingModel, predicted_unknown_pieces
-
-LN2 = math.log(2)
+from textgen.units import LN2
+from textgen.words import WORD_PIECE_RE
 
 
 def windows(ids: np.ndarray, seq_len: int, batch_size: int):

@@ -16,7 +16,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from textgen.charts import visible_char
+from textgen.errors import TextgenError
 from textgen.i18n import english
+from textgen.sampling_settings import DEFAULT_TEMPERATURE, SamplingSettings
 
 TOP = 20
 KEPT_COLOUR = "#1f6feb"
@@ -32,7 +34,6 @@ def prompt_ids(run, prompt: str) -> np.ndarray:
     from textgen.sampling import start_token
 
     if not isinstance(prompt, str):
-        from textgen.errors import TextgenError
         raise TextgenError("The prompt must be text.")
     ids = np.asarray(run.tokenizer.encode(prompt), dtype=np.int32) if prompt else np.zeros(0, np.int32)
     if ids.size == 0:
@@ -66,24 +67,23 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 def filter_logits(logits: np.ndarray, temperature: float, top_k, top_p) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities after temperature, probabilities after temperature + cut), both by token id.
 
-    The settings mean what they mean in ``Sampler.generate``: temperature 0 is greedy
-    (only the likeliest token), Top-k 0 or None and Top-p 1 or None are off.
+    The settings mean what they mean in ``SamplingSettings``: temperature 0 is greedy
+    (only the likeliest token), Top-k 0 or None and Top-p 1 or None are off; a bad one
+    raises its TextgenError.
     """
     from keras import ops
     from textgen.sampling import filter_probabilities
 
+    settings = SamplingSettings(temperature, top_k, top_p)
     logits = np.asarray(logits, dtype=np.float64)
     vocab = logits.shape[-1]
-    if temperature is None or temperature <= 0:  # greedy, exactly as the sampler does it
+    if settings.greedy:
         scaled = np.zeros(vocab)
         scaled[int(np.argmax(logits))] = 1.0
-        temperature, top_k, top_p = 1.0, 1, 2.0
     else:
-        scaled = _softmax(logits / float(temperature))
-    k = int(top_k) if top_k and top_k > 0 else 2**30
-    p = 2.0 if top_p is None or top_p >= 1 else max(float(top_p), 1e-9)
+        scaled = _softmax(logits / float(settings.temperature))
     probs, ids = filter_probabilities(ops.convert_to_tensor(logits[None, :], dtype="float32"),
-                                      np.float32(temperature), np.int32(k), np.float32(p))
+                                      *settings.filter_values())
     probs = np.asarray(ops.convert_to_numpy(probs), dtype=np.float64)[0]
     ids = np.asarray(ops.convert_to_numpy(ids))[0]
     filtered = np.zeros(vocab)
@@ -92,8 +92,8 @@ def filter_logits(logits: np.ndarray, temperature: float, top_k, top_p) -> tuple
     return scaled, filtered
 
 
-def distribution_from_logits(tokens: list[str], logits, temperature: float = 1.0, top_k=None,
-                             top_p=None, top: int | None = TOP) -> list[dict]:
+def distribution_from_logits(tokens: list[str], logits, temperature: float = DEFAULT_TEMPERATURE,
+                             top_k=None, top_p=None, top: int | None = TOP) -> list[dict]:
     """Rows for the likeliest ``top`` tokens (None: all), likeliest first.
 
     Each row: ``token``, ``prob_model`` (as the model learnt it, temperature 1),
@@ -112,8 +112,8 @@ def distribution_from_logits(tokens: list[str], logits, temperature: float = 1.0
              "kept": bool(filtered[i] > 0)} for i in order]
 
 
-def next_token_distribution(run, prompt: str = "", temperature: float = 1.0, top_k=None, top_p=None,
-                            top: int | None = TOP) -> list[dict]:
+def next_token_distribution(run, prompt: str = "", temperature: float = DEFAULT_TEMPERATURE, top_k=None,
+                            top_p=None, top: int | None = TOP) -> list[dict]:
     """What the run's model gives the token after ``prompt``: see ``distribution_from_logits``."""
     return distribution_from_logits(run.tokenizer.tokens, next_token_logits(run, prompt),
                                     temperature, top_k, top_p, top)

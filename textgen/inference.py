@@ -7,52 +7,19 @@ came with the file.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
-
-from textgen import capacity, runs
+from textgen import capacity, models, runs
 from textgen.backend import configure_devices
-from textgen.config import resolve_config, ARCHS, TOKENIZERS
+from textgen.config import model_config
 from textgen.errors import TextgenError
+from textgen.evaluation import Scorer, score_text
+from textgen.files import read_json
+from textgen.heldout import rebuild_held_out
+from textgen.sampling import Sampler, never_sampled, start_token
+from textgen.sampling_settings import DEFAULT_LENGTH, DEFAULT_TEMPERATURE, SamplingSettings
 from textgen.tokenizers import load_tokenizer
 from textgen.unknowns import unknown_pieces
-
-MAX_LENGTH = 100_000
-MAX_SAMPLES = 16
-
-
-def model_config(raw: dict) -> dict:
-    """The saved settings, validated again before any layer is built from them."""
-    if not isinstance(raw, dict) or raw.get("arch") not in ARCHS or raw.get("tokenizer") not in TOKENIZERS:
-        raise TextgenError("This run's config.json is missing or damaged, so its model cannot be loaded.")
-    shape = {k: raw.get(k) for k in ("arch", "tokenizer", "layers", "units", "embedding_dim",
-                                      "seq_len", "dropout")}
-    try:
-        checked = resolve_config(raw.get("preset", "balanced"), **shape)
-    except TextgenError as e:
-        raise TextgenError("This run's settings are invalid: {problem}", problem=e) from None
-    # Only the validated shape replaces the saved values: the rest (val_fraction above all,
-    # which picks the held-out split) must stay as trained, not fall back to preset defaults.
-    return {**raw, **{k: checked[k] for k in shape}, "preset": raw.get("preset"),
-            "heads": checked.get("heads")}
-
-
-def check_sampling(length, temperature, top_k, top_p, num_samples=1):
-    def bad(what, allowed):
-        raise TextgenError(f"The {what} must be {allowed}.")
-
-    if not isinstance(length, (int, np.integer)) or not 1 <= length <= MAX_LENGTH:
-        bad("length", f"a whole number from 1 to {MAX_LENGTH:,}")
-    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or not 0 <= temperature <= 10:
-        bad("temperature", "a number from 0 (always the likeliest) to 10")
-    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 0):
-        bad("top-k", "a whole number of 0 (off) or more")
-    if top_p is not None and (not isinstance(top_p, (int, float)) or not 0 <= top_p <= 1):
-        bad("top-p", "a number from 0 to 1 (1 is off)")
-    if not isinstance(num_samples, (int, np.integer)) or not 1 <= num_samples <= MAX_SAMPLES:
-        bad("number of samples", f"a whole number from 1 to {MAX_SAMPLES}")
 
 
 class Run:
@@ -70,39 +37,42 @@ class Run:
     @property
     def sampler(self):
         if self._sampler is None:
-            from textgen.sampling import Sampler, never_sampled
             self._sampler = Sampler(self.model, self.config, banned_ids=never_sampled(self.tokenizer))
         return self._sampler
 
     def _ids(self, prompt):
         if not isinstance(prompt, str):
             raise TextgenError("The prompt must be text.")
-        from textgen.sampling import start_token
         return list(self.tokenizer.encode(prompt)) if prompt else [start_token(self.tokenizer)]
 
-    def stream_samples(self, prompt="", length=200, temperature=1.0, top_k=None, top_p=None,
-                       seed=None, num_samples=1):
-        """Yield lists of text pieces, one per sample, as the chunks are produced."""
-        check_sampling(length, temperature, top_k, top_p, num_samples)
+    def stream_samples(self, prompt="", length=DEFAULT_LENGTH, temperature=DEFAULT_TEMPERATURE, top_k=None,
+                       top_p=None, seed=None, num_samples=1):
+        """Yield lists of text pieces, one per sample, as the chunks are produced.
+
+        The settings are those of ``SamplingSettings``; a bad one raises its TextgenError.
+        """
+        settings = SamplingSettings(temperature, top_k, top_p, length, seed, num_samples)
         ids = self._ids(prompt)
-        for chunk in self.sampler.generate(ids, length, temperature, top_k, top_p, seed,
-                                           batch=num_samples):
+        for chunk in self.sampler.generate(ids, settings.length, settings.temperature, settings.top_k,
+                                           settings.top_p, settings.seed, batch=settings.num_samples):
             yield [self.tokenizer.decode(row) for row in chunk]
 
-    def stream(self, prompt="", length=200, temperature=1.0, top_k=None, top_p=None, seed=None):
+    def stream(self, prompt="", length=DEFAULT_LENGTH, temperature=DEFAULT_TEMPERATURE, top_k=None,
+               top_p=None, seed=None):
         """Yield the continuation of ``prompt`` in pieces, as it is produced."""
         for pieces in self.stream_samples(prompt, length, temperature, top_k, top_p, seed):
             yield pieces[0]
 
-    def generate(self, prompt="", length=200, temperature=1.0, top_k=None, top_p=None, seed=None):
+    def generate(self, prompt="", length=DEFAULT_LENGTH, temperature=DEFAULT_TEMPERATURE, top_k=None,
+                 top_p=None, seed=None):
         """The continuation of ``prompt`` (the prompt itself is not repeated)."""
         return "".join(self.stream(prompt, length, temperature, top_k, top_p, seed))
 
-    def samples(self, prompt="", length=200, temperature=1.0, top_k=None, top_p=None, seed=None,
-                num_samples=1):
+    def samples(self, prompt="", length=DEFAULT_LENGTH, temperature=DEFAULT_TEMPERATURE, top_k=None,
+                top_p=None, seed=None, num_samples=1):
         """Several continuations of the same prompt, sampled together."""
-        check_sampling(length, temperature, top_k, top_p, num_samples)
-        texts = [""] * num_samples
+        settings = SamplingSettings(temperature, top_k, top_p, length, seed, num_samples)
+        texts = [""] * settings.num_samples
         for pieces in self.stream_samples(prompt, length, temperature, top_k, top_p, seed,
                                           num_samples):
             texts = [t + p for t, p in zip(texts, pieces)]
@@ -120,9 +90,7 @@ class Run:
         """Held-out score of ``text``, or of the run's own held-out split: ``nats_per_char``
         (unknown tokens charged for spelling out what they stand for), ``bits_per_char``,
         ``perplexity``, ``chars``, ``tokens`` and ``unknown_share`` (0-1)."""
-        from textgen.evaluation import Scorer, score_text
         if text is None:
-            from textgen.corpus import rebuild_held_out
             text = rebuild_held_out(self.config)
         if len(text) < 2:
             raise TextgenError("There is too little text to score. Give at least two characters.")
@@ -139,7 +107,7 @@ def check_saved_model(path, gpu: bool | None = None) -> tuple[dict, object]:
     ``gpu``; None: wherever this machine has one). Nothing is built: config.json decides the
     model's size and may have been edited. Raises TextgenError otherwise."""
     path = Path(path)
-    config = model_config(runs.read_json(path / "config.json"))
+    config = model_config(read_json(path / "config.json"))
     tokenizer = load_tokenizer(path / "tokenizer.json")
     if tokenizer.vocab_size != config.get("vocab_size"):
         raise TextgenError("This run's tokenizer does not match its model; the run is damaged.")
@@ -161,10 +129,9 @@ def load_run(path) -> Run:
                            name=path.name, state=state)
     device = configure_devices()
     config, tokenizer = check_saved_model(path, gpu=device.startswith("GPU"))
-    from textgen.models import build_model, load_weights
-    model = build_model(config, tokenizer.vocab_size)
+    model = models.build_model(config, tokenizer.vocab_size)
     try:
-        load_weights(model, path / "model.keras")
+        models.load_weights(model, path / "model.keras")
     except Exception:
         raise TextgenError("The model file of {name} is damaged or does not match the "
                            "run's settings, so it cannot be loaded.", name=path.name) from None

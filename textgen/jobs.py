@@ -20,6 +20,7 @@ from pathlib import Path
 
 from textgen import runs
 from textgen.errors import TextgenError
+from textgen.files import read_json
 
 QUEUE_ENV = "TEXTGEN_QUEUE_DIR"
 
@@ -135,3 +136,29 @@ def training_slot(should_stop=lambda: False, on_wait=None, poll_s: float = 0.5):
             waited = True
         time.sleep(poll_s)
     yield False
+
+
+def resume_training(run_dir: str | os.PathLike) -> int:
+    """Continue a stopped, interrupted or failed run on the corpus its config.json records;
+    returns the job's pid. Raises TextgenError when the run does not record its corpus."""
+    run_dir = Path(run_dir)
+    config = read_json(run_dir / "config.json", {}) or {}
+    sources = (config.get("corpus") or {}).get("sources") or []
+    if not sources:
+        raise TextgenError("This run does not record its corpus, so it cannot be resumed.")
+    return start_training(sources, run_dir, {"resume": True})
+
+
+def training_log(run_dir: str | os.PathLike) -> str:
+    """Everything the job wrote to its train.log (undecodable bytes replaced); "" if none."""
+    try:
+        return (Path(run_dir) / "train.log").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def log_error(log_text: str) -> str | None:
+    """The sentence of the last ``error: ...`` line in a job's log, or None. The CLI states
+    bad input in one such line (textgen.cli), so it says most about why a job failed."""
+    reasons = [line[len("error:"):].strip() for line in log_text.splitlines() if line.startswith("error:")]
+    return reasons[-1] if reasons else None

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import plotly.io as pio
 
-from textgen import charts, runs
+from textgen import charts, files, metrics, runs
 from textgen.errors import TextgenError
 from textgen.i18n import DEFAULT_LANGUAGE, english, translate
-
-LN2 = math.log(2)
+from textgen.units import LN2
 MAX_TRAINING_SAMPLES = 12
 
 # The settings table, in reading order: (config key, what a person calls it).
@@ -130,11 +129,11 @@ def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) ->
     if not runs.is_run(run_dir):
         raise TextgenError("There is no run at {path}, so there is nothing to report.", path=run_dir)
     name = run_dir.name
-    config = runs.read_json(run_dir / "config.json", {}) or {}
+    config = files.read_json(run_dir / "config.json", {}) or {}
     status = runs.read_status(run_dir)
     summary = runs.run_summary(run_dir)
-    records = runs.read_jsonl(run_dir / "metrics.jsonl")[0]
-    samples = runs.read_jsonl(run_dir / "samples.jsonl")[0]
+    records = metrics.read_records(run_dir)
+    samples = metrics.read_records(run_dir, metrics.SAMPLES_FILE)
     corpus = config.get("corpus") or {}
 
     bpc = _best_bpc(status, records)
@@ -167,7 +166,7 @@ def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) ->
     all_settings = json.dumps({k: v for k, v in config.items() if k != "corpus"}, indent=2,
                               ensure_ascii=False, default=str)
     base = Path(config["init_from"]) if config.get("init_from") else None
-    base_records = runs.read_jsonl(base / "metrics.jsonl")[0] if base else None
+    base_records = metrics.read_records(base) if base else None
     chart = (loss_chart_html(records, base_records, tr) if records
              else f"<p>{_e(tr('No learning curve was recorded.'))}</p>")
     training_samples = [(tr("At step {step}", step=s.get("step", "?")), s.get("text", ""))

@@ -13,7 +13,10 @@ import numpy as np
 import keras
 from keras import ops
 
+from textgen.backend import compile_function
+from textgen.errors import TextgenError
 from textgen.models import Stepper
+from textgen.sampling_settings import DEFAULT_TEMPERATURE, SamplingSettings
 
 CHUNK = 128
 
@@ -21,8 +24,8 @@ CHUNK = 128
 def filter_probabilities(logits, temperature, top_k, top_p):
     """Next-token probabilities after temperature, top-k and top-p, sorted high to low.
 
-    Returns (probabilities, token ids) in descending order of probability.
-    Temperature 0 is handled by the caller as top-k 1 (greedy).
+    Returns (probabilities, token ids) in descending order of probability. The settings
+    come as ``SamplingSettings.filter_values`` gives them (greedy is temperature 1 with top-k 1).
     """
     vocab = ops.shape(logits)[-1]
     scaled = ops.cast(logits, "float32") / ops.maximum(temperature, 1e-6)
@@ -43,51 +46,8 @@ def pick(probs, sorted_ids, uniform):
     return ops.squeeze(ops.take_along_axis(sorted_ids, index[:, None], axis=-1), -1)
 
 
-def compile_function(fn, xla=True, model=None):
-    """Compile ``fn`` with the current backend's compiler (``xla=False``: TensorFlow graph only).
-
-    ``model`` names the model whose layers ``fn`` calls. ``tf.function`` reads
-    its variables at every call, but ``jax.jit`` would bake their values in as
-    constants when it traces: a sampler or scorer made during training would
-    keep using the weights of the moment it was first called. So on JAX the
-    variables' current values go in as arguments of every call, and ``fn``
-    runs in a ``StatelessScope`` that maps each variable to its argument.
-    """
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-        return tf.function(fn, jit_compile=xla, reduce_retracing=True)
-    if backend == "jax":
-        import jax
-        if model is None:
-            return jax.jit(fn)
-        variables = list(model.variables)
-
-        def stateless(values, *args):
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-                return fn(*args)
-
-        compiled = jax.jit(stateless)
-
-        def call(*args):
-            return compiled([v.value for v in variables], *args)
-
-        return call
-    if backend == "torch":  # runs eagerly; no gradients are needed here
-        import torch
-
-        def call(*args):
-            with torch.no_grad():
-                return fn(*[ops.convert_to_tensor(a) if isinstance(a, (np.ndarray, np.generic))
-                            else a for a in args])
-
-        return call
-    return fn  # numpy runs eagerly
-
-
 def start_token(tokenizer) -> int:
     """What an empty prompt starts from: a line break where the vocabulary has one."""
-    from textgen.errors import TextgenError
     try:
         return int(tokenizer.encode("\n")[0])
     except TextgenError:  # no line break in the vocabulary
@@ -127,20 +87,16 @@ class Sampler:
 
         return ops.fori_loop(0, steps, body, (token, state, out))
 
-    def generate(self, prompt_ids, length, temperature=1.0, top_k=None, top_p=None,
+    def generate(self, prompt_ids, length, temperature=DEFAULT_TEMPERATURE, top_k=None, top_p=None,
                  seed=None, batch=1, start_id=0):
         """Yield arrays (batch, n) of new token ids, a chunk at a time, ``length`` in all.
 
-        The prompt is fed through the same loop as forced tokens, so the model's
-        state after the prompt comes for free.
+        Temperature, top-k, top-p and seed mean what they mean in ``SamplingSettings``
+        (a bad one raises its TextgenError). The prompt is fed through the same loop as
+        forced tokens, so the model's state after the prompt comes for free.
         """
         prompt_ids = [int(i) for i in prompt_ids] or [int(start_id)]
-        if temperature is not None and temperature <= 0:  # greedy
-            temperature, top_k, top_p = 1.0, 1, 2.0
-        temperature = np.float32(1.0 if temperature is None else temperature)
-        top_k = np.int32(top_k if top_k and top_k > 0 else 2**30)
-        # Top-p 1 (or none) keeps everything; top-p 0 keeps only the likeliest token.
-        top_p = np.float32(2.0 if top_p is None or top_p >= 1 else max(top_p, 1e-9))
+        temperature, top_k, top_p = SamplingSettings(temperature, top_k, top_p, seed=seed).filter_values()
         rng = np.random.default_rng(seed)
         forced = np.full(len(prompt_ids) - 1 + length, -1, dtype=np.int32)
         forced[: len(prompt_ids) - 1] = prompt_ids[1:]

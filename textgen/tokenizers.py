@@ -7,24 +7,18 @@ as JSON next to a model (tokenizer.json in the run folder).
 from __future__ import annotations
 
 import json
-import os
-import re
-import tempfile
 import unicodedata
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from textgen.encodings import code_points
 from textgen.errors import TextgenError
+from textgen.files import atomic_write_json
+from textgen.words import WORD_PIECE_RE
 
 MAX_SHOWN_UNKNOWN = 10
-
-
-def _code_points(text: str) -> np.ndarray:
-    # UTF-32 gives one uint32 per character, which numpy can then look up in bulk:
-    # far faster than a Python loop over a multi-megabyte string.
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def _distinct_code_points(codes: np.ndarray) -> np.ndarray:
@@ -51,10 +45,8 @@ def describe_char(char: str) -> str:
 def _check_ids(ids, vocab_size: int) -> np.ndarray:
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise TextgenError(
-            f"The token ids do not match this vocabulary of {vocab_size} tokens. "
-            "Use the tokenizer saved with the same model."
-        )
+        raise TextgenError("The token ids do not match this vocabulary of {vocab_size} tokens. "
+                           "Use the tokenizer saved with the same model.", vocab_size=vocab_size)
     return ids
 
 
@@ -74,7 +66,7 @@ class CharTokenizer:
         if any(len(token) != 1 for token in tokens) or len(set(tokens)) != len(tokens):
             raise TextgenError("The character vocabulary is damaged. Train the model again.")
         self.tokens = list(tokens)
-        codes = _code_points("".join(self.tokens))
+        codes = code_points("".join(self.tokens))
         # A dense table from code point to id (-1 = unknown): one fancy-indexing pass
         # encodes a whole corpus. Characters beyond the table are unknown by definition.
         self._codes = codes
@@ -85,7 +77,7 @@ class CharTokenizer:
     def fit(cls, text: str) -> "CharTokenizer":
         if not text:
             raise TextgenError("The corpus is empty. Choose a file that contains text.")
-        return cls(list(_from_code_points(_distinct_code_points(_code_points(text)))))
+        return cls(list(_from_code_points(_distinct_code_points(code_points(text)))))
 
     @property
     def vocab_size(self) -> int:
@@ -93,7 +85,7 @@ class CharTokenizer:
 
     def _lookup(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(ids, known mask) for every character of text."""
-        codes = _code_points(text)
+        codes = code_points(text)
         table = self._id_of_code
         ids = table[np.minimum(codes, len(table) - 1)]
         known = (codes < len(table)) & (ids >= 0)
@@ -113,7 +105,7 @@ class CharTokenizer:
         _, known = self._lookup(text)
         if known.all():
             return []
-        return list(_from_code_points(_distinct_code_points(_code_points(text)[~known])))
+        return list(_from_code_points(_distinct_code_points(code_points(text)[~known])))
 
     def extend(self, text: str) -> "CharTokenizer":
         """A new tokenizer that also knows the new characters of text. Existing ids stay
@@ -149,13 +141,8 @@ def unknown_chars_error(unknown: list[str]) -> TextgenError:
 
 
 # ---------------------------------------------------------------------------------------
-# Word level
+# Word level: words as textgen.words defines them
 
-CJK_IDEOGRAPHS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
-# Each Chinese character alone, then runs of letters/digits, then runs of whitespace, then
-# any other single character (punctuation). The alternatives cover every character, so
-# joining the pieces gives back the text exactly.
-WORD_PIECE_RE = re.compile(f"[{CJK_IDEOGRAPHS}]|[^\\W{CJK_IDEOGRAPHS}]+|\\s+|.", re.DOTALL)
 UNKNOWN_TOKEN = "<unk>"
 
 
@@ -352,8 +339,8 @@ def make_tokenizer(kind: str, text: str, max_vocab: int = 20000):
         return WordTokenizer.fit(text, max_vocab=max_vocab)
     if kind == "bpe":
         return BpeTokenizer.fit(text, max_vocab=max_vocab)
-    raise TextgenError(f'Unknown tokenizer "{kind}". Choose "char" (one token per '
-                       'character), "word" (one token per word) or "bpe" (subword pieces).')
+    raise TextgenError('Unknown tokenizer "{kind}". Choose "char" (one token per character), '
+                       '"word" (one token per word) or "bpe" (subword pieces).', kind=kind)
 
 
 def run_tokenizer(text: str, kind: str, max_vocab: int, base_dir=None):
@@ -382,21 +369,11 @@ def tokenizer_from_dict(data) -> CharTokenizer | WordTokenizer | BpeTokenizer:
 
 
 def save_tokenizer(tokenizer, path) -> None:
-    """Write the vocabulary as UTF-8 JSON, atomically (temp file + rename)."""
-    path = Path(path)
+    """Write the vocabulary as UTF-8 JSON, atomically (textgen.files)."""
     data = tokenizer.to_dict()
     if getattr(tokenizer, "spelling_counts", None):
         data["spelling_counts"] = tokenizer.spelling_counts
-    payload = json.dumps(data, ensure_ascii=False, indent=0)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as temp:
-            temp.write(payload)
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
+    atomic_write_json(path, data, indent=0)
 
 
 def load_tokenizer(path) -> CharTokenizer | WordTokenizer | BpeTokenizer:

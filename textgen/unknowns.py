@@ -15,8 +15,8 @@ import numpy as np
 
 from textgen.corpus import split_text
 from textgen.i18n import english
-from textgen.tokenizers import (UNKNOWN_TOKEN, WORD_PIECE_RE, describe_char,
-                                run_tokenizer, shown_list)
+from textgen.tokenizers import UNKNOWN_TOKEN, describe_char, run_tokenizer, shown_list
+from textgen.words import WORD_PIECE_RE
 
 # Every character a text can hold: the Unicode code points less the 2,048 surrogates.
 UNICODE_CHARACTERS = 0x110000 - 0x800

@@ -7,7 +7,7 @@ import tomllib
 import numpy as np
 import pytest
 
-from textgen import corpus, jobs, runs
+from textgen import jobs, runs, uploads
 from textgen.config import RANGES, resolve_config
 from textgen.corpus import load_corpus
 from textgen.errors import TextgenError
@@ -82,13 +82,13 @@ def test_a_corpus_of_a_few_characters_is_refused_naming_the_minimum(tmp_path, ca
 
 def test_an_upload_over_the_size_limit_is_refused_with_a_sentence(open_page, app_home, monkeypatch):
     config = tomllib.loads((APP_ROOT / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] * 2**20 == corpus.MAX_UPLOAD_BYTES
+    assert config["server"]["maxUploadSize"] * 2**20 == uploads.MAX_UPLOAD_BYTES
     with pytest.raises(TextgenError, match="big.txt is 201 MB; an upload may be at most 200 MB"):
-        corpus.check_upload_size(bytes(corpus.MAX_UPLOAD_BYTES + 2**20), "big.txt")
-    corpus.check_upload_size(bytes(10), "small.txt")
-    monkeypatch.setattr(corpus, "MAX_UPLOAD_BYTES", 1000)
+        uploads.check_upload_size(bytes(uploads.MAX_UPLOAD_BYTES + 2**20), "big.txt")
+    uploads.check_upload_size(bytes(10), "small.txt")
+    monkeypatch.setattr(uploads, "MAX_UPLOAD_BYTES", 1000)
     with pytest.raises(TextgenError, match="big.txt is 2 KB; an upload may be at most 1,000 bytes"):
-        corpus.store_corpus(b"word " * 400, "big.txt", app_home)
+        uploads.store_corpus(b"word " * 400, "big.txt", app_home)
     assert not (app_home / "corpora").exists()
     at = open_page("corpus")
     at.file_uploader[0].upload("big.txt", b"word " * 400, "text/plain")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import textgen
-from textgen import jobs, runs, training
+from textgen import callbacks, checkpoints, files, jobs, runs
 from textgen.training import train
 
 from reliability_helpers import (APP_ROOT, TINY, TINY_OPTIONS, cli_env, copy_run, dead_pid,
@@ -38,7 +38,7 @@ def train_tokens(corpus_file):
 
 
 def steps_of(run_dir):
-    return [r["step"] for r in runs.read_jsonl(Path(run_dir) / "metrics.jsonl")[0]]
+    return [r["step"] for r in files.read_jsonl(Path(run_dir) / "metrics.jsonl")[0]]
 
 
 def strictly_increasing(values):
@@ -69,7 +69,7 @@ def test_a_killed_job_is_interrupted_keeps_its_model_and_resumes(home, pattern_f
     proc = start_driver(pattern_file, run, settings, reaped)
     wait_for(lambda: proc.poll() is not None or (
         (run / "model.keras").exists()
-        and (training.checkpoint_meta(run) or {}).get("step")),
+        and (checkpoints.checkpoint_meta(run) or {}).get("step")),
         what="the first saved model and checkpoint")
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
     time.sleep(0.3)  # kill it in the middle of its work, not at a checkpoint boundary
@@ -93,8 +93,8 @@ def test_a_killed_job_is_interrupted_keeps_its_model_and_resumes(home, pattern_f
     assert isinstance(text, str) and len(text) >= 10
 
     # --resume continues from the checkpoint's step; the log is appended, never repeated.
-    checkpoint_step = training.checkpoint_meta(run)["step"]
-    kept = [r for r in runs.read_jsonl(run / "metrics.jsonl")[0] if r["step"] <= checkpoint_step]
+    checkpoint_step = checkpoints.checkpoint_meta(run)["step"]
+    kept = [r for r in files.read_jsonl(run / "metrics.jsonl")[0] if r["step"] <= checkpoint_step]
     steps_per_epoch = train_tokens(pattern_file) / (TINY["batch_size"] * TINY["seq_len"])
     epochs = int(checkpoint_step // steps_per_epoch) + 2
     rc, _, err = run_cli("train", "--out", run, "--resume", "--epochs", epochs, capsys=capsys)
@@ -102,7 +102,7 @@ def test_a_killed_job_is_interrupted_keeps_its_model_and_resumes(home, pattern_f
     status = runs.read_status(run)
     assert status["state"] == "completed"
     assert status["step"] == int(epochs * steps_per_epoch) > checkpoint_step
-    records = runs.read_jsonl(run / "metrics.jsonl")[0]
+    records = files.read_jsonl(run / "metrics.jsonl")[0]
     steps = [r["step"] for r in records]
     assert strictly_increasing(steps), steps
     assert records[: len(kept)] == kept  # what was logged up to the checkpoint is kept as it was
@@ -175,9 +175,9 @@ def test_a_dead_job_left_running_is_shown_as_interrupted(home, open_page, tiny_r
     assert rc == 0 and "interrupted" in out
     # A job that stopped beating its heartbeat long ago is dead even if its pid was reused.
     runs.write_status(run, state="running", pid=os.getpid())
-    status = runs.read_json(run / "status.json")
+    status = files.read_json(run / "status.json")
     status["updated_at"] = time.time() - runs.HEARTBEAT_TIMEOUT_S - 5
-    runs.atomic_write_json(run / "status.json", status)
+    files.atomic_write_json(run / "status.json", status)
     assert runs.read_status(run)["state"] == "interrupted"
 
 
@@ -294,16 +294,16 @@ def test_uploads_belong_to_one_browser_session(open_page):
 
 def test_a_diverging_run_stops_with_advice_and_keeps_its_best_model(tmp_path, pattern_file, monkeypatch):
     run = tmp_path / "run"
-    real_batch_loss = training.RunMonitor.batch_loss
+    real_batch_loss = callbacks.RunMonitor.batch_loss
     kept = {}
 
     def batch_loss(self, batch, logs):
-        if (run / "model.keras").exists() and self.state["step"] > 5:
+        if (run / "model.keras").exists() and self.state.step > 5:
             kept.setdefault("model", (run / "model.keras").read_bytes())
             return math.nan
         return real_batch_loss(self, batch, logs)
 
-    monkeypatch.setattr(training.RunMonitor, "batch_loss", batch_loss)
+    monkeypatch.setattr(callbacks.RunMonitor, "batch_loss", batch_loss)
     status = train([str(pattern_file)], run, tiny_config(epochs=20, eval_every_s=0.2), log=quiet)
     assert status["state"] == "failed"
     assert "diverged" in status["message"] and "learning rate" in status["message"]
@@ -330,7 +330,7 @@ def resume(run, epochs=5, **explicit):
 
     def log(message):
         logged.append(message)
-        seen.setdefault("status", runs.read_json(run / "status.json"))
+        seen.setdefault("status", files.read_json(run / "status.json"))
 
     status = train([], run, tiny_config(epochs=epochs), explicit={"epochs": epochs, **explicit},
                    resume=True, log=log)
@@ -341,15 +341,15 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_its_best_model(ti
     run = killed_copy(tiny_run, tmp_path, "no-checkpoint")
     import shutil
     shutil.rmtree(run / "checkpoint")  # killed after the first best model, before any checkpoint
-    best = training.best_record(run / "metrics.jsonl")
-    kept = [r for r in runs.read_jsonl(run / "metrics.jsonl")[0] if r["step"] <= best["step"]]
+    best = checkpoints.best_record(run / "metrics.jsonl")
+    kept = [r for r in files.read_jsonl(run / "metrics.jsonl")[0] if r["step"] <= best["step"]]
     status, began, logged = resume(run)
     note = (f"This run has no whole resume checkpoint, so it continues from its best model "
             f"(step {best['step']:,}) with a fresh optimizer.")
     assert note in logged
     assert began["message"] == note and began["state"] == "running"
     assert status["state"] == "completed" and status["step"] == status["total_steps"]
-    records = runs.read_jsonl(run / "metrics.jsonl")[0]
+    records = files.read_jsonl(run / "metrics.jsonl")[0]
     steps = [r["step"] for r in records]
     assert strictly_increasing(steps) and records[: len(kept)] == kept
     assert steps[len(kept)] > best["step"]
@@ -362,26 +362,26 @@ def test_a_run_killed_between_its_best_model_and_its_checkpoint_resumes_from_the
     train([str(pattern_file)], run, tiny_config(epochs=1), log=quiet)
     import shutil
     shutil.copytree(run / "checkpoint", tmp_path / "older-checkpoint")
-    early = training.checkpoint_meta(run)["step"]
+    early = checkpoints.checkpoint_meta(run)["step"]
     train([], run, tiny_config(epochs=3), explicit={"epochs": 3}, resume=True, log=quiet)
     # The state a kill leaves after a new best model.keras, before the checkpoint that follows.
     shutil.rmtree(run / "checkpoint")
     shutil.copytree(tmp_path / "older-checkpoint", run / "checkpoint")
     runs.write_status(run, state="running", pid=dead_pid())
-    best = training.best_record(run / "metrics.jsonl")
+    best = checkpoints.best_record(run / "metrics.jsonl")
     assert best["step"] > early
     model_before = (run / "model.keras").read_bytes()
-    kept = [r for r in runs.read_jsonl(run / "metrics.jsonl")[0] if r["step"] <= early]
+    kept = [r for r in files.read_jsonl(run / "metrics.jsonl")[0] if r["step"] <= early]
     status, began, _ = resume(run, epochs=3)
     assert began["message"] == "Training."  # from the checkpoint: nothing to explain
     assert status["state"] == "completed"
-    records = runs.read_jsonl(run / "metrics.jsonl")[0]
+    records = files.read_jsonl(run / "metrics.jsonl")[0]
     assert strictly_increasing([r["step"] for r in records])
     assert records[: len(kept)] == kept and records[len(kept)]["step"] > early  # the log goes on from the checkpoint
     # The newer best model was scored again, so a worse one never replaced it.
     assert status["best_val_loss"] <= best["val_loss"] + 1e-6
     if (run / "model.keras").read_bytes() != model_before:
-        assert min(r["val_loss"] for r in runs.read_jsonl(run / "metrics.jsonl")[0]
+        assert min(r["val_loss"] for r in files.read_jsonl(run / "metrics.jsonl")[0]
                    if "val_loss" in r and r["step"] > early) < best["val_loss"]
 
 
@@ -389,7 +389,7 @@ def test_a_run_killed_between_its_best_model_and_its_checkpoint_resumes_from_the
 def test_a_run_killed_in_the_middle_of_a_checkpoint_write_resumes(tiny_run, tmp_path, torn):
     run = killed_copy(tiny_run, tmp_path, "torn")
     folder = run / "checkpoint"
-    step = training.checkpoint_meta(run)["step"]
+    step = checkpoints.checkpoint_meta(run)["step"]
     whole = (folder / "state.npz").read_bytes()
     (folder / ".state.4242.tmp.npz").write_bytes(whole[: len(whole) // 2])
     (run / ".model.4242.tmp.keras").write_bytes(b"PK\x03\x04 half a model")
@@ -406,7 +406,7 @@ def test_a_run_killed_in_the_middle_of_a_checkpoint_write_resumes(tiny_run, tmp_
     else:
         assert "continues from its best model" in began["message"]
     assert not [p.name for p in run.rglob("*") if ".tmp" in p.name]
-    assert training.checkpoint_meta(run)["step"] == status["step"]
+    assert checkpoints.checkpoint_meta(run)["step"] == status["step"]
     assert not (folder / "meta.json").exists()
 
 
@@ -417,8 +417,8 @@ def test_a_run_killed_before_it_saved_any_model_starts_again_from_step_0(tiny_ru
     (run / "model.keras").unlink()
     # Only training records: no held-out score was written before the kill.
     records = [{k: v for k, v in r.items() if k != "val_loss"}
-               for r in runs.read_jsonl(run / "metrics.jsonl")[0]]
-    runs.atomic_write_bytes(run / "metrics.jsonl",
+               for r in files.read_jsonl(run / "metrics.jsonl")[0]]
+    files.atomic_write_bytes(run / "metrics.jsonl",
                             "".join(json.dumps(r) + "\n" for r in records).encode())
     assert records  # training steps were logged before the kill
     status, began, logged = resume(run, epochs=2)
@@ -427,7 +427,7 @@ def test_a_run_killed_before_it_saved_any_model_starts_again_from_step_0(tiny_ru
     assert status["state"] == "completed" and status["step"] == status["total_steps"]
     steps = steps_of(run)
     assert strictly_increasing(steps) and steps[0] >= 1
-    assert not [r for r in runs.read_jsonl(run / "samples.jsonl")[0] if r["step"] > status["step"]]
+    assert not [r for r in files.read_jsonl(run / "samples.jsonl")[0] if r["step"] > status["step"]]
     assert (run / "model.keras").exists()
 
 

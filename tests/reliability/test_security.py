@@ -1,25 +1,31 @@
 """Security: imported runs never run code, names never escape TEXTGEN_HOME, nothing leaves the machine."""
 
+import fcntl
 import io
 import ipaddress
 import json
+import os
 import re
 import shutil
 import socket
+import struct
+import subprocess
+import sys
 import time
 import tomllib
+import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
 import textgen
-from textgen import capacity, corpus, runs
+from textgen import archive, capacity, files, runs, uploads
 from textgen.config import count_parameters
 from textgen.errors import TextgenError
 from textgen.training import train
 
-from reliability_helpers import APP_ROOT, quiet, tiny_config
+from reliability_helpers import APP_ROOT, quiet, tiny_config, wait_for
 
 RUN_FILES = {"config.json", "tokenizer.json", "model.keras", "metrics.jsonl", "samples.jsonl", "status.json"}
 
@@ -51,8 +57,8 @@ def tree(path):
 
 def test_a_downloaded_run_imports_and_generates(tiny_run, tmp_path):
     root = tmp_path / "runs"
-    data = runs.zip_run(tiny_run)
-    first = runs.import_run_zip(data, root)
+    data = archive.zip_run(tiny_run)
+    first = archive.import_run_zip(data, root)
     assert first == root / tiny_run.name
     assert {p.name for p in first.iterdir()} == RUN_FILES
     assert runs.read_status(first)["state"] == "completed"
@@ -60,7 +66,7 @@ def test_a_downloaded_run_imports_and_generates(tiny_run, tmp_path):
         textgen.load_run(tiny_run).generate("the ", length=20, temperature=0)
     # The same archive again does not touch the first copy: it gets a new name.
     before = {p.name: p.read_bytes() for p in first.iterdir()}
-    second = runs.import_run_zip(data, root)
+    second = archive.import_run_zip(data, root)
     assert second == root / f"{tiny_run.name}-2"
     assert {p.name: p.read_bytes() for p in first.iterdir()} == before
     assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
@@ -73,7 +79,7 @@ def test_only_the_known_run_files_are_unpacked_and_a_live_job_is_not_imported(ti
     members.update({"extra/evil.py": b"import os; os.system('echo pwned')",
                     "extra/checkpoint/state.npz": b"junk", "extra/train.log": b"log",
                     "extra/.hidden": b"x", "extra/sub/": b""})
-    imported = runs.import_run_zip(make_zip(members), tmp_path / "runs")
+    imported = archive.import_run_zip(make_zip(members), tmp_path / "runs")
     assert {p.name for p in imported.iterdir()} == RUN_FILES
     status = runs.read_status(imported)
     assert status["state"] == "interrupted" and "pid" not in status
@@ -112,7 +118,7 @@ def test_archives_that_could_escape_the_run_folder_are_refused(case, tiny_run, t
     except ValueError:  # the zip module itself refuses to write some names
         pytest.skip(f"cannot build a {case} archive")
     with pytest.raises(TextgenError, match="cannot be imported"):
-        runs.import_run_zip(data, root)
+        archive.import_run_zip(data, root)
     assert tree(tmp_path) == ["home", "home/runs"]
 
 
@@ -121,20 +127,20 @@ def test_zip_bombs_and_oversized_uploads_are_refused(tiny_run, tmp_path, monkeyp
     bomb = run_files(tiny_run, "bomb")
     bomb["bomb/metrics.jsonl"] = bytes(20 * 2**20)  # 20 MB of zeros pack into about 20 KB
     with pytest.raises(TextgenError, match="zip bomb"):
-        runs.import_run_zip(make_zip(bomb), root)
+        archive.import_run_zip(make_zip(bomb), root)
     # A bomb inside model.keras, stored without compression in the outer archive.
     inner = make_zip({"model.weights.h5": bytes(20 * 2**20), "config.json": b"{}"})
     nested = run_files(tiny_run, "nested")
     nested["nested/model.keras"] = inner
     with pytest.raises(TextgenError, match="zip bomb"):
-        runs.import_run_zip(make_zip(nested, compression=zipfile.ZIP_STORED), root)
-    good = runs.zip_run(tiny_run)
-    monkeypatch.setattr(runs, "MAX_IMPORT_UNPACKED", 1000)
+        archive.import_run_zip(make_zip(nested, compression=zipfile.ZIP_STORED), root)
+    good = archive.zip_run(tiny_run)
+    monkeypatch.setattr(archive, "MAX_IMPORT_UNPACKED", 1000)
     with pytest.raises(TextgenError, match="would unpack to more than"):
-        runs.import_run_zip(good, root)
-    monkeypatch.setattr(runs, "MAX_IMPORT_BYTES", 1000)
+        archive.import_run_zip(good, root)
+    monkeypatch.setattr(archive, "MAX_IMPORT_BYTES", 1000)
     with pytest.raises(TextgenError, match="larger than"):
-        runs.import_run_zip(good, root)
+        archive.import_run_zip(good, root)
     assert not root.exists() or tree(root) == []
 
 
@@ -159,7 +165,7 @@ def test_archives_with_bad_contents_are_refused(damage, tiny_run, tmp_path):
         members["damaged/model.keras"] = make_zip({"config.json": b"{}"})
     data = b"PK\x03\x04 this is not a zip" if damage == "not-a-zip" else make_zip(members)
     with pytest.raises(TextgenError, match="cannot be imported|invalid|damaged"):
-        runs.import_run_zip(data, tmp_path / "runs")
+        archive.import_run_zip(data, tmp_path / "runs")
     assert not (tmp_path / "runs" / "damaged").exists()
 
 
@@ -218,7 +224,7 @@ def test_a_model_file_with_code_in_it_never_runs_that_code(tiny_run, tmp_path):
     members = run_files(tiny_run, "trojan")
     members["trojan/model.keras"] = evil.read_bytes()
     try:
-        imported = runs.import_run_zip(make_zip(members), tmp_path / "runs")
+        imported = archive.import_run_zip(make_zip(members), tmp_path / "runs")
         textgen.load_run(imported).generate(length=10, seed=0)
     except TextgenError:
         pass
@@ -229,7 +235,7 @@ def test_the_runs_page_imports_a_zip(open_page, app_home, tiny_run):
     at = open_page("runs")
     uploader = at.file_uploader(key="import_run_zip")
     assert uploader.label == "Import a run (.zip)"
-    uploader.upload("tiny-run.zip", runs.zip_run(tiny_run), "application/zip")
+    uploader.upload("tiny-run.zip", archive.zip_run(tiny_run), "application/zip")
     at.run()
     assert not at.exception
     assert any("Imported the run tiny-run" in s.value for s in at.success)
@@ -274,7 +280,7 @@ def edited_config(run_dir, shape: dict) -> dict:
 
 
 def parameters(config: dict) -> int:
-    from textgen.inference import model_config
+    from textgen.config import model_config
     return count_parameters(model_config(config), config["vocab_size"])
 
 
@@ -286,7 +292,7 @@ def test_an_imported_run_whose_config_asks_for_a_bigger_model_is_refused_before_
     assert 350e6 < parameters(config) < 450e6
     started = time.monotonic()
     with pytest.raises(TextgenError) as refused:
-        runs.import_run_zip(make_zip(members), tmp_path / "runs")
+        archive.import_run_zip(make_zip(members), tmp_path / "runs")
     assert time.monotonic() - started < 5
     stored = parameters(json.loads((tiny_run / "config.json").read_text()))
     assert str(refused.value) == (
@@ -302,7 +308,7 @@ def test_an_imported_run_at_the_top_of_the_ranges_is_refused_naming_its_size_and
     config = edited_config(tiny_run, TOP_OF_THE_RANGES)
     members["huge/config.json"] = json.dumps(config).encode()
     with pytest.raises(TextgenError) as refused:
-        runs.import_run_zip(make_zip(members), tmp_path / "runs")
+        archive.import_run_zip(make_zip(members), tmp_path / "runs")
     assert parameters(config) > 19e9
     assert str(refused.value) == (
         f"This archive cannot be imported: This model has {parameters(config):,} parameters and needs "
@@ -320,7 +326,7 @@ def test_loading_a_run_folder_whose_config_was_edited_is_refused_before_anything
         shape, sentence, tiny_run, tmp_path, nothing_is_built, machine_with_23_gb):
     run = tmp_path / "edited-run"
     shutil.copytree(tiny_run, run)
-    runs.atomic_write_json(run / "config.json", edited_config(tiny_run, shape))
+    files.atomic_write_json(run / "config.json", edited_config(tiny_run, shape))
     with pytest.raises(TextgenError, match=re.escape(sentence)):
         textgen.load_run(run)
 
@@ -329,7 +335,7 @@ def test_a_fine_tune_from_an_edited_run_is_refused_before_anything_is_built(
         tiny_run, pattern_file, tmp_path, nothing_is_built, machine_with_23_gb):
     base = tmp_path / "edited-base"
     shutil.copytree(tiny_run, base)
-    runs.atomic_write_json(base / "config.json", edited_config(tiny_run, BIGGER))
+    files.atomic_write_json(base / "config.json", edited_config(tiny_run, BIGGER))
     with pytest.raises(TextgenError, match="The saved weights do not match the run's settings"):
         train([str(pattern_file)], tmp_path / "fine-tune", tiny_config(init_from=str(base)), log=quiet)
     assert not (tmp_path / "fine-tune").exists()
@@ -355,7 +361,7 @@ def test_a_model_file_that_declares_weights_it_does_not_hold_is_refused(tiny_run
     members["hollow/model.keras"] = hollow_model(tiny_run / "model.keras")
     damaged = "The model file is damaged: its weights cannot be read."
     with pytest.raises(TextgenError, match=re.escape("This archive cannot be imported: " + damaged)):
-        runs.import_run_zip(make_zip(members), tmp_path / "runs")
+        archive.import_run_zip(make_zip(members), tmp_path / "runs")
     run = tmp_path / "hollow-run"
     shutil.copytree(tiny_run, run)
     (run / "model.keras").write_bytes(members["hollow/model.keras"])
@@ -388,7 +394,7 @@ def test_good_run_names_stay_inside(app_home):
 @pytest.mark.parametrize("filename", ["../../x.txt", "/etc/passwd", "..", "a\x00b.txt", "C:\\Windows\\x.txt",
                                       "..\\..\\x.txt", "", ".bashrc", "~/.ssh/authorized_keys", "x" * 500])
 def test_stored_corpora_stay_inside_the_corpora_folder(filename, app_home):
-    path = corpus.store_corpus(b"some text\n", filename, app_home)
+    path = uploads.store_corpus(b"some text\n", filename, app_home)
     assert path.resolve().parent.parent == (app_home / "corpora").resolve()
     assert not path.name.startswith(".") and "\x00" not in str(path) and len(path.name) <= 120
     assert path.read_bytes() == b"some text\n"
@@ -408,10 +414,88 @@ def test_the_train_page_refuses_names_that_escape(name, open_page, app_home, tmp
 # --- the server and the network -----------------------------------------------------------------
 
 
-def test_the_server_listens_on_this_machine_only_and_sends_no_statistics():
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _proc_address(hex_address: str) -> str:
+    """An address as /proc/net/tcp* writes it (32-bit words in host order) in the usual form."""
+    raw = bytes.fromhex(hex_address)
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of every TCP socket listening on ``port``, IPv4 and IPv6."""
+    found = set()
+    for table in ("tcp", "tcp6"):
+        path = Path("/proc/net") / table
+        lines = path.read_text().splitlines()[1:] if path.exists() else []
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, local_port = local.split(":")
+            if state == "0A" and int(local_port, 16) == port:  # 0A: LISTEN
+                found.add(_proc_address(address))
+    return found
+
+
+def other_addresses() -> list[str]:
+    """Addresses that reach this machine other than 127.0.0.1: another loopback address,
+    which a server listening on every address answers, and each network interface's own."""
+    found = ["127.0.0.2"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _, name in socket.if_nameindex():
+            try:  # SIOCGIFADDR: the interface's IPv4 address
+                packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))
+            except OSError:
+                continue  # no IPv4 address
+            address = socket.inet_ntoa(packed[20:24])
+            if not ipaddress.ip_address(address).is_loopback:
+                found.append(address)
+    return found
+
+
+def test_the_server_listens_on_this_machine_only_and_sends_no_statistics(tmp_path, reaped):
     config = tomllib.loads((APP_ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "127.0.0.1"
     assert config["browser"]["gatherUsageStats"] is False
+
+    # The real server, started as `make run` starts it (headless here), with the project's own config.
+    port = free_port()
+    env = dict(os.environ, TEXTGEN_HOME=str(tmp_path), PYTHONUNBUFFERED="1")
+    env.pop("TEXTGEN_QUEUE_DIR", None)
+    log = tmp_path / "streamlit.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true"],
+            cwd=APP_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    reaped.append(server)
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def healthy():
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            with no_proxy.open(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, timeout=90, what="the server to answer on 127.0.0.1")
+        assert listening_addresses(port) == {"127.0.0.1"}
+        for address in other_addresses():
+            with pytest.raises(OSError):
+                socket.create_connection((address, port), timeout=3).close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=15)
 
 
 def is_loopback(address) -> bool:

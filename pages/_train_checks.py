@@ -1,0 +1,99 @@
+"""The Train page's checks before a run starts: its model size and time, whether it fits in
+memory, and warnings about unknown tokens and about the held-out part of the corpus.
+
+Not a page itself (app.py does not list it); pages/train.py draws it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from pages._shared import chosen_corpus, error_text, show_error, t
+from textgen import capacity, charts, corpus, estimates, heldout, unknowns
+from textgen.errors import TextgenError
+
+
+def run_estimates(resolved: dict, overview: dict, init_from: str | None) -> dict:
+    """The model size and time of these settings, from the tokenizer training would build
+    on this corpus; a rough guess from the corpus statistics if that cannot be built."""
+    spec, _ = chosen_corpus()
+    try:
+        with st.spinner(t("Counting tokens...")):
+            return estimates.run_estimates(resolved, spec, overview["sha256"], init_from)
+    except (TextgenError, OSError):
+        return estimates.rough_estimates(resolved, overview["stats"], overview["distinct_words"])
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def unknown_shares(spec: tuple[str, ...], sha256: str, kind: str, max_vocab: int, val_fraction: float,
+                   init_from: str | None) -> dict:
+    """estimates.corpus_unknown_shares of the chosen corpus, kept per content and setting."""
+    return estimates.corpus_unknown_shares(spec, kind, max_vocab, val_fraction, init_from)
+
+
+def warn_unknown(spec: list[str], overview: dict | None, plan: dict | None) -> None:
+    """Say before training when much of the text would be read as <unk>."""
+    if overview is None or plan is None:
+        return
+    resolved, init_from = plan["resolved"], plan["init_from"]
+    try:
+        shares = unknown_shares(tuple(spec), overview["sha256"], resolved["tokenizer"],
+                                int(resolved["max_vocab"]), float(resolved["val_fraction"]), init_from)
+    except (TextgenError, OSError):
+        return  # the estimates above already say what is wrong with the corpus or the base
+    warning = unknowns.unknown_text_warning(shares, Path(init_from).name if init_from else None, t)
+    if warning:
+        st.warning(warning, icon=":material/help:")
+
+
+def fits_in_memory(resolved: dict, vocab_size: int) -> bool:
+    """Whether training these settings fits in this machine's memory; if not, says so."""
+    try:
+        capacity.check_fits(resolved, vocab_size, "train")
+    except TextgenError as e:
+        show_error(e)
+        return False
+    return True
+
+
+def show_estimates(resolved: dict, overview: dict | None, init_from: str | None) -> bool:
+    """Model size and time; False (with the sentence shown) when the model would not fit."""
+    if overview is None:
+        return fits_in_memory(resolved, 2)
+    stats = overview["stats"]
+    found = run_estimates(resolved, overview, init_from)
+    parameters, seconds = found["parameters"], found["seconds"]
+    size_col, time_col = st.columns(2)
+    size_col.metric(t("Model size (parameters)"), f"{parameters:,}",
+                    help=t("Numbers the model learns. More can capture more, but needs more text and time."))
+    time_col.metric(t("Estimated time"), charts.format_duration(seconds, t) if seconds < 1e9 else t("no limit"),
+                    help=t("A rough guess for a CPU; it stops earlier when it stops improving."))
+    minimum = corpus.min_corpus_length(resolved["seq_len"], resolved["val_fraction"])
+    if stats["chars"] < minimum:
+        st.error(t("The corpus has {chars:,} characters; with a sequence length of "
+                   "{seq_len} it needs at least {minimum:,}. Add more text on the "
+                   "Corpus page or lower the sequence length under Advanced settings.",
+                   chars=stats["chars"], seq_len=resolved["seq_len"], minimum=minimum))
+    return fits_in_memory(resolved, found.get("vocab_size") or 2)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def held_out_novelty(spec: tuple[str, ...], sha256: str, val_fraction: float) -> dict:
+    """estimates.corpus_held_out_novelty of the chosen corpus; ``sha256`` names its content."""
+    return estimates.corpus_held_out_novelty(spec, val_fraction)
+
+
+def show_held_out_check(overview: dict | None, val_fraction: float) -> None:
+    """Before training: a warning when the held-out part holds much the training part lacks."""
+    if overview is None:
+        return
+    spec, _ = chosen_corpus()
+    try:
+        novelty = held_out_novelty(tuple(spec), overview["sha256"], float(val_fraction))
+    except (TextgenError, OSError):
+        return  # what is wrong with the corpus or the setting is shown elsewhere on the page
+    warning = heldout.held_out_warning(novelty)
+    if warning:
+        st.warning(error_text(warning), icon=":material/call_split:")

@@ -1,0 +1,157 @@
+"""The Train page's Progress column: a run's live numbers, curves and samples while it
+trains, and its summary once it ended.
+
+Not a page itself (app.py does not list it); pages/train.py draws it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import streamlit as st
+
+from pages._shared import error_text, language, records_reader, run_label, state_name, t
+from textgen import charts, heldout, jobs, metrics, runs
+from textgen.files import read_json
+from textgen.i18n import join_sentences
+
+STATE_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/autorenew:",
+               "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
+               "failed": ":material/error:", "interrupted": ":material/warning:"}
+
+
+def say(*sentences: str) -> str:
+    return join_sentences(sentences, language())
+
+
+def run_labels() -> dict[str, str]:
+    """{run name: its label in "Run to watch"}, newest run first."""
+    return {r["name"]: run_label(r) for r in runs.list_runs()}
+
+
+def queue_text(name: str) -> str:
+    """What a queued job is doing: starting up, or waiting in line behind the jobs training now."""
+    place, running = jobs.queue_position(name)
+    if place is None:
+        return t("Starting: loading the corpus and the training libraries. "
+                 "Training begins in a few seconds.")
+    if running == 0:
+        return t("Waiting in the queue: number {place} in line for a free training slot. "
+                 "It starts by itself when one is free.", place=place)
+    if running == 1:
+        return t("Waiting in the queue: number {place} in line, while one job is training. "
+                 "It starts by itself when a training slot is free.", place=place)
+    return t("Waiting in the queue: number {place} in line, while {running} jobs are training. "
+             "It starts by itself when a training slot is free.", place=place, running=running)
+
+
+def number_text(value, form: str) -> str:
+    """``value`` written with ``form``, or a dash where there is no finite number to show."""
+    return form.format(value) if isinstance(value, (int, float)) and math.isfinite(value) else "–"
+
+
+def show_held_out_note(run_dir: Path) -> None:
+    """Beside a run's curves: why its held-out loss may stay high, if its config.json says so."""
+    warning = heldout.run_held_out_warning(read_json(run_dir / "config.json", {}))
+    if warning:
+        st.warning(error_text(warning), icon=":material/call_split:")
+
+
+def state_line(run_dir: Path, status: dict, figures: dict) -> None:
+    """Where a queued job is in line, or a running job's progress bar."""
+    state = status.get("state")
+    if state == "queued":
+        st.info(queue_text(run_dir.name), icon=STATE_ICONS["queued"])
+    elif state == "running":
+        fraction, eta = charts.progress(status)
+        elapsed = charts.format_duration(figures["elapsed_s"], t)
+        if eta is None:
+            text = t("Training: {elapsed} so far", elapsed=elapsed)
+        else:
+            text = t("Training: {elapsed} so far, about {left} left",
+                     elapsed=elapsed, left=charts.format_duration(eta, t))
+        st.progress(fraction or 0.0, text=text)
+
+
+def figure_metrics(status: dict, figures: dict) -> None:
+    elapsed = figures["elapsed_s"]
+    row1, row2 = st.columns(3), st.columns(3)
+    row1[0].metric(t("Step"), f"{figures['step']:,}")
+    row1[1].metric(t("Training loss"), number_text(figures["train_loss"], "{:.3f}"))
+    row1[2].metric(t("Best held-out loss"), number_text(figures["best_val_loss"], "{:.3f}"),
+                   help=t("Measured on text the model never trains on; lower is better."))
+    row2[0].metric(t("Speed (chars/s)"), number_text(figures["chars_per_sec"], "{:,.0f}"))
+    row2[1].metric(t("Device"), status.get("device") or "–")
+    row2[2].metric(t("Time"), charts.format_duration(elapsed, t) if elapsed is not None else "–")
+
+
+def overfitting_warning(records: list[dict]) -> None:
+    warning = charts.overfitting(records)
+    if warning:
+        best_pt = warning["best"]
+        st.warning(t(
+            "The model has started memorising: its held-out loss rose from "
+            "{best:.3f} (step {step}) to {latest:.3f} while its training loss kept falling. "
+            "The best checkpoint (the star) is the one kept and used for generating. "
+            "More text or more dropout helps.",
+            best=best_pt["val_loss"], step=best_pt.get("step"), latest=warning["latest"]["val_loss"]),
+            icon=":material/trending_up:")
+
+
+def training_samples(samples: list[dict]) -> None:
+    if samples:
+        st.markdown("**" + t("What the model writes so far") + "**")
+        for sample in reversed(samples[-3:]):
+            text = sample.get("text") or sample.get("sample") or ""
+            st.caption(t("Step {step}", step=sample.get("step", "?")))
+            st.code(text, language=None, wrap_lines=True)
+
+
+def live_panel(run_dir: Path, was_active: bool, drawn_labels: dict | None = None) -> None:
+    status = runs.read_status(run_dir)
+    state = status.get("state")
+    if was_active and state not in runs.ACTIVE_STATES:
+        st.rerun()  # the job ended: redraw the whole page with the final summary
+    if was_active and drawn_labels is not None and run_labels() != drawn_labels:
+        st.rerun()  # a run changed state: "Run to watch" must not keep showing the old one
+    reader = records_reader()
+    records = reader.records(run_dir, metrics.METRICS_FILE)
+    figures = metrics.live_figures(status, records)
+    state_line(run_dir, status, figures)
+    figure_metrics(status, figures)
+
+    bits = st.toggle(t("Show bits per character"), key="train_bits",
+                     help=t("Loss divided by ln 2: how many yes/no questions the model needs per character."))
+    st.plotly_chart(charts.loss_figure(records, bits=bits, best=charts.best_point(records),
+                                       base_records=reader.base_records(run_dir), translate=t),
+                    key="live_loss_chart")
+    show_held_out_note(run_dir)
+    overfitting_warning(records)
+    training_samples(reader.records(run_dir, metrics.SAMPLES_FILE))
+
+
+def final_summary(run: dict, status: dict) -> None:
+    state = status.get("state")
+    loss = status.get("best_val_loss")
+    score = (t("Best held-out loss {nats:.3f} nats per character = {bits:.3f} bits per character.",
+               nats=loss, bits=loss / charts.LN2)
+             if isinstance(loss, (int, float)) and math.isfinite(loss) else "")
+    message = status.get("message") or ""
+    headline = t("Training {state}.", state=state_name(state))
+    if state in ("completed", "stopped"):
+        st.success(say(headline, score, t(message)), icon=STATE_ICONS[state])
+    else:
+        log_text = jobs.training_log(run["path"])
+        reason = jobs.log_error(log_text)
+        if reason is not None:
+            message = reason
+        st.error(say(headline, t(message), score), icon=STATE_ICONS.get(state))
+        if log_text:
+            with st.expander(t("Details from the training log")):
+                st.code(log_text[-3000:], language=None)
+    if run.get("has_model"):
+        if st.button(t("Generate text with this model"), type="primary", icon=":material/edit_note:",
+                     key="train_generate"):
+            st.session_state["generate_run"] = run["name"]
+            st.switch_page("pages/generate.py")

@@ -1,0 +1,609 @@
+"""What happens between training steps, one job per callback.
+
+``RunMonitor`` is the one callback ``model.fit`` sees. After every step it asks its parts
+what is due, lets several processes agree on it, and runs the parts in a fixed order:
+the divergence watch, stop requests, the held-out score (with the best checkpoint and
+early stopping) or else a metrics record, a sample, the resume checkpoint, the status
+heartbeat. Before every step the learning-rate schedule sets the rate. The parts are
+Keras callbacks that share one ``TrainingState`` and one ``RunClock``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from textgen import files, runs
+from textgen.checkpoints import CHECKPOINT_KEEPS, save_best_model, save_checkpoint
+from textgen.config import PRESETS
+from textgen.sampling import Sampler, never_sampled, start_token
+
+CHECKPOINT_EVERY_S = 30.0  # default; a run's config may set checkpoint_every_s
+HEARTBEAT_EVERY_S = 1.0
+METRICS_EVERY_S = 0.5
+SAVE_FAILED = ("Could not write the checkpoint: the disk is full or not writable. "
+               "The previous checkpoint is kept.")
+EARLY_STOP = "Stopped early: the held-out loss stopped improving. The best checkpoint is kept."
+STOP_REASONS = {1: ("stopped", "Stopped on request. The best checkpoint is kept."),
+                2: ("completed", "Finished: the time budget ran out after {steps:,} steps."),
+                3: ("completed", "Finished all epochs.")}
+
+
+@dataclass(slots=True)
+class TrainingState:
+    """Where a run's training stands: shared by the training path and every callback.
+
+    The fields named in ``checkpoints.CHECKPOINT_KEEPS`` go into the resume checkpoint.
+    """
+
+    step: int = 0
+    """Optimizer steps this run has taken, those of earlier sessions included."""
+    total_steps: int = 1
+    """Steps for the set number of epochs (``training.total_steps_for``)."""
+    train_tokens: int = 0
+    """Tokens in the training split: one epoch reads this many."""
+    best_val_loss: float | None = None
+    """The lowest held-out loss so far, nats per character: the one model.keras holds."""
+    best_step: int | None = None
+    """The step ``best_val_loss`` was scored at."""
+    evals_since_best: int = 0
+    """Held-out scores since the best one: early stopping ends the run at ``patience``."""
+    last_eval_step: int | None = None
+    """The step of the latest held-out score in this session (None before the first)."""
+    eval_seconds: float = 0.0
+    """Seconds the latest held-out score took: it paces scoring and is kept back from a budget."""
+    logged_step: int = -1
+    """The step of the last record in metrics.jsonl (-1: none); records' steps strictly increase."""
+    last_train_loss: float | None = None
+    """The training loss of the last record: a record with no new training repeats it."""
+    chars_per_sec: float | None = None
+    """Training throughput in the last record, characters per second."""
+    elapsed: float = 0.0
+    """The run's clock (seconds of training across sessions) when the resume checkpoint was saved."""
+    warmup_from: int = 0
+    """The step a fresh optimizer started at: the learning-rate warm-up counts from there."""
+    decay_began: float | None = None
+    """Seconds into this session when the warm-up ended and the decay began (None: not yet)."""
+    sigterm: bool = False
+    """Whether the process was asked to end (SIGTERM): it stops like a STOP file."""
+    begun: bool = False
+    """Whether status.json says the run is running: a failure from then on is recorded there."""
+    stop_reason: tuple[str, str] | None = None
+    """How training ends, once decided: (the status state, the message)."""
+
+    def update(self, **fields):
+        """Set several fields at once; a name that is not a field raises AttributeError."""
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def epoch(self, tokens_per_step):
+        """Epochs trained: the tokens read (``tokens_per_step`` a step) over the training tokens."""
+        return self.step * tokens_per_step / max(self.train_tokens, 1)
+
+    def progress(self):
+        """What the resume checkpoint keeps (``CHECKPOINT_KEEPS``), as a dict."""
+        return {name: getattr(self, name) for name in CHECKPOINT_KEEPS}
+
+
+def eta_seconds(state, tokens_per_step, chars_per_token, budget_left):
+    """Seconds until training ends, or None when nothing tells yet; never negative.
+
+    The steps left at the latest throughput (``state.chars_per_sec``), or the time budget
+    left (``budget_left`` seconds, None without a budget) when that comes sooner.
+    """
+    eta = None
+    if state.chars_per_sec:
+        eta = (state.total_steps - state.step) * tokens_per_step * chars_per_token / state.chars_per_sec
+    if budget_left is not None:
+        eta = budget_left if eta is None else min(eta, budget_left)
+    return None if eta is None else max(eta, 0.0)
+
+
+def warmup_length(config, total_steps):
+    return min(config["warmup_steps"], max(total_steps // 10, 1))
+
+
+def learning_rate_at(config, step, total_steps, time_progress=0.0, warmup_from=0):
+    """Linear warm-up, then cosine decay to ``min_lr_ratio`` by the end of the steps.
+
+    ``time_progress``: the share of a time budget spent since the decay began (0 without
+    one). It speeds the decay up only when it runs ahead of the steps, that is, when the run
+    would not finish its epochs in time; a run that keeps pace follows its steps alone, so
+    a seed repeats it exactly. ``warmup_from``: the step a fresh optimizer started at.
+    """
+    peak = config["learning_rate"]
+    warmup = warmup_length(config, total_steps)
+    progress = min(max((step - warmup) / max(total_steps - warmup, 1), time_progress, 0.0), 1.0)
+    floor = peak * config["min_lr_ratio"]
+    rate = floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    return rate * min(1.0, (step - warmup_from + 1) / warmup)
+
+
+def divergence_window(tokens_per_step):
+    """Batches the divergence watch averages over: enough tokens that small batches'
+    noise cannot trip it (10 to 100 batches)."""
+    return max(10, min(100, math.ceil(2048 / max(tokens_per_step, 1))))
+
+
+def diverged_message(config, run_dir, what):
+    """The sentence a diverged run ends with: ``what`` rose, the learning rate, what to try,
+    and whether ``run_dir`` keeps a best checkpoint from before."""
+    lr = config["learning_rate"]
+    preset_lr = PRESETS.get(config.get("preset"), PRESETS["balanced"])["learning_rate"]
+    kept = ("The best checkpoint from before is kept." if (Path(run_dir) / "model.keras").exists()
+            else "No checkpoint was saved before that, so there is none to keep.")
+    return (f"Training diverged: {what}, so the learning rate {lr:g} is too high. "
+            f"Try {float(f'{min(lr / 10, preset_lr):.1g}'):g} or lower. {kept}")
+
+
+def agree(*decisions):
+    """Process 0's decisions (integers), in every process: each process must run the same steps."""
+    from jax.experimental import multihost_utils  # several processes train on JAX only
+    agreed = multihost_utils.broadcast_one_to_all(np.array(decisions, dtype=np.int32))
+    return [int(d) for d in np.asarray(agreed)]
+
+
+class RunClock:
+    """A run's time: what the time budget counts, what the charts show, what is kept back.
+
+    ``started``: when this session began (``time.time()``); ``offset``: seconds the run
+    trained in earlier sessions; the budget is ``config["time_budget"]`` (0 or None: none).
+    """
+
+    def __init__(self, state, config, started, offset=0.0):
+        self.state, self.config, self.started, self.offset = state, config, started, offset
+
+    def elapsed(self):
+        """Seconds since this session started: what the time budget counts."""
+        return time.time() - self.started
+
+    def run_seconds(self):
+        """Seconds of training in this run, across resumes: what the charts show."""
+        return self.offset + self.elapsed()
+
+    def reserve(self):
+        """Seconds kept back from a time budget for the final held-out score and checkpoint."""
+        return self.state.eval_seconds + 2.0
+
+    def out_of_time(self):
+        budget = self.config.get("time_budget")
+        return bool(budget) and self.elapsed() + self.reserve() >= budget
+
+    def budget_left(self):
+        """Seconds of the time budget left (negative once spent), None without a budget."""
+        budget = self.config.get("time_budget")
+        return budget - self.elapsed() if budget else None
+
+    def budget_progress(self):
+        """The share of the time budget spent since the learning-rate decay began (0 without
+        a budget): counted against the time then left, start-up and warm-up excluded, so it
+        leads the steps only for a run that would not finish its epochs in time."""
+        budget, began = self.config.get("time_budget"), self.state.decay_began
+        if not budget or began is None:
+            return 0.0
+        left = budget - began - self.reserve()
+        return 1.0 if left <= 0 else (self.elapsed() - began) / left
+
+
+class RunCallback(keras.callbacks.Callback):
+    """A callback with one job in a run; ``state`` is the run's shared TrainingState."""
+
+    def __init__(self, state):
+        super().__init__()
+        self.state = state
+
+    def stop(self, outcome, message):
+        """End training after this step as ``outcome`` (a status state) saying ``message``.
+        A failure replaces an earlier, gentler reason; nothing else replaces one."""
+        reason = self.state.stop_reason
+        if not reason or (outcome == "failed" and reason[0] != "failed"):
+            self.state.stop_reason = (outcome, message)
+        self.model.stop_training = True
+
+    def write_or_stop(self, write, *args):
+        """Run a checkpoint writer; a full or read-only disk fails the run, keeping the old files."""
+        try:
+            write(*args)
+        except OSError:
+            self.stop("failed", SAVE_FAILED)
+            return False
+        return True
+
+    def synced_model(self):
+        """The model, its variables holding the latest weights before they are read directly.
+
+        On JAX, ``fit`` keeps the weights outside the variables between steps;
+        reading ``self.model`` attaches them (on other backends it does nothing)."""
+        return self.model
+
+
+class LearningRateSchedule(RunCallback):
+    """Sets the learning rate before each step (``learning_rate_at``)."""
+
+    def __init__(self, state, config, clock):
+        super().__init__(state)
+        self.config, self.clock = config, clock
+
+    def on_train_batch_begin(self, batch, logs=None):
+        s = self.state
+        if s.decay_began is None and s.step >= s.warmup_from + warmup_length(self.config, s.total_steps):
+            s.decay_began = self.clock.elapsed()
+        lr = learning_rate_at(self.config, s.step, s.total_steps, self.clock.budget_progress(),
+                              s.warmup_from)
+        self.model.optimizer.learning_rate.assign(lr)
+
+
+class MetricsLog(RunCallback):
+    """Appends records to metrics.jsonl: the training loss and throughput since the last one."""
+
+    def __init__(self, state, run_dir, clock, tokens_per_step, chars_per_token, train_spelling):
+        super().__init__(state)
+        self.path, self.clock = Path(run_dir) / "metrics.jsonl", clock
+        self.tokens_per_step, self.chars_per_token = tokens_per_step, chars_per_token
+        self.train_spelling = train_spelling
+        self.window_began, self.loss_sum, self.batches = time.time(), 0.0, 0
+        self.last_written = 0.0
+
+    def add(self, loss):
+        """Count one batch's training loss (nats per token) into the next record."""
+        self.loss_sum += loss
+        self.batches += 1
+
+    def due(self, now):
+        return now - self.last_written >= METRICS_EVERY_S
+
+    def restart_window(self):
+        """Start the throughput window now: the time since (spent scoring) is not training."""
+        self.window_began = time.time()
+
+    def stamp(self):
+        s = self.state
+        return {"step": s.step, "epoch": round(s.epoch(self.tokens_per_step), 4),
+                "time": round(self.clock.run_seconds(), 3)}
+
+    def take_window(self):
+        """The training progress since the last record (None if there was none), and a new window."""
+        now = time.time()
+        if self.batches == 0:
+            return None
+        record = self.stamp()
+        seconds = max(now - self.window_began, 1e-9)
+        # Keras reports nats per token; per character (by the training text's mean token
+        # length) the training curve sits on the same scale as the held-out one.
+        record["train_loss"] = self.loss_sum / self.batches / self.chars_per_token
+        # The held-out loss also charges each <unk> for spelling out what it stands for;
+        # adding the training split's mean spelling charge per character keeps both curves
+        # code lengths of their text (nats per character).
+        record["train_loss"] += self.train_spelling
+        record["chars_per_sec"] = round(self.batches * self.tokens_per_step
+                                        * self.chars_per_token / seconds, 1)
+        self.state.chars_per_sec = record["chars_per_sec"]
+        self.window_began, self.loss_sum, self.batches = now, 0.0, 0
+        return record
+
+    def write(self, record=None, **extra):
+        """Append ``record`` (default: the window since the last one) with ``extra`` fields;
+        nothing when there is nothing new, or when this step already has a record."""
+        record = record or self.take_window()
+        if record is None and not extra:
+            return
+        if record is None:
+            record = self.stamp()
+        if record["step"] <= self.state.logged_step:
+            return  # one record per step: steps in metrics.jsonl strictly increase
+        record["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        record.update(extra)
+        if "train_loss" not in record:
+            record["train_loss"] = self.state.last_train_loss
+        self.state.last_train_loss = record["train_loss"]
+        files.append_jsonl(self.path, record)
+        self.state.logged_step = record["step"]
+        self.window_began = time.time()
+        self.last_written = time.time()
+
+
+class DivergenceWatch(RunCallback):
+    """Tells when the training loss has run away, and says so in a sentence."""
+
+    def __init__(self, state, run_dir, config, vocab_size, chars_per_token, train_spelling=0.0):
+        super().__init__(state)
+        self.run_dir, self.config = Path(run_dir), config
+        self.chars_per_token, self.train_spelling = chars_per_token, train_spelling
+        self.uniform = math.log(vocab_size) if vocab_size is not None else math.inf
+        self.window = divergence_window(config["batch_size"] * config["seq_len"])
+        # In nats per token: the first batch's loss, and a running average.
+        self.start, self.smooth, self.batches = None, None, 0
+
+    def diverging(self, loss) -> bool:
+        """Whether the training loss has run away (``loss``: this batch's, nats per token).
+
+        Gradient clipping keeps a blown-up loss finite, so NaN alone would miss it. The
+        smoothed loss must rise well above the higher of where this run started and the
+        uniform guess, ln(vocabulary size): a fine-tune starts low and a small batch is noisy,
+        and neither may trip it.
+        """
+        if not math.isfinite(loss):
+            self.smooth = math.inf
+            return True
+        if self.start is None:
+            self.start = self.smooth = loss
+        self.batches += 1
+        self.smooth += (loss - self.smooth) / min(self.batches, self.window)
+        reference = max(self.start, self.uniform)
+        return self.batches >= self.window and self.smooth > reference + max(1.0, 0.25 * reference)
+
+    def message(self):
+        """The sentence the run ends with: how far the loss rose, and what to try."""
+        what = None
+        if self.start is not None and math.isfinite(self.smooth):
+            per_char = [n / self.chars_per_token + self.train_spelling for n in (self.start, self.smooth)]
+            what = f"the loss rose from {per_char[0]:.1f} to {per_char[1]:.1f} nats per character"
+        return diverged_message(self.config, self.run_dir, what or "the loss became infinite or NaN")
+
+
+class EarlyStop(RunCallback):
+    """Ends the run once ``patience`` held-out scores in a row have not improved on the best."""
+
+    def __init__(self, state, config):
+        super().__init__(state)
+        self.config = config
+
+    def after_score(self, improved):
+        if improved:
+            self.state.evals_since_best = 0
+            return
+        self.state.evals_since_best += 1
+        if self.state.evals_since_best >= self.config["patience"]:
+            self.stop("completed", EARLY_STOP)
+
+
+class HeldOutScore(RunCallback):
+    """Scores the held-out text now and then, and keeps the best model (model.keras)."""
+
+    def __init__(self, state, run_dir, config, scorer, held_out, metrics, early_stop):
+        super().__init__(state)
+        self.run_dir, self.config = Path(run_dir), config
+        self.scorer, self.held_out = scorer, held_out  # held_out: evaluation.HeldOutText
+        self.metrics, self.early_stop = metrics, early_stop
+        self.last_scored = time.time()
+
+    def due(self, now):
+        # Score at least every eval_every_s, but keep scoring under ~8 % of the time.
+        # A scoring step writes one record (training and held-out loss), so steps never repeat.
+        return now - self.last_scored >= max(self.config["eval_every_s"], 12 * self.state.eval_seconds)
+
+    def score(self):
+        s = self.state
+        # Take the training progress first, so scoring time never counts as training.
+        record = self.metrics.take_window()
+        self.synced_model()
+        began = time.time()
+        val_loss = self.held_out.nats_per_char(self.scorer)
+        s.eval_seconds = time.time() - began
+        s.last_eval_step = s.step
+        if not math.isfinite(val_loss):
+            self.metrics.write(record)
+            self.stop("failed", diverged_message(self.config, self.run_dir, "the held-out loss became NaN"))
+            return
+        improved = s.best_val_loss is None or val_loss < s.best_val_loss - 1e-4
+        if improved:
+            if not self.write_or_stop(save_best_model, self.run_dir, self.model):
+                self.metrics.write(record)
+                return
+            s.best_val_loss, s.best_step = val_loss, s.step
+        self.early_stop.after_score(improved)
+        self.metrics.write(record, val_loss=val_loss)
+        self.metrics.restart_window()  # time spent scoring does not count towards throughput
+        self.last_scored = time.time()
+
+
+class ResumeCheckpoint(RunCallback):
+    """Saves the resume checkpoint (checkpoint/) every ``checkpoint_every_s`` seconds."""
+
+    def __init__(self, state, run_dir, config, clock):
+        super().__init__(state)
+        self.run_dir, self.config, self.clock = Path(run_dir), config, clock
+        self.last_saved = time.time()
+
+    def due(self, now):
+        return now - self.last_saved >= (self.config.get("checkpoint_every_s") or CHECKPOINT_EVERY_S)
+
+    def save(self):
+        """Save it now; False (and the run stopped as failed) when the disk refuses it."""
+        self.state.elapsed = self.clock.run_seconds()  # a resumed run's clock continues from here
+        return self.write_or_stop(save_checkpoint, self.run_dir, self.model, self.state.progress())
+
+    def save_on_schedule(self):
+        self.save()
+        self.last_saved = time.time()
+
+
+class SampleWriter(RunCallback):
+    """Appends a text sampled from the model to samples.jsonl every ``sample_every_s`` seconds."""
+
+    def __init__(self, state, run_dir, config, tokenizer, clock):
+        super().__init__(state)
+        self.path, self.config = Path(run_dir) / "samples.jsonl", config
+        self.tokenizer, self.clock = tokenizer, clock
+        self.sampler = None  # built at the first sample of this session
+        self.last_written = time.time()
+
+    def due(self, now):
+        every = self.config["sample_every_s"]
+        return bool(every) and now - self.last_written >= every
+
+    def write(self):
+        self.synced_model()
+        if self.sampler is None:
+            self.sampler = Sampler(self.model, self.config, banned_ids=never_sampled(self.tokenizer))
+        pieces = self.sampler.generate([start_token(self.tokenizer)], self.config["sample_length"],
+                                       temperature=0.8, seed=self.state.step)
+        text = self.tokenizer.decode(np.concatenate(list(pieces), axis=1)[0])
+        files.append_jsonl(self.path, {"step": self.state.step, "time": round(self.clock.run_seconds(), 3),
+                                       "text": text})
+        self.last_written = time.time()
+
+
+class StatusHeartbeat(RunCallback):
+    """Refreshes status.json every second: progress, best score, throughput and time left."""
+
+    def __init__(self, state, run_dir, clock, tokens_per_step, chars_per_token):
+        super().__init__(state)
+        self.run_dir, self.clock = Path(run_dir), clock
+        self.tokens_per_step, self.chars_per_token = tokens_per_step, chars_per_token
+        self.last_beat = 0.0
+
+    def due(self, now):
+        return now - self.last_beat >= HEARTBEAT_EVERY_S
+
+    def beat(self):
+        s = self.state
+        eta = eta_seconds(s, self.tokens_per_step, self.chars_per_token, self.clock.budget_left())
+        runs.write_status(self.run_dir, step=s.step, total_steps=s.total_steps,
+                          epoch=round(s.epoch(self.tokens_per_step), 4), best_val_loss=s.best_val_loss,
+                          best_step=s.best_step, chars_per_sec=s.chars_per_sec, eta_s=eta)
+        self.last_beat = time.time()
+
+
+class StopRequests(RunCallback):
+    """Whether training should stop now, and the reason to give: a STOP file or SIGTERM,
+    the time budget, or the last step. ``first_step``: where this session began."""
+
+    def __init__(self, state, run_dir, config, clock, first_step):
+        super().__init__(state)
+        self.run_dir, self.config, self.clock, self.first_step = Path(run_dir), config, clock, first_step
+
+    def pending(self) -> int:
+        """Why training should stop now, as an index into STOP_REASONS (0: it should not)."""
+        if (self.run_dir / "STOP").exists() or self.state.sigterm:
+            return 1
+        if self.clock.out_of_time():
+            return 2
+        if self.state.step >= self.state.total_steps:
+            return 3
+        return 0
+
+    def reason(self, request):
+        """(state, message) for a STOP_REASONS index; a budget spent says how far it got."""
+        outcome, message = STOP_REASONS[request]
+        if request != 2:
+            return outcome, message
+        step, budget = self.state.step, self.config["time_budget"]
+        if step > self.first_step:
+            return outcome, message.format(steps=step)
+        if self.first_step:
+            return "stopped", (f"The time budget of {budget:g} s ran out before training could "
+                               f"continue, so the run stays at step {step:,}. Give it more time.")
+        return "stopped", (f"The time budget of {budget:g} s ran out before training began "
+                           f"(start-up took {self.clock.elapsed():.1f} s), so nothing was trained. "
+                           "Give it a longer time budget.")
+
+
+class RunMonitor(RunCallback):
+    """Streams a run's progress to its folder and decides when training stops, through its parts.
+
+    ``state``: the run's TrainingState; ``held_out``: an evaluation.HeldOutText scored with
+    ``scorer``; ``started``: when this session began; ``time_offset``: seconds trained in
+    earlier sessions; ``processes``: several must score, sample and stop at the same steps.
+    """
+
+    def __init__(self, run_dir, config, state, scorer, held_out, tokenizer,
+                 started, time_offset, chars_per_token, processes=1, train_spelling=0.0):
+        super().__init__(state)
+        run_dir, tokens_per_step = Path(run_dir), config["batch_size"] * config["seq_len"]
+        self.processes, self.tokens_per_step = processes, tokens_per_step
+        self.first_step = state.step  # where this session began: steps after it were trained here
+        self.clock = RunClock(state, config, started, time_offset)
+        self.schedule = LearningRateSchedule(state, config, self.clock)
+        self.metrics = MetricsLog(state, run_dir, self.clock, tokens_per_step, chars_per_token,
+                                  train_spelling)
+        self.divergence = DivergenceWatch(state, run_dir, config, getattr(tokenizer, "vocab_size", None),
+                                          chars_per_token, train_spelling)
+        self.early_stop = EarlyStop(state, config)
+        self.scoring = HeldOutScore(state, run_dir, config, scorer, held_out, self.metrics, self.early_stop)
+        self.samples = SampleWriter(state, run_dir, config, tokenizer, self.clock)
+        self.checkpoint = ResumeCheckpoint(state, run_dir, config, self.clock)
+        self.heartbeat = StatusHeartbeat(state, run_dir, self.clock, tokens_per_step, chars_per_token)
+        self.requests = StopRequests(state, run_dir, config, self.clock, self.first_step)
+        self.parts = [self.schedule, self.metrics, self.divergence, self.early_stop, self.scoring,
+                      self.samples, self.checkpoint, self.heartbeat, self.requests]
+        self.prev_running = (0, 0.0)  # (batches, running mean) within fit's single epoch
+
+    @property
+    def stop_reason(self):
+        return self.state.stop_reason
+
+    def set_model(self, model):
+        super().set_model(model)
+        for part in self.parts:
+            part.set_model(model)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.schedule.on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.state.step += 1
+        loss = self.batch_loss(batch, logs)
+        diverged = self.divergence.diverging(loss)
+        if math.isfinite(loss):
+            self.metrics.add(loss)
+        now = time.time()
+        score, sample, request = self.scoring.due(now), self.samples.due(now), self.requests.pending()
+        if self.processes > 1:
+            request, score, sample, diverged = agree(request, score, sample, diverged)
+        if diverged:
+            self.metrics.write()  # the record that shows the rise
+            self.stop("failed", self.divergence.message())
+            return
+        if request:
+            self.stop(*self.requests.reason(request))
+            return  # the end of training writes the last record, score and checkpoint
+        if score:
+            self.scoring.score()
+        elif self.metrics.due(now):
+            self.metrics.write()
+        if self.stop_reason:
+            return
+        if sample:
+            self.samples.write()
+        if self.checkpoint.due(now):
+            self.checkpoint.save_on_schedule()
+        if self.heartbeat.due(now):
+            self.heartbeat.beat()
+
+    def batch_loss(self, batch, logs):
+        # Keras reports the running mean since the epoch began; recover this batch's loss.
+        mean = float((logs or {}).get("loss", math.nan))
+        n = batch + 1
+        prev_n, prev_mean = self.prev_running
+        self.prev_running = (n, mean)
+        return mean * n - prev_mean * prev_n if n == prev_n + 1 else mean
+
+    def trained(self):
+        """Whether this session trained any step."""
+        return self.state.step > self.first_step
+
+    def wrap_up(self):
+        """After the last step: the last record or held-out score, and the resume checkpoint
+        (never of a diverged run). Returns how the run ends: (status state, message)."""
+        self.check_stop()
+        outcome = (self.stop_reason or ("completed",))[0]
+        if self.trained() and outcome != "failed" and self.state.last_eval_step != self.state.step:
+            self.scoring.score()  # the last steps may beat the last periodic score
+        else:
+            self.metrics.write()
+        outcome, message = self.stop_reason or ("completed", "Finished.")
+        if self.trained() and outcome != "failed":
+            self.checkpoint.save()  # never the weights of a diverged run
+            outcome, message = self.stop_reason or ("completed", "Finished.")
+        return outcome, message
+
+    def check_stop(self):
+        request = self.requests.pending()
+        if request and not self.stop_reason:
+            self.stop(*self.requests.reason(request))
