@@ -21,11 +21,13 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-# Browser tests drive Debian's Chromium; install it when it is missing (needs root or sudo).
+# Browser tests drive Debian's Chromium, with a Chinese font so that screenshots of the Chinese
+# interface show its text; install them when missing (needs root or sudo).
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@command -v chromium >/dev/null 2>&1 && [ -e $(CJK_FONT) ] || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null \
 	  || echo "Could not install Chromium: browser tests will be skipped (apt-get install chromium)."; }
 
 test: $(VENV)/.dev chromium

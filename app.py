@@ -1,10 +1,13 @@
-"""TextGen Studio: page configuration, the language switch and navigation only; each page lives in pages/."""
+"""TextGen Studio: page configuration, the language switch, the remembered choices and navigation
+only; each page lives in pages/."""
 
 import streamlit as st
 
-from pages._shared import language_switch, t
+from pages._shared import (keep_choices, keep_undrawn_choices, language_switch, load_choices, save_choices,
+                           t)
 
 st.set_page_config(page_title="TextGen Studio", page_icon=":material/auto_stories:", layout="wide")
+load_choices()  # a refresh starts a new session: the choices kept in the workspace
 language_switch()  # before the page titles below, which follow the chosen language
 
 navigation = st.navigation([
@@ -14,4 +17,9 @@ navigation = st.navigation([
     st.Page("pages/generate.py", title=t("Generate"), icon=":material/edit_note:"),
     st.Page("pages/runs.py", title=t("Runs"), icon=":material/history:"),
 ])
-navigation.run()
+keep_choices(navigation.url_path)  # what another page or language would lose
+try:
+    navigation.run()
+finally:  # also when the page reruns or stops the script
+    keep_undrawn_choices()  # what the next run of this page would lose
+    save_choices()

@@ -1,7 +1,9 @@
 """Shared bits of the benchmark scripts (run by hand, not as tests)."""
 
+import json
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,3 +27,20 @@ def require_shakespeare() -> Path:
     if not SHAKESPEARE.exists():
         sys.exit(f"Reference corpus not found at {SHAKESPEARE}.")
     return SHAKESPEARE
+
+
+def shakespeare_slice(chars: int, offset: int = 0) -> Path:
+    """``chars`` characters of tinyshakespeare from ``offset``, written to benchmarks/out/
+    (never committed); returns the file."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"shakespeare-{offset}-{chars}.txt"
+    text = require_shakespeare().read_text(encoding="utf-8")[offset: offset + chars]
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def held_out_nats(run) -> float:
+    """The run's held-out loss in nats per character, as the ``evaluate`` command gives it."""
+    scored = subprocess.run([sys.executable, "-m", "textgen", "evaluate", str(run)], cwd=ROOT,
+                            check=True, capture_output=True, text=True)
+    return json.loads(scored.stdout)["nats_per_char"]

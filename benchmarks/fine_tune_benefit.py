@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 
-from common import OUT, ROOT, machine, require_shakespeare
+from common import OUT, ROOT, held_out_nats, machine, shakespeare_slice
 
 BASE = ROOT / "assets" / "base-model"
 
@@ -26,9 +26,7 @@ def train_and_score(corpus, name, budget, extra):
     subprocess.run([sys.executable, "-m", "textgen", "train", str(corpus), "--out", str(run),
                     "--preset", "balanced", "--time-budget", str(budget), "--seed", "1", *extra],
                    cwd=ROOT, check=True, capture_output=True)
-    scored = subprocess.run([sys.executable, "-m", "textgen", "evaluate", str(run)], cwd=ROOT,
-                            check=True, capture_output=True, text=True)
-    return json.loads(scored.stdout)["nats_per_char"], json.loads((run / "config.json").read_text())
+    return held_out_nats(run), json.loads((run / "config.json").read_text())
 
 
 def main():
@@ -36,9 +34,7 @@ def main():
     parser.add_argument("--chars", type=int, default=50_000)
     parser.add_argument("--budget", type=float, default=60)
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
-    corpus = OUT / f"shakespeare-{args.chars}.txt"
-    corpus.write_text(require_shakespeare().read_text(encoding="utf-8")[: args.chars], encoding="utf-8")
+    corpus = shakespeare_slice(args.chars)
     scratch, config = train_and_score(corpus, "scratch", args.budget, [])
     tuned, tuned_config = train_and_score(corpus, "fine-tuned", args.budget, ["--init-from", str(BASE)])
     print(f"machine: {machine()}")

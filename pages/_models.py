@@ -53,7 +53,8 @@ def copying_sentence(result: dict) -> str:
 
 
 def show_copying(results: dict, key, path: str, text: str, where=st) -> None:
-    """The memorisation meter under one sample; ``results`` keeps it across reruns."""
+    """The memorisation meter under one sample, and a warning when the sample is mostly
+    copied; ``results`` keeps the check across reruns."""
     if key not in results:
         results[key] = copying(path, text)
     result = results[key]
@@ -63,3 +64,6 @@ def show_copying(results: dict, key, path: str, text: str, where=st) -> None:
     where.caption(copying_sentence(result),
                   help=t("A model that copies long passages has memorised its training text "
                          "instead of learning to write like it. The prompt is not counted."))
+    warning = memorisation.copied_warning(result, t)
+    if warning:
+        where.warning(warning, icon=":material/content_copy:")

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
-from textgen import charts, corpus, metrics, runs, words
+from textgen import app_state, charts, corpus, metrics, runs, words
 from textgen.errors import TextgenError
 from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate, translate_error
 
@@ -25,6 +26,14 @@ LANGUAGE_KEY = "lang"
 SWITCH_KEY = "language_switch"  # the sidebar widget's own key
 CHOICES_KEY = "kept_choices"  # keys of choice widgets kept across pages and languages
 APP_RAN_KEY = "app_ran"  # app.py has run in this session (see run_through_app)
+DRAWN_KEY = "drawn_choices"  # this run's page and the kept keys it noted
+LABELLED_KEY = "labelled_choices"  # keys of kept widgets whose options' labels may change
+# Choices kept in the workspace's app-state.json (see remember), in session state: the file
+# as this session last read or wrote it, the keys noted, and the keys already given their
+# stored value.
+STORED_KEY = "stored_choices"
+REMEMBERED_KEY = "remembered_choices"
+TAKEN_KEY = "taken_choices"
 
 
 # --- the interface language --------------------------------------------------------
@@ -63,21 +72,111 @@ def run_through_app() -> None:
         st.rerun()
 
 
-def choice_key(key: str) -> str:
-    """``key`` for a radio or selectbox whose choice should survive a language switch and
-    a visit to another page (see keep_choices)."""
+def kept_key(key: str) -> str:
+    """``key`` for a widget (or a value) whose state should survive a visit to another
+    page (see keep_choices)."""
     st.session_state.setdefault(CHOICES_KEY, set()).add(key)
+    st.session_state.setdefault(DRAWN_KEY, {"page": None, "keys": set()})["keys"].add(key)
     return key
 
 
-def keep_choices() -> None:
-    """Set every noted choice again. Streamlit forgets the state of widgets a run does not
-    draw (another page's preset, say), unless it was set this way; and a browser remembers
-    a choice by the label it shows, which a new language no longer offers, so setting the
-    value sends it again with its new label."""
+def choice_key(key: str) -> str:
+    """``key`` for a radio or selectbox whose choice should survive a language switch,
+    a change of its options' labels and a visit to another page (see keep_choices)."""
+    st.session_state.setdefault(LABELLED_KEY, set()).add(key)
+    return kept_key(key)
+
+
+def keep_choices(page: str) -> None:
+    """app.py calls this before ``page`` (its address) runs: set every noted key again.
+    Streamlit forgets the state of widgets a run does not draw (another page's preset,
+    say), unless it was set this way; and a browser remembers a choice by the label it
+    shows, which a new language or a run's new state no longer offers, so setting the value
+    sends it again with its new label. A value the same page drew in its last run (a slider,
+    a number, a text) is left alone: setting it would send the browser the value as it was
+    when this run began, undoing a change made since (a slider moved with the arrow keys)."""
+    last = st.session_state.get(DRAWN_KEY) or {}
+    own = last.get("keys", set()) if last.get("page") == page else set()
+    own = own - st.session_state.get(LABELLED_KEY, set())
     for key in st.session_state.get(CHOICES_KEY, ()):
-        if key in st.session_state:
+        if key in st.session_state and key not in own:
             st.session_state[key] = st.session_state[key]
+    st.session_state[DRAWN_KEY] = {"page": page, "keys": set()}
+
+
+def keep_undrawn_choices() -> None:
+    """app.py calls this after the page ran: set again every noted choice this run did not
+    draw (Advanced settings of another preset, say), which Streamlit would otherwise forget
+    before the next run of the same page."""
+    drawn = (st.session_state.get(DRAWN_KEY) or {}).get("keys", set())
+    for key in st.session_state.get(CHOICES_KEY, ()):
+        if key in st.session_state and key not in drawn:
+            try:
+                st.session_state[key] = st.session_state[key]
+            except StreamlitAPIException:
+                pass  # its widget was drawn after all: Streamlit keeps it
+
+
+def load_choices() -> None:
+    """app.py calls this first. A refresh starts a new session with nothing in
+    st.session_state, so at a session's start the choices kept in the workspace's
+    app-state.json are read; remember() hands each to its widget."""
+    if STORED_KEY not in st.session_state:
+        st.session_state[STORED_KEY] = app_state.load()
+
+
+def _fits(fits, value) -> bool:
+    try:
+        return fits is None or bool(fits(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def remember(key: str, fits=None) -> str:
+    """``key`` for a widget (or a value) whose choice survives a refresh, a restart of the
+    app, a visit to another page and a language switch. Kept like choice_key, and saved in
+    the workspace's app-state.json by save_choices. The first time a session notes the key
+    and holds no value for it, it takes the stored one, if ``fits(value)`` says it still
+    fits (a run deleted, a number out of range: the widget then shows its default).
+    A radio or selectbox takes choice_key(remember(...))."""
+    kept_key(key)
+    st.session_state.setdefault(REMEMBERED_KEY, set()).add(key)
+    taken = st.session_state.setdefault(TAKEN_KEY, set())
+    if key not in taken:
+        taken.add(key)
+        stored = st.session_state.get(STORED_KEY) or {}
+        if key not in st.session_state and key in stored and _fits(fits, stored[key]):
+            st.session_state[key] = stored[key]
+    return key
+
+
+def is_text(value) -> bool:
+    """A ``fits`` for remember(): the value of a text box."""
+    return isinstance(value, str)
+
+
+def in_range(low, high, whole: bool = False):
+    """A ``fits`` for remember(): a number from ``low`` to ``high`` (a whole one if
+    ``whole``), or None (an empty number input)."""
+    def fits(value) -> bool:
+        if value is None:
+            return True
+        kinds = (int,) if whole else (int, float)
+        return isinstance(value, kinds) and not isinstance(value, bool) and low <= value <= high
+    return fits
+
+
+def save_choices() -> None:
+    """app.py calls this after the page ran: the noted choices that changed go into
+    app-state.json, beside those this session did not touch (another tab's, another page's)."""
+    stored = st.session_state.get(STORED_KEY)
+    if stored is None:
+        return
+    noted = st.session_state.get(REMEMBERED_KEY, ())
+    current = app_state.as_stored({key: st.session_state[key] for key in noted if key in st.session_state})
+    changed = {key: value for key, value in current.items() if key not in stored or stored[key] != value}
+    if changed:
+        st.session_state[STORED_KEY] = app_state.save({**app_state.load(), **changed})
 
 
 def _switched() -> None:
@@ -96,7 +195,6 @@ def language_switch() -> None:
     code = language()
     st.session_state[LANGUAGE_KEY] = st.session_state[SWITCH_KEY] = code
     st.session_state[APP_RAN_KEY] = True
-    keep_choices()
     st.sidebar.segmented_control("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get,
                                  key=SWITCH_KEY, on_change=_switched, required=True)
     # In the URL too, so a refresh or a shared link keeps it; set on every run because a
@@ -111,8 +209,30 @@ def language_switch() -> None:
 # --- the chosen corpus ---------------------------------------------------------------
 
 
+def corpus_available(spec) -> bool:
+    """Whether a corpus spec still names text: built-in names, or files that are still there
+    (a remembered upload may have been deleted from the workspace since)."""
+    def available(part) -> bool:
+        if not isinstance(part, str):
+            return False
+        if part.startswith(corpus.BUILTIN_PREFIX):
+            return part[len(corpus.BUILTIN_PREFIX):] in corpus.BUILTIN_CORPORA
+        return Path(part).is_file()
+    return isinstance(spec, list) and bool(spec) and all(map(available, spec))
+
+
+def _corpus_label_fits(label) -> bool:
+    return (isinstance(label, (list, tuple)) and len(label) == 2 and isinstance(label[0], str)
+            and isinstance(label[1], dict))
+
+
 def chosen_corpus() -> tuple[list[str], str]:
     """The corpus the Corpus page chose (paths or builtin:NAME), else the sample."""
+    if "corpus_spec" not in st.session_state.get(TAKEN_KEY, ()):
+        remember("corpus_spec", fits=corpus_available)
+        if "corpus_spec" in st.session_state:  # its name comes with it
+            remember("corpus_name", fits=is_text)
+            remember("corpus_label", fits=_corpus_label_fits)
     spec = st.session_state.get("corpus_spec") or DEFAULT_CORPUS
     name = st.session_state.get("corpus_name") or ", ".join(spec)
     return list(spec), name
@@ -121,15 +241,18 @@ def chosen_corpus() -> tuple[list[str], str]:
 def choose_corpus(spec: list[str], name: str, template: str = "{name}", /, **params) -> None:
     """Use ``spec``. ``name`` (English) names the runs; ``template`` and ``params`` show it
     in the current language (file names stay as they are)."""
-    st.session_state["corpus_spec"] = list(spec)
-    st.session_state["corpus_name"] = name
-    st.session_state["corpus_label"] = (template, params or {"name": name})
+    st.session_state[remember("corpus_spec")] = list(spec)
+    st.session_state[remember("corpus_name")] = name
+    st.session_state[remember("corpus_label")] = (template, params or {"name": name})
 
 
 def corpus_title() -> str:
     """The chosen corpus's name as shown, in the current language."""
     _, name = chosen_corpus()
-    template, params = st.session_state.get("corpus_label") or ("{name}", {"name": name})
+    label = st.session_state.get("corpus_label")
+    if not label:  # the default sample, or a choice kept from before titles: named as a built-in
+        return corpus.shown_corpus_name(name, t)
+    template, params = label
     return t(template, **params)
 
 
@@ -195,13 +318,20 @@ def run_state_name(run: dict) -> str:
 
 
 def run_label(run: dict) -> str:
-    """The run's name, state and, once it is final, its best score. An active run's label
-    leaves out its score, which changes with every evaluation."""
+    """The run's title (else its name), the run it was fine-tuned from, its state and, once
+    it is final, its best score: "Team notes (fine-tuned from base-model; completed, 2.31
+    bits/char)". An active run's label leaves out its score, which changes with every
+    evaluation."""
     bpc = run.get("best_val_bpc")
-    state = run_state_name(run)
+    name, base, state = run.get("title") or run["name"], run.get("base_name"), run_state_name(run)
     if isinstance(bpc, (int, float)) and run.get("state") not in runs.ACTIVE_STATES:
-        return t("{name} ({state}, {bpc:.2f} bits/char)", name=run["name"], state=state, bpc=bpc)
-    return t("{name} ({state})", name=run["name"], state=state)
+        if base:
+            return t("{name} (fine-tuned from {base}; {state}, {bpc:.2f} bits/char)",
+                     name=name, base=base, state=state, bpc=bpc)
+        return t("{name} ({state}, {bpc:.2f} bits/char)", name=name, state=state, bpc=bpc)
+    if base:
+        return t("{name} (fine-tuned from {base}; {state})", name=name, base=base, state=state)
+    return t("{name} ({state})", name=name, state=state)
 
 
 def shipped_models() -> dict[str, str]:

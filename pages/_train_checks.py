@@ -10,8 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import chosen_corpus, error_text, show_error, t
-from textgen import capacity, charts, corpus, estimates, heldout, unknowns
+from pages._shared import chosen_corpus, error_text, shipped_models, show_error, t
+from textgen import capacity, charts, corpus, estimates, heldout, suggestions, unknowns
 from textgen.errors import TextgenError
 
 
@@ -97,3 +97,35 @@ def show_held_out_check(overview: dict | None, val_fraction: float) -> None:
     warning = heldout.held_out_warning(novelty)
     if warning:
         st.warning(error_text(warning), icon=":material/call_split:")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def corpus_base_advice(spec: tuple[str, ...], sha256: str, base: str) -> dict:
+    """suggestions.corpus_base_advice of the chosen corpus; ``sha256`` names its content."""
+    return dict(suggestions.corpus_base_advice(spec, base), corpus=sha256)
+
+
+def base_advice(overview: dict | None) -> tuple[str, dict] | None:
+    """(the shipped base model's folder, whether this corpus suits fine-tuning it), or None
+    when there is no corpus or no shipped base to judge."""
+    bases = list(shipped_models())
+    if overview is None or not bases:
+        return None
+    spec, _ = chosen_corpus()
+    try:
+        return bases[0], corpus_base_advice(tuple(spec), overview["sha256"], bases[0])
+    except (TextgenError, OSError):
+        return None  # a damaged base is refused with a sentence when it is chosen
+
+
+def show_base_advice(advice: tuple[str, dict] | None, choice: str | None) -> None:
+    """Under "Fine-tune from": why the shipped base model suits this text, or why it does not."""
+    if advice is None:
+        return
+    base, found = advice
+    chosen = choice == base
+    sentence = suggestions.advice_sentence(found, Path(base).name, chosen, t)
+    if sentence and chosen and found["route"] != "fine-tune":
+        st.warning(sentence, icon=":material/translate:")
+    elif sentence:
+        st.info(sentence, icon=":material/lightbulb:")

@@ -11,14 +11,23 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages._models import show_copying
 from pages._shared import error_text, language, records_reader, run_label, state_name, t
 from textgen import charts, heldout, jobs, metrics, runs
+from textgen.device import trained_on
 from textgen.files import read_json
 from textgen.i18n import join_sentences
 
 STATE_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/autorenew:",
                "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
                "failed": ":material/error:", "interrupted": ":material/warning:"}
+# Compact enough that, at 1280x720, the live chart and the latest sample under it are on
+# screen together.
+LIVE_CHART_HEIGHT = 230
+LIVE_CHART_TOP = 24  # pixels above the plot: room for Plotly's toolbar (the legend is under the plot)
+PAGE_TOP_REM = 2.5  # space above the page title: Streamlit's header is 3.75rem, the title's own margin covers the rest
+EARLIER_SAMPLES = 6  # live samples kept in view under "Earlier samples", newest first
+SAMPLE_HEIGHT = 140  # pixels: the latest live sample's box (about five lines; a longer text scrolls)
 
 
 def say(*sentences: str) -> str:
@@ -82,7 +91,7 @@ def figure_metrics(status: dict, figures: dict) -> None:
     row1[2].metric(t("Best held-out loss"), number_text(figures["best_val_loss"], "{:.3f}"),
                    help=t("Measured on text the model never trains on; lower is better."))
     row2[0].metric(t("Speed (chars/s)"), number_text(figures["chars_per_sec"], "{:,.0f}"))
-    row2[1].metric(t("Device"), status.get("device") or "–")
+    row2[1].metric(t("Device"), trained_on(status.get("device"), t) or "–")
     row2[2].metric(t("Time"), charts.format_duration(elapsed, t) if elapsed is not None else "–")
 
 
@@ -99,13 +108,68 @@ def overfitting_warning(records: list[dict]) -> None:
             icon=":material/trending_up:")
 
 
-def training_samples(samples: list[dict]) -> None:
+def sample_text(sample: dict) -> str:
+    return sample.get("text") or sample.get("sample") or ""
+
+
+def show_sample(run_dir: Path, sample: dict, label: str, where=st, compact: bool = False) -> None:
+    """One samples.jsonl record: its label, its text and the copy meter under it. Each
+    sample is checked once per session (the run's index is built once per server).
+    ``compact``: the text scrolls in a box of ``SAMPLE_HEIGHT`` pixels."""
+    text = sample_text(sample)
+    where.caption(label)
+    where.code(text, language=None, wrap_lines=True, height=SAMPLE_HEIGHT if compact else "content")
+    results = st.session_state.setdefault("train_copying", {})
+    key = (str(run_dir), sample.get("step"), sample.get("time"), bool(sample.get("kept")))
+    show_copying(results, key, str(run_dir), text, where)
+
+
+def earlier_samples(run_dir: Path, samples: list[dict]) -> None:
+    """Live samples before the latest, folded away, newest first."""
     if samples:
-        st.markdown("**" + t("What the model writes so far") + "**")
-        for sample in reversed(samples[-3:]):
-            text = sample.get("text") or sample.get("sample") or ""
-            st.caption(t("Step {step}", step=sample.get("step", "?")))
-            st.code(text, language=None, wrap_lines=True)
+        with st.expander(t("Earlier samples ({count})", count=len(samples))):
+            for sample in reversed(samples[-EARLIER_SAMPLES:]):
+                show_sample(run_dir, sample, t("Step {step}", step=sample.get("step", "?")))
+
+
+def training_samples(run_dir: Path, samples: list[dict], latest=st) -> None:
+    """While a run trains: its latest live sample with the copy meter (in ``latest``, a
+    container), the earlier ones folded away here."""
+    live = metrics.live_samples(samples)
+    if live:
+        show_sample(run_dir, live[-1], "**" + t("What the model writes so far") + "** · "
+                    + t("Step {step}", step=live[-1].get("step", "?")), latest, compact=True)
+        earlier_samples(run_dir, live[:-1])
+
+
+def settings_caption(sample: dict) -> str:
+    temperature, seed = metrics.sample_settings(sample)
+    return t("Temperature {temperature:g}, seed {seed}.", temperature=temperature, seed=seed)
+
+
+def end_samples(run_dir: Path, samples: list[dict]) -> None:
+    """Once a run ended: its last live sample beside the kept model's (what Generate
+    writes, at the same temperature and seed), each with the copy meter."""
+    live, kept = metrics.live_samples(samples), metrics.kept_sample(samples)
+    shown = []
+    if live:
+        shown.append((live[-1], t("Last sample during training (step {step})", step=live[-1].get("step", "?"))))
+    if kept:
+        shown.append((kept, t("From the kept model (step {step}), what Generate writes",
+                              step=kept.get("step", "?"))))
+    if not shown:
+        return
+    st.markdown("**" + t("What the model writes") + "**")
+    for column, (sample, label) in zip(st.columns(len(shown)), shown):
+        column.markdown("**" + label + "**")
+        show_sample(run_dir, sample, settings_caption(sample), column)
+    earlier_samples(run_dir, live[:-1])
+
+
+def tighten_page_top() -> None:
+    """Less blank space above the page title (Streamlit leaves 6rem): the room the live
+    chart and the latest sample need to share a 720-pixel screen."""
+    st.html(f"<style>[data-testid='stMainBlockContainer'] {{padding-top: {PAGE_TOP_REM}rem}}</style>")
 
 
 def live_panel(run_dir: Path, was_active: bool, drawn_labels: dict | None = None) -> None:
@@ -118,17 +182,23 @@ def live_panel(run_dir: Path, was_active: bool, drawn_labels: dict | None = None
     reader = records_reader()
     records = reader.records(run_dir, metrics.METRICS_FILE)
     figures = metrics.live_figures(status, records)
+    # The chart and the latest sample first, so that on a projector (1280x720) both are on
+    # screen together; progress, figures and the toggle under them (drawn first: the chart
+    # reads the toggle).
+    tighten_page_top()
+    chart, latest = st.container(), st.container()
     state_line(run_dir, status, figures)
     figure_metrics(status, figures)
-
     bits = st.toggle(t("Show bits per character"), key="train_bits",
                      help=t("Loss divided by ln 2: how many yes/no questions the model needs per character."))
-    st.plotly_chart(charts.loss_figure(records, bits=bits, best=charts.best_point(records),
-                                       base_records=reader.base_records(run_dir), translate=t),
-                    key="live_loss_chart")
+    figure = charts.loss_figure(records, bits=bits, best=charts.best_point(records),
+                                base_records=reader.base_records(run_dir), translate=t)
+    chart.plotly_chart(figure.update_layout(height=LIVE_CHART_HEIGHT, margin_t=LIVE_CHART_TOP),
+                       key="live_loss_chart")
     show_held_out_note(run_dir)
     overfitting_warning(records)
-    training_samples(reader.records(run_dir, metrics.SAMPLES_FILE))
+    if was_active:  # a run that ended shows its samples in final_summary
+        training_samples(run_dir, reader.records(run_dir, metrics.SAMPLES_FILE), latest)
 
 
 def final_summary(run: dict, status: dict) -> None:
@@ -150,6 +220,7 @@ def final_summary(run: dict, status: dict) -> None:
         if log_text:
             with st.expander(t("Details from the training log")):
                 st.code(log_text[-3000:], language=None)
+    end_samples(Path(run["path"]), records_reader().records(run["path"], metrics.SAMPLES_FILE))
     if run.get("has_model"):
         if st.button(t("Generate text with this model"), type="primary", icon=":material/edit_note:",
                      key="train_generate"):

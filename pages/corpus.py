@@ -6,13 +6,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import (choice_key, chosen_corpus, choose_corpus, corpus_title, error_text, load_overview,
-                           run_through_app, show_error, t)
+from pages._shared import (choice_key, chosen_corpus, choose_corpus, corpus_title, error_text, in_range, is_text,
+                           load_overview, remember, run_through_app, show_error, t)
 from textgen import charts, config, corpus, runs
 from textgen.encodings import decode_bytes
 from textgen.errors import TextgenError
 from textgen.tables import csv_columns, csv_text
-from textgen.uploads import store_corpus
+from textgen.uploads import store_corpus, store_titled, titled_filename
 
 run_through_app()
 
@@ -55,6 +55,27 @@ def handle_uploads(uploads: list, columns: dict[str, str | None]) -> tuple[list[
     return paths, problems
 
 
+def title_input(key: str, default: str) -> str:
+    """The Title box of a pasted or uploaded text: the name it goes by on every page, in its
+    runs and their reports; left empty, ``default`` names it."""
+    return st.text_input(t("Title"), key=key, placeholder=default, max_chars=80,
+                         help=t("The name this text goes by on Train, in Runs and in the report. "
+                                "Leave it empty to use {default}.", default=default))
+
+
+def choose_uploads(paths: list[str], title: str) -> None:
+    """Use the kept uploads, named by ``title`` when it gives a name, else by their files."""
+    titled = store_titled(paths, title, runs.textgen_home())
+    if titled is not None:
+        choose_corpus([str(titled)], titled.stem)
+        return
+    names = [Path(p).name for p in paths]
+    if len(names) <= 3:
+        choose_corpus(paths, " + ".join(names))
+    else:
+        choose_corpus(paths, f"{len(names)} uploaded files", "{count} uploaded files", count=len(names))
+
+
 def upload_section() -> None:
     uploads = st.file_uploader(
         t("Upload text files"), accept_multiple_files=True, key="corpus_uploads",
@@ -75,20 +96,20 @@ def upload_section() -> None:
                 key=f"corpus_column_{upload.file_id}",
                 help=t("The cells of this column become the text, one per line."),
             )
-    # Only act when the uploads (or a column choice) changed: otherwise a later
+    title = title_input("corpus_upload_title", " + ".join(u.name for u in uploads)) if uploads else ""
+    # Only act when the uploads (a column choice, the title) changed: otherwise a later
     # choice of a built-in corpus would be overwritten on every rerun.
-    signature = tuple((u.file_id, columns.get(u.file_id)) for u in uploads)
+    signature = (tuple((u.file_id, columns.get(u.file_id)) for u in uploads), title)
     if uploads and signature != st.session_state.get("upload_signature"):
         st.session_state["upload_signature"] = signature
         usable = [u for u in uploads if not (u.file_id in columns and columns[u.file_id] is None)]
         paths, problems = handle_uploads(usable, columns)
         st.session_state["upload_problems"] = problems
         if paths:
-            names = [Path(p).name for p in paths]
-            if len(names) <= 3:
-                choose_corpus(paths, " + ".join(names))
-            else:
-                choose_corpus(paths, f"{len(names)} uploaded files", "{count} uploaded files", count=len(names))
+            try:
+                choose_uploads(paths, title)
+            except TextgenError as e:
+                problems.append(e)
     elif not uploads:
         st.session_state.pop("upload_signature", None)
         st.session_state.pop("upload_problems", None)
@@ -97,25 +118,37 @@ def upload_section() -> None:
 
 
 def paste_section() -> None:
-    text = st.text_area(t("Paste text"), height=200, key="corpus_paste",
+    text = st.text_area(t("Paste text"), height=200, key=remember("corpus_paste", fits=is_text),
                         placeholder=t("Paste any text here: a story, song lyrics, emails..."))
+    title = title_input(remember("corpus_paste_title", fits=is_text), t("pasted text"))
     if st.button(t("Use this text"), key="corpus_use_paste"):
         if not text.strip():
             st.warning(t("Paste some text into the box first."))
             return
-        try:
-            path = store_corpus(text.encode("utf-8"), "pasted.txt", runs.textgen_home())
+        filename = titled_filename(title)
+        try:  # the text's bytes exactly as pasted, under its title
+            path = store_corpus(text.encode("utf-8"), filename or "pasted.txt", runs.textgen_home())
         except TextgenError as e:
             show_error(e)
+            return
+        if filename:
+            choose_corpus([str(path)], path.stem)
         else:
             choose_corpus([str(path)], "pasted text", "pasted text")
 
 
 def builtin_section() -> None:
     labels = {name: f"{name}: {t(description)}" for name, description in corpus.BUILTIN_CORPORA.items()}
-    name = st.radio(t("Built-in corpus"), list(labels), key=choice_key("corpus_builtin"), format_func=labels.get)
+    key = choice_key(remember("corpus_builtin", fits=labels.__contains__))
+    name = st.radio(t("Built-in corpus"), list(labels), key=key, format_func=labels.get)
     if st.button(t("Use this corpus"), key="corpus_use_builtin"):
         choose_corpus([f"builtin:{name}"], f"built-in {name}", "built-in {name}", name=name)
+
+
+def train_settings_fit(settings) -> bool:
+    """Whether Train's settings of an earlier visit can still size the checks below."""
+    return (isinstance(settings, dict) and settings.get("preset") in config.PRESETS
+            and all(in_range(*config.RANGES[name][1:3])(settings.get(name)) for name in ("seq_len", "val_fraction")))
 
 
 def warnings_for(overview: dict) -> None:
@@ -123,7 +156,7 @@ def warnings_for(overview: dict) -> None:
     for note in overview["warnings"]:  # how the files were read: bytes left out ...
         st.warning(error_text(note), icon=":material/warning:")
     stats = overview["stats"]
-    settings = st.session_state.get("train_settings") or {}
+    settings = st.session_state.get(remember("train_settings", fits=train_settings_fit)) or {}
     defaults = config.resolve_config(settings.get("preset"))
     seq_len = settings.get("seq_len") or defaults["seq_len"]
     val_fraction = settings.get("val_fraction") or defaults["val_fraction"]

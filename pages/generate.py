@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages._models import show_copying, use_model
-from pages._shared import choice_key, model_choices, run_through_app, show_error, t
+from pages._shared import choice_key, in_range, is_text, model_choices, remember, run_through_app, show_error, t
 from textgen import explore, files, memorisation, metrics, unknowns
 from textgen.errors import TextgenError
 from textgen.sampling_settings import STARTING_TEMPERATURE, SamplingSettings
@@ -68,6 +68,7 @@ def model_choice() -> tuple[dict[str, str], str | None, bool]:
         st.page_link("pages/train.py", label=t("Go to Train"), icon=":material/arrow_forward:")
 
     paths = list(choices)
+    remember("generate_model", fits=paths.__contains__)  # the model of an earlier visit, if it is still there
     requested = st.session_state.pop("generate_run", None)
     for path in paths:
         if requested and Path(path).name == requested:
@@ -81,27 +82,32 @@ def model_choice() -> tuple[dict[str, str], str | None, bool]:
 
 def sampling_controls(model_path: str | None, no_model: bool) -> tuple[str, dict, int]:
     """The prompt and the sampling settings; (the prompt, Run.generate's settings, number of samples)."""
-    prompt = st.text_area(t("Prompt"), key="generate_prompt", disabled=no_model,
+    prompt = st.text_area(t("Prompt"), key=remember("generate_prompt", fits=is_text), disabled=no_model,
                           placeholder=t("The beginning of the text; leave empty to let the model start."),
                           help=t("The model continues this text. It only knows characters (or words) it saw "
                                  "while training."))
     c1, c2, c3 = st.columns(3)
     temperature = c1.slider(t("Temperature"), 0.0, 2.0, STARTING_TEMPERATURE, 0.05, disabled=no_model,
-                            key="generate_temperature",
+                            key=remember("generate_temperature", fits=in_range(0.0, 2.0)),
                             help=t("How adventurous the choices are: 0 = always the likeliest, "
                                    "1 = as learnt, above 1 = wilder."))
-    top_k = c2.slider(t("Top-k"), 0, 100, 0, disabled=no_model, key="generate_top_k",
+    top_k = c2.slider(t("Top-k"), 0, 100, 0, disabled=no_model,
+                      key=remember("generate_top_k", fits=in_range(0, 100, whole=True)),
                       help=t("Choose only among the k likeliest next {unit}s; 0 = off.",
                              unit=t(unit_of(model_path))))
-    top_p = c3.slider(t("Top-p"), 0.0, 1.0, 1.0, 0.05, disabled=no_model, key="generate_top_p",
+    top_p = c3.slider(t("Top-p"), 0.0, 1.0, 1.0, 0.05, disabled=no_model,
+                      key=remember("generate_top_p", fits=in_range(0.0, 1.0)),
                       help=t("Choose only among the likeliest next {unit}s that together make up this "
                              "share of the chance; 1.0 = off.", unit=t(unit_of(model_path))))
     c4, c5, c6 = st.columns(3)
-    length = c4.number_input(t("Length"), 1, 5000, 300, disabled=no_model, key="generate_length",
+    length = c4.number_input(t("Length"), 1, 5000, 300, disabled=no_model,
+                             key=remember("generate_length", fits=in_range(1, 5000, whole=True)),
                              help=t("How many {unit}s to write after the prompt.", unit=t(unit_of(model_path))))
     seed = c5.number_input(t("Seed"), 0, 2**31 - 1, None, placeholder=t("random"), disabled=no_model,
-                           key="generate_seed", help=t("The same seed, prompt and settings give the same text again."))
-    num_samples = c6.number_input(t("Number of samples"), 1, 10, 1, disabled=no_model, key="generate_num_samples",
+                           key=remember("generate_seed", fits=in_range(0, 2**31 - 1, whole=True)),
+                           help=t("The same seed, prompt and settings give the same text again."))
+    num_samples = c6.number_input(t("Number of samples"), 1, 10, 1, disabled=no_model,
+                                  key=remember("generate_num_samples", fits=in_range(1, 10, whole=True)),
                                   help=t("How many different continuations to write."))
     settings = SamplingSettings(float(temperature), int(top_k), float(top_p), int(length),
                                 None if seed is None else int(seed)).run_arguments()
@@ -131,18 +137,21 @@ def generate_section(choices: dict[str, str], model_path: str | None, no_model: 
                 texts = run.samples(prompt=prompt, num_samples=int(num_samples), **settings)
         except Exception as e:  # noqa: BLE001 - shown as a sentence
             placeholder.empty()
+            st.session_state.pop("generated", None)  # no earlier text (or its download) above the error
             report(e)
         else:
             placeholder.empty()
             st.session_state["generated"] = {"prompt": prompt, "texts": list(texts), "model": choices[model_path],
-                                             "path": model_path, "copying": {}, "unknown": run.unknown_in(prompt)}
+                                             "path": model_path, "copying": {}, "unknown": run.unknown_in(prompt),
+                                             "settings": dict(settings)}  # labels the texts in a report
     return results
 
 
-def show_generated(results, choices: dict[str, str]) -> None:
-    """The texts generated last, each with its memorisation meter, and their download."""
+def show_generated(results, choices: dict[str, str], model_path: str | None) -> None:
+    """The texts generated last, each with its memorisation meter, and their download; only
+    while the model that wrote them is the one chosen."""
     generated = st.session_state.get("generated")
-    if not generated:
+    if not generated or generated.get("path") != model_path:
         return
     with results:
         full_texts = [generated["prompt"] + text for text in generated["texts"]]
@@ -200,15 +209,25 @@ def explore_section(model_path: str | None, settings: dict, no_model: bool) -> N
         except Exception as e:  # noqa: BLE001 - shown as a sentence
             report(e)
         else:
-            kept = sum(r["kept"] for r in rows)
-            top = rows[0]
-            st.plotly_chart(explore.distribution_figure(rows[:explore.TOP], explore_unit, t), key="explore_chart")
-            st.caption(t("The settings keep {kept:,} of the {total:,} possible next {unit}s. "
-                         "The likeliest, {token}, has a chance of "
-                         "{learnt:.1%} as learnt and {filtered:.1%} after the settings.",
-                         kept=kept, total=len(rows), unit=unit,
-                         token=memorisation.code_span(explore.token_label(top["token"])),
-                         learnt=top["prob_model"], filtered=top["prob_filtered"]))
+            show_chances_after(st.session_state["explore_text"], rows, explore_unit)
+
+
+def show_chances_after(text: str, rows: list[dict], explore_unit: str) -> None:
+    """The end of the text the model continues (a long text box shows its start), the bars
+    of the likeliest next tokens, and a caption whose numbers are those of the bars."""
+    unit = t(explore_unit)
+    if text:
+        st.caption(t("The chances of the next {unit} after the end of the text:", unit=unit))
+        st.code(explore.text_tail(text), language=None, wrap_lines=True)
+    else:
+        st.caption(t("The chances of the first {unit} of a text:", unit=unit))
+    st.plotly_chart(explore.distribution_figure(rows[:explore.TOP], explore_unit, t), key="explore_chart")
+    said = explore.summary(rows)
+    st.caption(t("The settings keep {kept:,} of the {total:,} possible next {unit}s. The likeliest, {token}, "
+                 "has a chance of {before:.1%} before the cut and {after:.1%} after it "
+                 "({learnt:.1%} as the model learnt it, at temperature 1).",
+                 unit=unit, token=memorisation.code_span(explore.token_label(said["token"])),
+                 **{k: said[k] for k in ("kept", "total", "before", "after", "learnt")}))
 
 
 def compare_section(model_path: str | None, prompt: str, settings: dict, no_model: bool) -> None:
@@ -224,12 +243,13 @@ def compare_section(model_path: str | None, prompt: str, settings: dict, no_mode
             texts = {temp: run.generate(prompt=prompt, **dict(settings, temperature=temp, seed=compare_seed))
                      for temp in COMPARE_TEMPERATURES}
         except Exception as e:  # noqa: BLE001 - shown as a sentence
+            st.session_state.pop("comparison", None)
             report(e)
         else:
             st.session_state["comparison"] = {"prompt": prompt, "texts": texts, "seed": compare_seed,
                                               "path": model_path, "copying": {}}
     comparison = st.session_state.get("comparison")
-    if comparison:
+    if comparison and comparison.get("path") == model_path:  # written by the model chosen now
         st.caption(t("Seed {seed}.", seed=comparison["seed"]))
         for column, (temp, text) in zip(st.columns(len(comparison["texts"])), comparison["texts"].items()):
             column.markdown("**" + t("Temperature {value}", value=temp) + "**")
@@ -260,7 +280,7 @@ def before_after_section(model_path: str | None, prompt: str, settings: dict) ->
                                             "paths": dict(zip(BEFORE_AFTER, (base_path, model_path))),
                                             "copying": {}}
     before_after = st.session_state.get("before_after")
-    if before_after:
+    if before_after and (before_after.get("paths") or {}).get("Fine-tuned") == model_path:
         st.caption(t("Seed {seed}.", seed=before_after["seed"]))
         headings = {"Base model": t("Base model"), "Fine-tuned": t("Fine-tuned")}
         for column, (label, text) in zip(st.columns(2), before_after["texts"].items()):
@@ -280,7 +300,7 @@ def generate_page() -> None:
     choices, model_path, no_model = model_choice()
     prompt, settings, num_samples = sampling_controls(model_path, no_model)
     results = generate_section(choices, model_path, no_model, prompt, settings, num_samples)
-    show_generated(results, choices)
+    show_generated(results, choices, model_path)
     explore_section(model_path, settings, no_model)
     compare_section(model_path, prompt, settings, no_model)
     before_after_section(model_path, prompt, settings)

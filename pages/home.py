@@ -32,12 +32,12 @@ with steps[2]:
         st.write(t("Give the model a beginning and let it continue, careful or wild."))
         st.page_link("pages/generate.py", label=t("Generate text"), icon=":material/arrow_forward:")
 
-st.info(t("Models train on this machine: **{device}**.", device=describe_device()), icon=":material/memory:")
+st.info(t("Models train on this machine: **{device}**.", device=describe_device(t)), icon=":material/memory:")
 
 st.subheader(t("Try it in one click"))
 st.write(t(
     "Train a small model on the built-in sample text (fables, letters and recipes "
-    "about a lighthouse town) for under a minute, then see what it writes."
+    "about a lighthouse town) for about a minute, then see what it writes."
 ))
 if st.button(t("Train a quick model on the sample text"), type="primary", icon=":material/play_arrow:",
              key="home_quick_start"):

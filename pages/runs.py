@@ -16,11 +16,26 @@ from textgen.errors import TextgenError
 run_through_app()
 
 RESUMABLE_STATES = ("stopped", "interrupted", "failed")
+RUNS_TABLE_ORDER = ("Run", "Title", "State", "Best bits/char", "Preset", "Corpus", "Duration", "Architecture",
+                    "Tokenizer", "Parameters", "Fine-tuned from", "Started")
+MISSING = "–"  # what a table shows where a run has no value (Streamlit's own would be "None")
+
+
+def scroll_hint() -> None:
+    """Under a table with many columns: the sideways scroll Streamlit shows only on hover."""
+    st.caption(t("Wider than the window? Scroll the table sideways (Shift + mouse wheel, or its bar "
+                 "at the bottom) to see every column."))
+
+
+def first_columns(frame: pd.DataFrame, first: list[str]) -> list[str]:
+    """Every column of ``frame``: those in ``first`` first, in that order, then the rest."""
+    return [c for c in first if c in frame.columns] + [c for c in frame.columns if c not in first]
 
 
 def column_names() -> dict[str, str]:
     """Table columns (English, as textgen.comparison names them) as shown."""
-    return {"Run": t("Run"), "State": t("State"), "Preset": t("Preset"), "Architecture": t("Architecture"),
+    return {"Run": t("Run"), "Title": t("Title"), "State": t("State"), "Preset": t("Preset"),
+            "Architecture": t("Architecture"),
             "Tokenizer": t("Tokenizer"), "Corpus": t("Corpus"), "Parameters": t("Parameters"),
             "Best bits/char": t("Best bits/char"), "Duration": t("Duration"),
             "Fine-tuned from": t("Fine-tuned from"), "Started": t("Started"), "Rank": t("Rank"),
@@ -38,7 +53,9 @@ def compare_section(all_runs: list[dict]) -> None:
     if not with_metrics:
         st.caption(t("Curves appear here once a run has recorded its first steps."))
         return
-    chosen = st.multiselect(t("Runs to compare"), with_metrics, default=with_metrics[:3], key="compare_runs")
+    labels = {r["name"]: run_label(r) for r in all_runs}
+    chosen = st.multiselect(t("Runs to compare"), with_metrics, default=with_metrics[:3], key="compare_runs",
+                            format_func=labels.get)
     c1, c2, c3 = st.columns(3)
     curve_names = {"val_loss": t("Held-out loss"), "train_loss": t("Training loss")}
     axis_names = {"step": t("Step"), "time": t("Time")}
@@ -50,6 +67,9 @@ def compare_section(all_runs: list[dict]) -> None:
     paths = {r["name"]: r["path"] for r in all_runs}
     reader = records_reader()
     curves = {name: reader.records(paths[name]) for name in chosen}
+    titles = {r["name"]: r.get("title") or r["name"] for r in all_runs}
+    if len({titles[name] for name in chosen}) == len(chosen):  # titles in the legend, where they tell runs apart
+        curves = {titles[name]: records for name, records in curves.items()}
     st.plotly_chart(charts.compare_figure(curves, key=key, bits=bits, x=axis, translate=t),
                     key="compare_chart")
     held_out_notes({name: paths[name] for name in chosen})
@@ -72,7 +92,7 @@ def ranking_table(chosen: list[dict]) -> None:
     rows = pd.DataFrame(comparison.comparison_rows(chosen, t))
     names = column_names()
     st.dataframe(
-        rows.rename(columns=names), hide_index=True, key="ranking_table",
+        rows.rename(columns=names), hide_index=True, key="ranking_table", placeholder=MISSING,
         column_config={
             names["Rank"]: st.column_config.NumberColumn(format="%d"),
             names["Best bits/char"]: st.column_config.NumberColumn(
@@ -82,6 +102,7 @@ def ranking_table(chosen: list[dict]) -> None:
             names["Parameters"]: st.column_config.NumberColumn(format="localized"),
         },
     )
+    scroll_hint()
     if comparison.mixed_corpora(chosen):
         st.caption(t("These runs learnt different texts, and some texts are simply harder to "
                      "predict than others: compare scores of runs on the same corpus."))
@@ -129,6 +150,29 @@ def import_section() -> None:
             st.success(t("Imported the run {name}.", name=outcome))
 
 
+def title_section(run: dict) -> None:
+    """The chosen run's title, to change; not while it trains (its job still writes its settings)."""
+    active = run["state"] in runs.ACTIVE_STATES
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        title = st.text_input(t("Title"), value=run.get("title") or "", key=f"runs_title_{run['name']}",
+                              max_chars=runs.MAX_TITLE_CHARS, placeholder=t("optional"), disabled=active,
+                              help=t("What people read in lists and in the report, in any words. "
+                                     "The run keeps its folder name."))
+        save = st.button(t("Save title"), icon=":material/edit:", disabled=active, key="runs_save_title")
+    if active:
+        st.caption(t("This run is still training. Change its title once it has stopped."))
+    if st.session_state.pop("runs_title_saved", None) == run["name"]:
+        st.success(t("Title saved."), icon=":material/check:")
+    if save:
+        try:
+            runs.set_title(run["path"], title)
+        except TextgenError as e:
+            show_error(e)
+        else:
+            st.session_state["runs_title_saved"] = run["name"]
+            st.rerun()
+
+
 def actions_section(all_runs: list[dict]) -> None:
     st.subheader(t("Manage a run"))
     by_name = {r["name"]: r for r in all_runs}
@@ -164,6 +208,7 @@ def actions_section(all_runs: list[dict]) -> None:
                            help=t("Moves the run to the trash; you can undo right after."))
     if run.get("message"):
         st.caption(t(run["message"]))
+    title_section(run)
     if generate:
         st.session_state["generate_run"] = name
         st.switch_page("pages/generate.py")
@@ -199,8 +244,9 @@ if not all_runs:
     st.stop()
 
 columns = column_names()
+runs_frame = runs_table(all_runs)
 st.dataframe(
-    runs_table(all_runs), hide_index=True,
+    runs_frame, hide_index=True, placeholder=MISSING,
     column_config={
         columns["Parameters"]: st.column_config.NumberColumn(format="localized",
                                                              help=t("How many numbers the model learnt.")),
@@ -208,6 +254,9 @@ st.dataframe(
             format="%.3f", help=t("Held-out loss in bits per character: lower is better.")),
         columns["Started"]: st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
     },
+    # What people look for first comes first: at 1280 pixels the rest is a sideways scroll away.
+    column_order=first_columns(runs_frame, [columns[c] for c in RUNS_TABLE_ORDER if c in columns]),
 )
+scroll_hint()
 compare_section(all_runs)
 actions_section(all_runs)

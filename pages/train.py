@@ -10,9 +10,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import (choice_key, chosen_corpus, corpus_title, load_overview, model_choices, run_label,
-                           run_through_app, show_error, t)
-from pages._train_checks import show_estimates, show_held_out_check, warn_unknown
+from pages._shared import (choice_key, chosen_corpus, corpus_title, in_range, load_overview, model_choices,
+                           remember, run_label, run_through_app, show_error, t)
+from pages._train_checks import (base_advice, show_base_advice, show_estimates, show_held_out_check,
+                                 warn_unknown)
 from pages._train_progress import final_summary, live_panel
 from textgen import config, jobs, runs, train_options
 from textgen.errors import TextgenError
@@ -28,9 +29,9 @@ def preset_description(preset: str) -> str:
         "quick": t("A small model that writes something readable within about a minute. "
                    "Good for a first try."),
         "balanced": t("A two-layer model: the best quality for the time on an ordinary computer. "
-                      "Trains until it stops improving."),
-        "quality": t("A bigger model that can learn more but is several times slower. "
-                     "Worth it on a GPU, or with time to spare."),
+                      "Trains until the held-out loss stops improving, for at most ten minutes."),
+        "quality": t("A bigger model that can learn more but is several times slower. Trains until "
+                     "the held-out loss stops improving, for at most half an hour; worth it on a GPU."),
     }[preset]
 
 
@@ -53,14 +54,16 @@ def number_setting(column, name: str, label: str, default, key_suffix: str, disa
         args = dict(min_value=float(low), max_value=float(high),
                     value=None if default is None else float(default))
     args.update(extra)
+    key = remember(f"adv_{name}_{key_suffix}", fits=in_range(args["min_value"], args["max_value"], kind is int))
     return column.number_input(label, help=t(help_text[0].upper() + help_text[1:] + "."),
-                               key=f"adv_{name}_{key_suffix}", disabled=disabled, **args)
+                               key=key, disabled=disabled, **args)
 
 
 def preset_choice() -> str:
     """The Preset radio and its description; the preset's name in lower case."""
     presets = preset_names()
-    preset = st.radio(t("Preset"), list(presets), index=1, horizontal=True, key=choice_key("train_preset"),
+    preset = st.radio(t("Preset"), list(presets), index=1, horizontal=True,
+                      key=choice_key(remember("train_preset", fits=presets.__contains__)),
                       format_func=presets.get,
                       help=t("A starting point for all settings; change any of them under Advanced settings."))
     preset = preset.lower()
@@ -68,9 +71,28 @@ def preset_choice() -> str:
     return preset
 
 
-def base_choice() -> str | None:
-    """The "Fine-tune from" choice: a model's folder, or None to start from scratch."""
+def suggest_base(bases: dict, advice: tuple[str, dict] | None) -> None:
+    """Preselect the route the corpus suits (fine-tuning the shipped base model on a small
+    text it knows, else from scratch) while the person has not chosen: a choice they left as
+    it was follows a change of corpus, one they made stays."""
+    if advice is None:
+        return
+    base, found = advice
+    suggestion = base if found["route"] == "fine-tune" and base in bases else NO_BASE
+    made = st.session_state.get("train_init_from_suggested") or {}
+    untouched = st.session_state.get("train_init_from") == made.get("choice")
+    if "train_init_from" not in st.session_state or (untouched and made.get("corpus") != found["corpus"]):
+        st.session_state["train_init_from"] = suggestion
+        st.session_state["train_init_from_suggested"] = {"choice": suggestion, "corpus": found["corpus"]}
+
+
+def base_choice(advice: tuple[str, dict] | None) -> str | None:
+    """The "Fine-tune from" choice: a model's folder, or None to start from scratch.
+    ``advice``: (the shipped base model's folder, suggestions.base_advice for this corpus)."""
     bases = model_choices(finished_only=True)
+    remember("train_init_from", fits=lambda path: path in (NO_BASE, *bases))  # the choice of an earlier visit
+    remember("train_init_from_suggested", fits=lambda made: isinstance(made, dict))
+    suggest_base(bases, advice)
     requested = st.session_state.pop("finetune_from", None)  # a run name, from the Runs page
     for path in bases:
         if requested and Path(path).name == requested:
@@ -82,6 +104,7 @@ def base_choice() -> str | None:
         format_func={NO_BASE: t("None (start from scratch)"), **bases}.get,
         help=t("Start from a model already trained (for example the shipped base model, trained on "
                "a large general text) and adapt it to this corpus. It keeps that model's shape and vocabulary."))
+    show_base_advice(advice, choice)
     return None if choice == NO_BASE else choice
 
 
@@ -90,14 +113,16 @@ def shape_choices(defaults: dict, suffix: str, init_from: str | None) -> tuple[s
     arch_col, tok_col = st.columns(2)
 
     arch = arch_col.selectbox(t("Architecture"), list(ARCH_NAMES), format_func=ARCH_NAMES.get,
-                              index=list(ARCH_NAMES).index(defaults["arch"]), key=f"arch_{suffix}",
+                              index=list(ARCH_NAMES).index(defaults["arch"]),
+                              key=choice_key(remember(f"arch_{suffix}", fits=ARCH_NAMES.__contains__)),
                               disabled=bool(init_from),
                               help=t("GRU is fast and good on a CPU; LSTM is similar but slower; "
                                      "Transformer (like GPT) shines on a GPU with more text."))
     tokenizers = tokenizer_names()
     tokenizer = tok_col.selectbox(t("Tokenizer"), list(tokenizers), format_func=tokenizers.get,
                                   index=list(tokenizers).index(defaults["tokenizer"]),
-                                  key=choice_key(f"tok_{suffix}"), disabled=bool(init_from),
+                                  key=choice_key(remember(f"tok_{suffix}", fits=tokenizers.__contains__)),
+                                  disabled=bool(init_from),
                                   help=t("Character: the model writes letter by letter and can invent "
                                          "words. Word: it writes whole words it has seen; needs more text. "
                                          "Subword: frequent chunks of words learnt from your text "
@@ -141,7 +166,7 @@ def advanced_settings(defaults: dict, suffix: str, tokenizer: str, init_from: st
 def settings_form(overview: dict | None) -> dict | None:
     """Every setting as widgets; returns what is needed to start, or None if invalid."""
     preset = preset_choice()
-    init_from = base_choice()
+    init_from = base_choice(base_advice(overview))
     try:
         defaults = train_options.form_defaults(preset, init_from)
     except TextgenError as e:
@@ -150,7 +175,7 @@ def settings_form(overview: dict | None) -> dict | None:
     suffix = f"{preset}_{Path(init_from).name if init_from else ''}"  # new defaults per preset and base
     arch, tokenizer = shape_choices(defaults, suffix, init_from)
     values = dict(advanced_settings(defaults, suffix, tokenizer, init_from), arch=arch, tokenizer=tokenizer)
-    st.session_state["train_settings"] = {"preset": preset, "seq_len": values["seq_len"],
+    st.session_state[remember("train_settings")] = {"preset": preset, "seq_len": values["seq_len"],
                                           "val_fraction": values["val_fraction"]}
     try:
         resolved, options = train_options.run_options(preset, values, init_from)
@@ -183,6 +208,7 @@ def start(spec: list[str], name: str, options: dict) -> None:
         return
     st.session_state["selected_run"] = name
     st.session_state.pop("train_run_name", None)  # suggest a fresh name next time
+    st.session_state.pop("train_run_title", None)  # and no title
     st.rerun()
 
 
@@ -190,21 +216,40 @@ def start(spec: list[str], name: str, options: dict) -> None:
 
 
 def new_run_section() -> tuple[list[str], dict | None, str]:
-    """The New run column: the corpus, the settings and the run name; returns (the corpus
-    spec, the plan of settings_form or None, the run name as typed)."""
+    """The New run column: the corpus, the settings, the run name and its title; returns
+    (the corpus spec, the plan of settings_form with the title among its options or None,
+    the run name as typed)."""
     st.subheader(t("New run"))
     spec, corpus_name = chosen_corpus()
-    corpus_line = st.columns([3, 2], vertical_alignment="center")
-    corpus_line[0].markdown(t("**Corpus:** {name}", name=corpus_title()))
-    corpus_line[1].page_link("pages/corpus.py", label=t("Change corpus"), icon=":material/description:")
+    with st.container(horizontal=True, vertical_alignment="center"):  # the link wraps under a long name
+        st.markdown(t("**Corpus:** {name}", name=corpus_title()), width="content")
+        st.page_link("pages/corpus.py", label=t("Change corpus"), icon=":material/description:", width="content")
     overview = load_overview(spec)
     plan = settings_form(overview)
     warn_unknown(spec, overview, plan)
     suggest_run_name(plan, corpus_name)
-    run_name = st.text_input(t("Run name"), key="train_run_name",
-                             help=t("A folder name for this run: letters (of any language), digits, "
-                                    "dots, dashes, underscores."))
-    return spec, plan, run_name
+    name_col, title_col = st.columns(2)
+    run_name = name_col.text_input(t("Run name"), key="train_run_name",
+                                   help=t("A folder name for this run: letters (of any language), digits, "
+                                          "dots, dashes, underscores."))
+    title = title_col.text_input(t("Title"), key="train_run_title", placeholder=t("optional"),
+                                 max_chars=runs.MAX_TITLE_CHARS,
+                                 help=t("What people read in lists and in the report, in any words. "
+                                        "The run keeps its folder name."))
+    return spec, with_title(plan, title), run_name
+
+
+def with_title(plan: dict | None, title: str) -> dict | None:
+    """The plan with the typed title among the job's options; None (Start training off)
+    when the title is refused."""
+    try:
+        title = runs.check_title(title)
+    except TextgenError as e:
+        show_error(e)
+        return None
+    if plan is None or not title:
+        return plan
+    return dict(plan, options=dict(plan["options"], title=title))
 
 
 def watch_choice() -> tuple[dict | None, dict[str, str]]:

@@ -50,9 +50,9 @@ def test_progress_from_steps_budget_or_eta():
 
 def test_device_without_nvidia_smi_is_the_cpu(monkeypatch):
     monkeypatch.setattr(device.shutil, "which", lambda name: None)
-    device.describe_device.cache_clear()
+    device.detect_device.cache_clear()
     assert device.describe_device().startswith("CPU (")
-    device.describe_device.cache_clear()
+    device.detect_device.cache_clear()
 
 
 def test_device_names_the_gpu(monkeypatch):
@@ -63,9 +63,9 @@ def test_device_names_the_gpu(monkeypatch):
         return subprocess.CompletedProcess(cmd, 0, stdout="GPU 0: NVIDIA H200 (UUID: GPU-1234)\n")
 
     monkeypatch.setattr(device.subprocess, "run", fake_run)
-    device.describe_device.cache_clear()
+    device.detect_device.cache_clear()
     assert device.describe_device() == "NVIDIA H200"
-    device.describe_device.cache_clear()
+    device.detect_device.cache_clear()
 
 
 def test_a_hanging_nvidia_smi_does_not_hang_the_page(monkeypatch):
@@ -117,3 +117,81 @@ def test_a_curve_that_moves_keeps_plotlys_own_range():
 def test_a_single_training_step_on_the_live_chart_has_no_negative_axis():
     fig = charts.loss_figure([{"step": 1, "time": 0.4, "train_loss": 4.2}], x="time")
     assert fig.layout.xaxis.range[0] >= 0 and fig.layout.yaxis.range[0] >= 0
+
+
+# --- presentable on a projector ------------------------------------------------------------
+
+
+def figures_with_a_legend():
+    from textgen import explore
+
+    records = [{"step": s, "time": s / 10, "train_loss": 3 - s / 50, "val_loss": 3.1 - s / 60} for s in (10, 20, 30)]
+    rows = explore.distribution_from_logits(["a", "b", "c"], [2.0, 1.0, 0.5], temperature=0.8, top_k=2, top=None)
+    return {"loss": charts.loss_figure(records, best=records[-1]),
+            "fine-tune": charts.loss_figure(records, base_records=records),
+            "compare": charts.compare_figure({"a-run-with-a-long-name": records, "another-run": records}),
+            "explore": explore.distribution_figure(rows)}
+
+
+def test_every_legend_sits_below_the_chart_where_the_toolbar_cannot_reach():
+    """Plotly's toolbar floats over the top right of a chart: a legend at the bottom of the
+    figure, in a row of its own, is never under it."""
+    for name, fig in figures_with_a_legend().items():
+        legend = fig.layout.legend
+        assert fig.layout.showlegend is not False, name
+        assert (legend.orientation, legend.yref, legend.y, legend.yanchor) == ("h", "container", 0, "bottom"), name
+
+
+def test_many_chinese_labels_get_horizontal_bars_and_latin_ones_stay_upright():
+    from textgen.corpus import builtin_text
+
+    zh = charts.char_frequencies(builtin_text("sample-zh"))
+    fig = charts.char_frequency_figure(zh)
+    bar = fig.data[0]
+    assert bar.orientation == "h" and list(bar.y) == [label for label, _ in zh]
+    assert list(fig.layout.yaxis.tickvals) == list(bar.y)  # every bar labelled, one label per row
+    assert fig.layout.yaxis.autorange == "reversed"  # the most frequent at the top
+    assert fig.layout.height >= charts.BAR_ROW_PX * len(zh)
+    en = charts.char_frequencies(builtin_text("sample"))
+    assert len(en) == 40 and charts.char_frequency_figure(en).data[0].orientation != "h"
+    words = charts.word_frequency_figure(charts.word_frequencies(builtin_text("sample")))
+    assert words.data[0].orientation == "h"  # thirty words do not fit side by side either
+    assert charts.label_width("的") == 2 and charts.label_width("a") == 1
+    assert not charts.fits_upright(["的"] * 25) and charts.fits_upright(["a"] * 40)
+
+
+def test_the_device_is_described_in_the_interface_language(monkeypatch):
+    from textgen.i18n import translate
+
+    def zh(text, **params):
+        return translate(text, "zh", **params)
+
+    monkeypatch.setattr(device, "detect_device", lambda: ([], 2))
+    assert device.describe_device() == "CPU (2 cores)"
+    assert device.describe_device(zh) == "处理器（CPU，2 核）"
+    monkeypatch.setattr(device, "detect_device", lambda: ([], 1))
+    assert device.describe_device() == "CPU (1 core)"
+    monkeypatch.setattr(device, "detect_device", lambda: (["NVIDIA H200"] * 2, 16))
+    assert device.describe_device() == "2 x NVIDIA H200"
+    assert device.describe_device(zh) == "2 块 NVIDIA H200"
+    assert device.trained_on("CPU", zh) == "处理器（CPU）"
+    assert device.trained_on("GPU: NVIDIA H200", zh) == "显卡（GPU）：NVIDIA H200"
+    assert device.trained_on("GPU: NVIDIA H200 (x2)") == "GPU: 2 x NVIDIA H200"
+    assert device.trained_on(None) is None
+
+
+def test_built_in_corpus_names_are_shown_in_the_interface_language():
+    from textgen import comparison
+    from textgen.corpus import shown_corpus_name
+    from textgen.i18n import translate
+
+    def zh(text, **params):
+        return translate(text, "zh", **params)
+
+    assert shown_corpus_name("builtin:sample") == "built-in sample"
+    assert shown_corpus_name("built-in sample-zh", zh) == "内置语料 sample-zh"
+    assert shown_corpus_name("builtin:sample + notes.txt", zh) == "内置语料 sample + notes.txt"
+    assert shown_corpus_name("notes.txt", zh) == "notes.txt" and shown_corpus_name(None) is None
+    run = {"name": "r", "corpus": "builtin:sample", "tokenizer": "bpe", "preset": "quick", "state": "completed"}
+    assert comparison.runs_table_rows([run], zh)[0]["Corpus"] == "内置语料 sample"
+    assert comparison.comparison_rows([run], zh)[0]["Corpus"] == "内置语料 sample"

@@ -119,3 +119,129 @@ def test_a_windows_1252_upload_and_a_chinese_file_name_are_shown_as_they_are(ope
     at.switch_page("pages/train.py").run()
     assert not at.exception
     assert at.text_input(key="train_run_name").value.startswith("gru-春天-")
+
+
+# --- titles, and what a refresh keeps ------------------------------------------------
+
+PASTED = "Notes from the harbour office, first week:  \nthe tide came in twice; 潮水.\n" * 300
+
+
+def paste(at, text, title=""):
+    at.text_area[0].input(text)
+    at.text_input(key="corpus_paste_title").input(title)
+    button(at, "Use this text").click().run()
+
+
+def refresh(at, open_page, page: str):
+    """A refresh: a new session on the same workspace, opened on ``page``. AppTest runs a
+    page without app.py after its first run (see run_through_app), so it first visits Home,
+    which runs app.py and with it the saving of the choices after a page ran (a browser runs
+    app.py around every page; tests/browser reload right on the page)."""
+    at.switch_page("app.py").run()
+    assert not at.exception
+    return open_page(page)
+
+
+def state_warnings(at) -> list[str]:
+    """Streamlit's complaint about a widget given a value twice, wherever it would show."""
+    texts = [e.value for e in (*at.warning, *at.error, *at.exception)]
+    return [text for text in texts if "Session State API" in str(text)]
+
+
+def test_pasted_text_gets_a_title_that_names_the_corpus_everywhere(open_page, app_home):
+    at = open_page("corpus")
+    title = at.text_input(key="corpus_paste_title")
+    assert title.label == "Title" and title.placeholder == "pasted text"
+    paste(at, PASTED, "Team notes")
+    assert not at.exception and not at.error
+    (path,) = spec_files(at)
+    assert path.name == "Team notes.txt" and (app_home / "corpora") in path.parents
+    assert path.read_bytes() == PASTED.encode("utf-8")  # the text's bytes, exactly
+    assert at.session_state["corpus_name"] == "Team notes"
+    assert any(s.value == "Using: Team notes" for s in at.subheader)
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert any("**Corpus:** Team notes" in m.value for m in at.markdown)
+    assert "-Team-notes-" in at.text_input(key="train_run_name").value
+
+
+def test_a_title_that_gives_no_name_falls_back_to_pasted_text(open_page):
+    at = open_page("corpus")
+    paste(at, PASTED, " /// ")
+    assert not at.exception and not at.error
+    assert [f.name for f in spec_files(at)] == ["pasted.txt"]
+    assert at.session_state["corpus_name"] == "pasted text"
+
+
+def test_an_upload_can_be_given_a_title(open_page):
+    at = open_page("corpus")
+    at.file_uploader[0].set_value([("notes.txt", TEXT.encode("utf-8"), "text/plain"),
+                                   ("more.md", "Ein Brief über Möwen.\n".encode("cp1252") * 300, "text/markdown")])
+    at.run()
+    title = at.text_input(key="corpus_upload_title")
+    assert title.placeholder == "notes.txt + more.md"  # left empty, the files name it
+    assert at.session_state["corpus_name"] == "notes.txt + more.md"
+    title.input("Letters 春天").run()
+    assert not at.exception and not at.error
+    (path,) = spec_files(at)
+    assert path.name == "Letters 春天.txt"
+    assert path.read_text(encoding="utf-8") == TEXT + "\n\n" + "Ein Brief über Möwen.\n" * 300
+    assert any(s.value == "Using: Letters 春天" for s in at.subheader)
+
+
+def test_a_single_titled_upload_keeps_its_bytes(open_page):
+    data = "Le café était fermé, déjà vu.\n".encode("cp1252") * 100
+    at = open_page("corpus")
+    at.file_uploader[0].upload("cafe.txt", data, "text/plain")
+    at.run()
+    at.text_input(key="corpus_upload_title").input("Café").run()
+    (path,) = spec_files(at)
+    assert (path.name, path.read_bytes()) == ("Café.txt", data)
+    assert {m.label: m.value for m in at.metric}["Encoding"] == "Windows-1252"
+
+
+def test_a_refresh_keeps_the_pasted_text_its_title_and_the_chosen_corpus(open_page, app_home):
+    at = open_page("corpus")
+    paste(at, PASTED, "Team notes")
+    again = refresh(at, open_page, "corpus")
+    assert (app_home / "app-state.json").is_file()
+    assert again.text_area[0].value == PASTED
+    assert again.text_input(key="corpus_paste_title").value == "Team notes"
+    assert [f.name for f in spec_files(again)] == ["Team notes.txt"]
+    assert any(s.value == "Using: Team notes" for s in again.subheader)
+    assert not state_warnings(again)
+    again.switch_page("app.py").run()  # a visit to another page (Home, through app.py: see refresh)
+    again.switch_page("pages/corpus.py").run()
+    assert again.text_area[0].value == PASTED
+    assert again.text_input(key="corpus_paste_title").value == "Team notes"
+    again.switch_page("pages/train.py").run()
+    assert any("**Corpus:** Team notes" in m.value for m in again.markdown)
+
+
+def test_a_refresh_keeps_the_built_in_choice_across_a_language_switch(open_page):
+    at = open_page("corpus")
+    at.radio[0].set_value("python-docs")
+    button(at, "Use this corpus").click().run()
+    at.switch_page("app.py").run()  # see refresh
+    again = open_page("corpus", session_state={"lang": "zh"})
+    assert again.radio[0].value == "python-docs"
+    assert again.session_state["corpus_spec"] == ["builtin:python-docs"]
+    again.session_state["lang"] = "en"
+    again.run()
+    assert again.radio[0].value == "python-docs"
+    assert any("python-docs" in s.value for s in again.subheader)
+
+
+def test_a_remembered_corpus_that_was_deleted_quietly_falls_back_to_the_sample(open_page, app_home):
+    import shutil
+
+    at = open_page("corpus")
+    paste(at, PASTED, "Team notes")
+    at.switch_page("app.py").run()  # see refresh
+    shutil.rmtree(app_home / "corpora")
+    again = open_page("corpus")
+    assert not again.exception and not again.error
+    assert "corpus_spec" not in again.session_state
+    (using,) = [s.value for s in again.subheader if s.value.startswith("Using:")]
+    assert "sample" in using and "Team notes" not in using
+    assert again.text_area[0].value == PASTED  # the box's text is still there to use again

@@ -188,3 +188,83 @@ def test_a_prompts_unknown_words_are_named(open_page, app_home):
     (warning,) = [w.value for w in at.warning if "<unk>" in w.value]
     assert warning == ('The model does not know these parts of the prompt and reads each as <unk>: '
                        '"zebra", "sat".')
+
+
+# --- what a refresh keeps, and text that belongs to the model chosen --------------------
+
+
+def number(at, label):
+    return next(n for n in at.number_input if n.label == label)
+
+
+def shipped_base() -> str:
+    import pages._shared
+
+    return str(pages._shared.ASSETS_DIR / "base-model")
+
+
+def test_a_refresh_keeps_the_prompt_and_the_sampling_settings(open_page, app_home):
+    at = open_page("generate")
+    at.text_area[0].input("The keeper said,\n  ")
+    at.slider[0].set_value(0.5)
+    at.slider[2].set_value(0.9)
+    number(at, "Length").set_value(120)
+    number(at, "Seed").set_value(11)
+    at.run()
+    at.switch_page("app.py").run()  # AppTest runs app.py, which keeps the choices, on Home only
+
+    again = open_page("generate")  # a refresh: a new session on the same workspace
+    assert not again.exception
+    assert again.text_area[0].value == "The keeper said,\n  "
+    assert (again.slider[0].value, again.slider[1].value, again.slider[2].value) == (0.5, 0, 0.9)
+    assert (number(again, "Length").value, number(again, "Seed").value) == (120, 11)
+    assert number(again, "Number of samples").value == 1
+    assert again.selectbox[0].value == shipped_base()
+
+
+def test_remembered_sampling_settings_out_of_range_fall_back_to_the_defaults(open_page, app_home):
+    from textgen import files
+
+    files.atomic_write_json(app_home / "app-state.json", {
+        "generate_temperature": 7.5, "generate_top_k": "many", "generate_length": 0, "generate_seed": 2**40,
+        "generate_prompt": ["not", "text"], "generate_model": str(app_home / "runs" / "deleted-run")})
+    at = open_page("generate")
+    assert not at.exception and not at.error
+    assert (at.slider[0].value, at.slider[1].value) == (0.8, 0)
+    assert (number(at, "Length").value, number(at, "Seed").value) == (300, None)
+    assert at.text_area[0].value == ""
+    assert at.selectbox[0].value == shipped_base()
+
+
+def test_text_written_by_another_model_is_hidden_after_switching_models(open_page, app_home_with_run, quick_run_dir):
+    at = open_page("generate", timeout=120)
+    run_path = str(app_home_with_run / "runs" / quick_run_dir.name)
+    at.selectbox[0].set_value(run_path).run()
+    at.text_area[0].input("The lighthouse")
+    number(at, "Length").set_value(30)
+    button(at, "Generate").click().run()
+    assert not at.exception and not at.error
+    assert len(at.code) == 1 and at.download_button
+    button(at, "Compare temperatures").click().run()
+    assert len(at.code) == 5
+    at.selectbox[0].set_value(shipped_base()).run()
+    assert not at.code and not at.download_button  # neither the samples nor the comparison
+    assert not [c.value for c in at.caption if c.value.startswith("From ")]
+    at.selectbox[0].set_value(run_path).run()  # back to the model that wrote them
+    assert len(at.code) == 5 and at.download_button
+
+
+def test_a_refused_prompt_leaves_no_earlier_text_above_the_error(open_page, app_home_with_run):
+    at = open_page("generate", timeout=120)
+    at.text_area[0].input("The lighthouse")
+    number(at, "Length").set_value(30)
+    button(at, "Generate").click().run()
+    button(at, "Compare temperatures").click().run()
+    assert len(at.code) == 5 and at.download_button
+    at.text_area[0].input("ꙮꙮꙮ")
+    button(at, "Generate").click().run()
+    assert not at.exception
+    assert at.error and "ꙮ" in at.error[0].value
+    assert len(at.code) == 4 and not at.download_button  # the comparison was not asked again
+    button(at, "Compare temperatures").click().run()
+    assert at.error and not at.code and not at.download_button

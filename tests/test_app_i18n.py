@@ -225,3 +225,60 @@ st.radio(t("Preset"), list(names), index=1, key=choice_key("preset"), format_fun
     switch(at).set_value("en").run()
     assert at.radio[0].label == "Preset" and at.radio[0].value == "Quality"
     assert "lang" not in at.query_params
+
+
+# Words the product itself writes in English, which must not show when Chinese is chosen.
+ENGLISH_PRODUCT_WORDS = ("CPU (", "core", "builtin:", "built-in", "None", "bpe", "subword", "quick", "balanced",
+                         "completed", "char")
+
+
+def shown_texts(at) -> str:
+    """Every text a page shows: headings, paragraphs, notes, metrics and table cells (a table
+    shows its placeholder for a missing value, so missing cells are left out here)."""
+    parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning",
+                                  "success", "error") for e in getattr(at, kind)]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    for table in at.dataframe:
+        assert table.proto.placeholder and table.proto.placeholder != "None"
+        parts += [str(cell) for cell in table.value.to_numpy().ravel() if cell is not None and cell == cell]
+        parts += [str(column) for column in table.value.columns]
+    return "\n".join(parts)
+
+
+def english_words_in(at) -> list[str]:
+    text = shown_texts(at)
+    return [word for word in ENGLISH_PRODUCT_WORDS if word in text]
+
+
+def test_home_train_and_runs_write_every_value_in_chinese(open_page, app_home):
+    """The device, built-in corpus names, presets, tokenizers and missing values: in Chinese."""
+    finished_run(app_home)  # a built-in corpus, the quick preset, char tokens, no title
+    bpe = finished_run(app_home, "zh-second-run")
+    config = json.loads((bpe / "config.json").read_text())
+    (bpe / "config.json").write_text(json.dumps({**config, "tokenizer": "bpe", "preset": "balanced",
+                                                 "corpus": {"name": "builtin:sample + notes.txt"}}))
+    run_dir = app_home / "runs" / "live-zh"
+    run_dir.mkdir(parents=True)
+    files.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru", "tokenizer": "char"})
+    runs.write_status(run_dir, state="running", pid=os.getpid(), started_at=time.time() - 10, step=20,
+                      total_steps=100, device="CPU")
+
+    home = open_page("home", session_state=ZH)
+    assert any("处理器（CPU，" in i.value for i in home.info)
+    assert english_words_in(home) == []
+
+    train = open_page("train", session_state=ZH)
+    assert any("内置语料 sample" in m.value for m in train.markdown)  # the corpus line
+    assert {m.value for m in train.metric if m.label == "设备"} == {"处理器（CPU）"}
+    assert english_words_in(train) == []
+
+    runs_page = open_page("runs", session_state=ZH)
+    table = runs_page.dataframe[0].value
+    row = table[table["运行"] == "zh-second-run"].iloc[0]
+    assert row["分词方式"] == "子词" and row["预设"] == "均衡"
+    assert row["语料"] == "内置语料 sample + notes.txt"
+    assert english_words_in(runs_page) == []
+
+    to_english(runs_page)
+    table = runs_page.dataframe[0].value
+    assert table[table["Run"] == "zh-second-run"].iloc[0]["Corpus"] == "built-in sample + notes.txt"

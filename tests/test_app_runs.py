@@ -111,6 +111,7 @@ def test_a_report_can_be_downloaded_with_this_sessions_texts(open_page, app_home
     path = str(app_home_with_run / "runs" / quick_run_dir.name)
     extra = report.session_samples(path, at.session_state["generated"], None)
     assert len(extra) == 1 and extra[0]["text"].startswith("The lighthouse")
+    assert extra[0]["label"].startswith("Generated (temperature ") and extra[0]["label"].endswith("random seed)")
     page = report.build_report(path, extra)
     assert quick_run_dir.name in page and html.escape(extra[0]["text"]) in page
 
@@ -174,3 +175,65 @@ def test_a_job_still_starting_up_is_listed_as_starting(open_page, app_home):
     at = open_page("runs")
     table = at.dataframe[0].value
     assert table[table["Run"] == "just-started"].iloc[0]["State"] == "starting"
+
+
+def test_a_run_gets_a_title_on_the_runs_page_and_the_lists_show_it(open_page, app_home_with_run, quick_run_dir):
+    import json
+
+    name = quick_run_dir.name
+    at = open_page("runs")
+    at.text_input(key=f"runs_title_{name}").input("Team notes")
+    at.button(key="runs_save_title").click().run()
+    assert not at.exception
+    config = json.loads((app_home_with_run / "runs" / name / "config.json").read_text(encoding="utf-8"))
+    assert config["title"] == "Team notes" and config["arch"] == "gru"
+    assert any("Title saved" in s.value for s in at.success)
+    table = at.dataframe[0].value
+    assert table[table["Run"] == name].iloc[0]["Title"] == "Team notes"
+    label = at.selectbox(key="runs_manage").options[0]
+    assert label.startswith("Team notes (completed, ") and label.endswith(" bits/char)")
+    assert at.multiselect[0].options == [label]
+    at.switch_page("pages/train.py").run()
+    assert label in at.selectbox(key="train_watch").options
+    assert label in at.selectbox(key="train_init_from").options
+
+
+def test_an_active_runs_title_cannot_be_changed(open_page, app_home):
+    import os
+    import time
+
+    from textgen import files, runs
+
+    run_dir = app_home / "runs" / "busy"
+    run_dir.mkdir(parents=True)
+    files.atomic_write_json(run_dir / "config.json", {"preset": "quick", "arch": "gru", "corpus": {"name": "x"}})
+    runs.write_status(run_dir, state="running", pid=os.getpid(), started_at=time.time())
+    at = open_page("runs")
+    assert at.button(key="runs_save_title").disabled and at.text_input(key="runs_title_busy").disabled
+    assert any("This run is still training. Change its title once it has stopped." in c.value for c in at.caption)
+
+
+def test_a_fine_tuned_run_is_marked_as_such_in_every_list(open_page, app_home_with_run, quick_run_dir):
+    import json
+    import re
+
+    from textgen import files
+    from pages._shared import ASSETS_DIR
+
+    run_dir = app_home_with_run / "runs" / quick_run_dir.name
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    files.atomic_write_json(run_dir / "config.json",
+                            dict(config, init_from=str(ASSETS_DIR / "base-model"), title="Team notes"))
+    at = open_page("runs")
+    label = at.selectbox(key="runs_manage").options[0]
+    assert re.fullmatch(r"Team notes \(fine-tuned from base-model; completed, \d+\.\d\d bits/char\)", label)
+    table = at.dataframe[0].value
+    assert table.iloc[0]["Fine-tuned from"] == "base-model"
+    at.switch_page("pages/train.py").run()
+    assert label in at.selectbox(key="train_watch").options
+    assert label in at.selectbox(key="train_init_from").options
+    at.switch_page("pages/generate.py").run(timeout=120)
+    assert label in at.selectbox(key="generate_model").options
+    chinese = open_page("runs", session_state={"lang": "zh"})
+    assert re.fullmatch(r"Team notes（由 base-model 微调；已完成，每字符 \d+\.\d\d 比特）",
+                        chinese.selectbox(key="runs_manage").options[0])

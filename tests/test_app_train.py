@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from textgen import files, jobs, runs
+from textgen import config, files, jobs, runs
 
 
 def button(at, label):
@@ -71,7 +71,7 @@ def test_quick_preset_fills_in_its_settings(open_page):
     at = open_page("train")
     at.radio[0].set_value("Quick").run()
     assert number(at, "Layers").value == 1
-    assert number(at, "Time budget (seconds)").value == 45
+    assert number(at, "Time budget (seconds)").value == 60
     assert "readable within about a minute" in " ".join(c.value for c in at.caption)
 
 
@@ -211,7 +211,7 @@ def test_a_time_budget_of_0_on_quick_starts_a_run_with_no_limit(open_page, start
     number(at, "Time budget (seconds)").set_value(0).run()
     button(at, "Start training").click().run()
     (call,) = started
-    assert call["options"]["time_budget"] == 0  # explicit: the preset's 45 s must not apply
+    assert call["options"]["time_budget"] == 0  # explicit: the preset's 60 s must not apply
     assert jobs.train_command(["x"], call["out_dir"], call["options"])[-2:] == ["--time-budget", "0.0"]
 
 
@@ -342,3 +342,183 @@ def test_a_resumed_run_waiting_to_start_shows_no_old_time_or_eta(open_page, app_
     at = open_page("train")
     assert {m.label: m.value for m in at.metric}["Time"] == "–"
     assert not at.get("progress")  # no bar at 100 % from the finished session
+
+
+def small_corpus(home, name, text):
+    path = home / name
+    path.write_text(text, encoding="utf-8")
+    return {"corpus_spec": [str(path)], "corpus_name": name}
+
+
+def test_a_small_text_the_base_knows_preselects_fine_tuning_it_and_says_why(open_page, app_home):
+    from pages._shared import ASSETS_DIR
+
+    text = "The keeper lit the lamp at dusk, and the gulls went quiet over the harbour.\n" * 200
+    at = open_page("train", session_state=small_corpus(app_home, "team.txt", text))
+    assert select(at, "Fine-tune from").value == str(ASSETS_DIR / "base-model")
+    (advice,) = [i.value for i in at.info if "Your text is small" in i.value]
+    assert "(15,200 characters), so this run fine-tunes the shipped base model base-model" in advice
+    select(at, "Fine-tune from").set_value("None (start from scratch)").run()
+    at.run()
+    assert select(at, "Fine-tune from").value == "None (start from scratch)"  # the choice stays the user's
+    assert not [i.value for i in at.info if "Your text is small" in i.value]
+
+
+def test_a_small_chinese_text_starts_from_scratch_and_says_the_base_knows_little_of_it(open_page, app_home):
+    from pages._shared import ASSETS_DIR
+    from textgen.suggestions import known_share
+    from textgen.tokenizers import load_tokenizer
+
+    text = "春天来了，山村里的桃花开了。孩子们在河边放风筝。\n" * 300
+    share = known_share(load_tokenizer(ASSETS_DIR / "base-model" / "tokenizer.json"), text)
+    assert share < 0.9  # the base learnt from English, code and a few Chinese paragraphs
+    at = open_page("train", session_state=small_corpus(app_home, "春天.txt", text))
+    assert select(at, "Fine-tune from").value == "None (start from scratch)"
+    (advice,) = [i.value for i in at.info if "knows only" in i.value]
+    assert advice.startswith(f"The base model base-model knows only {share:.0%} of this text's characters")
+
+
+def test_the_built_in_sample_is_not_suggested_for_a_base_pre_trained_on_it(open_page):
+    at = open_page("train")
+    assert select(at, "Fine-tune from").value == "None (start from scratch)"
+    assert not [i.value for i in at.info if "Your text is small" in i.value]
+
+
+# --- what a refresh keeps ----------------------------------------------------------
+
+NO_BASE = "None (start from scratch)"
+
+
+def test_a_refresh_keeps_every_setting_on_train(open_page, app_home):
+    at = open_page("train")
+    select(at, "Fine-tune from").set_value(NO_BASE).run()
+    at.radio[0].set_value("Quick").run()
+    number(at, "Learning rate").set_value(0.002).run()
+    select(at, "Tokenizer").set_value("word").run()
+    number(at, "Vocabulary size").set_value(3000).run()
+    number(at, "Seed").set_value(42).run()
+    number(at, "Time budget (seconds)").set_value(90.0).run()
+    assert not at.exception and not at.error
+    at.switch_page("app.py").run()  # AppTest runs app.py, which keeps the choices, on Home only
+
+    again = open_page("train")  # a refresh: a new session on the same workspace
+    assert not again.exception
+    assert again.radio[0].value == "Quick"
+    assert select(again, "Fine-tune from").value == NO_BASE
+    assert number(again, "Learning rate").value == pytest.approx(0.002)
+    assert select(again, "Tokenizer").value == "word"
+    assert number(again, "Vocabulary size").value == 3000
+    assert (number(again, "Seed").value, number(again, "Time budget (seconds)").value) == (42, 90.0)
+    assert number(again, "Layers").value == 1  # untouched settings keep the preset's values
+    assert not [w.value for w in again.warning if "Session State API" in w.value]
+    again.session_state["lang"] = "zh"  # and a language switch
+    again.run()
+    assert not again.exception
+    assert again.radio[0].value == "Quick"
+    assert next(n for n in again.number_input if n.label == "学习率").value == pytest.approx(0.002)
+
+
+def test_remembered_settings_that_no_longer_fit_fall_back_to_the_defaults(open_page, app_home):
+    files.atomic_write_json(app_home / "app-state.json", {
+        "train_preset": "Enormous", "train_init_from": str(app_home / "runs" / "deleted-run"),
+        "arch_balanced_": "rnn", "tok_balanced_": "morse", "adv_layers_balanced_": 999,
+        "adv_learning_rate_balanced_": "fast", "adv_seed_balanced_": -5, "adv_dropout_balanced_": True,
+        "adv_epochs_balanced_": 12})
+    at = open_page("train")
+    assert not at.exception
+    assert at.radio[0].value == "Balanced"
+    assert select(at, "Fine-tune from").value != str(app_home / "runs" / "deleted-run")
+    assert select(at, "Tokenizer").value == "char"
+    defaults = config.resolve_config("balanced")
+    assert number(at, "Layers").value == defaults["layers"]
+    assert number(at, "Learning rate").value == pytest.approx(defaults["learning_rate"])
+    assert number(at, "Seed").value is None
+    assert number(at, "Dropout").value == pytest.approx(defaults["dropout"])
+    assert number(at, "Epochs").value == 12  # what still fits is kept
+
+
+def test_a_damaged_app_state_file_means_nothing_is_remembered(open_page, app_home):
+    (app_home / "app-state.json").write_text('{"train_preset": "Qu', encoding="utf-8")
+    at = open_page("train")
+    assert not at.exception
+    assert at.radio[0].value == "Balanced"
+
+
+def copied_sample_run(home, name, state, samples):
+    """A fake run whose config names the built-in sample as its training text, so the copy
+    meter can index it."""
+    run_dir = fake_run(home, name, state=state, samples=samples, step=300, total_steps=1000, device="CPU")
+    files.atomic_write_json(run_dir / "config.json", {
+        "preset": "quick", "arch": "gru", "tokenizer": "char", "val_fraction": 0.1, "parameters": 1234,
+        "corpus": {"name": "builtin:sample", "sources": ["builtin:sample"]}})
+    return run_dir
+
+
+def test_the_latest_live_sample_carries_the_copy_meter_and_says_when_it_is_mostly_copied(open_page, app_home):
+    from textgen.corpus import builtin_text
+
+    copied = builtin_text("sample")[5000:5240]
+    copied_sample_run(app_home, "copying", "running", [
+        {"step": 100, "time": 10.0, "text": "thee wonld the sande of hes", "temperature": 0.8, "seed": 100},
+        {"step": 90, "time": 12.0, "text": "KEPT MODEL TEXT", "temperature": 0.8, "seed": 100, "kept": True},
+        {"step": 200, "time": 20.0, "text": copied, "temperature": 0.8, "seed": 200}])
+    at = open_page("train")
+    assert not at.exception
+    codes = [c.value for c in at.code]
+    assert codes[0] == copied  # the latest first, right under the chart
+    assert "KEPT MODEL TEXT" not in codes  # an earlier session's kept sample is not a live one
+    meters = [c.value for c in at.caption if c.value.startswith("Copied from the training text")]
+    assert meters[0].startswith("Copied from the training text: 100% of its 12-character pieces")
+    assert "Longest copied passage (240 characters)" in meters[0]
+    (warning,) = [w.value for w in at.warning if w.value.startswith("Mostly copied")]
+    assert warning.startswith("Mostly copied: 100% of this text lies in passages of 24 or more characters")
+    assert [e.label for e in at.expander if e.label.startswith("Earlier samples")] == ["Earlier samples (1)"]
+    assert "thee wonld the sande of hes" in codes  # folded away, with its own meter
+    assert len(meters) == 2
+
+
+def test_a_finished_run_shows_its_last_live_sample_beside_the_kept_models(open_page, app_home):
+    copied_sample_run(app_home, "ended", "completed", [
+        {"step": 100, "time": 10.0, "text": "an early try"},  # written before records said how
+        {"step": 200, "time": 20.0, "text": "the last live sample", "temperature": 0.8, "seed": 200},
+        {"step": 150, "time": 21.0, "text": "what the kept model writes", "temperature": 0.8, "seed": 200,
+         "kept": True}])
+    at = open_page("train")
+    assert not at.exception
+    labels = [m.value for m in at.markdown]
+    assert "**Last sample during training (step 200)**" in labels
+    assert "**From the kept model (step 150), what Generate writes**" in labels
+    codes = [c.value for c in at.code]
+    assert codes[:2] == ["the last live sample", "what the kept model writes"]
+    assert [c.value for c in at.caption].count("Temperature 0.8, seed 200.") == 2
+    meters = [c.value for c in at.caption if c.value.startswith("Copied from the training text")]
+    assert len(meters) == 3  # the two side by side and the early try under "Earlier samples (1)"
+    assert [e.label for e in at.expander if e.label.startswith("Earlier samples")] == ["Earlier samples (1)"]
+    assert not [w for w in at.warning if w.value.startswith("Mostly copied")]
+
+
+def test_a_real_finished_run_shows_what_its_kept_model_writes(open_page, app_home_with_run, quick_run_dir):
+    kept = [s for s in files.read_jsonl(quick_run_dir / "samples.jsonl")[0] if s.get("kept")]
+    at = open_page("train")
+    labels = [m.value for m in at.markdown]
+    assert f"**From the kept model (step {kept[-1]['step']}), what Generate writes**" in labels
+    assert kept[-1]["text"] in [c.value for c in at.code]
+    assert any(c.value.startswith("Copied from the training text") for c in at.caption)
+
+
+def test_a_title_typed_beside_the_run_name_travels_to_the_job(open_page, started):
+    at = open_page("train")
+    at.text_input(key="train_run_title").input("  Team notes 团队 ").run()
+    button(at, "Start training").click().run()
+    assert not at.exception
+    (call,) = started
+    assert call["options"]["title"] == "Team notes 团队"
+    assert "--title" in jobs.train_command(["x"], call["out_dir"], call["options"])
+    assert at.text_input(key="train_run_title").value == ""  # the next run starts without one
+
+
+def test_a_title_of_two_lines_keeps_start_training_off(open_page, started):
+    at = open_page("train")
+    at.text_input(key="train_run_title").set_value("Team\nnotes").run()
+    assert button(at, "Start training").disabled
+    assert any("one line of text" in e.value for e in at.error)

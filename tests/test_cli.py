@@ -337,7 +337,7 @@ def test_a_time_budget_of_0_on_quick_means_no_limit():
                                       "--time-budget", "0"])
     explicit = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
     assert resolve_config(args.preset, **explicit)["time_budget"] is None
-    assert resolve_config("quick")["time_budget"] == 45
+    assert resolve_config("quick")["time_budget"] == 60
 
 
 # --- unknown words: said, charged and named ----------------------------------------------------
@@ -520,3 +520,22 @@ def test_a_diverging_run_or_a_budget_shorter_than_start_up_ends_with_a_sentence(
             assert status["message"] == f"Finished: the time budget ran out after {status['step']:,} steps."
         assert status["message"] in result.stderr
     assert json.loads((tmp_path / "budget-0.001" / "status.json").read_text())["step"] == 0
+
+
+def test_train_keeps_the_title_in_config_json(tmp_path):
+    corpus = tmp_path / "notes.txt"
+    corpus.write_text(PATTERN * 40, encoding="utf-8")
+    out = tmp_path / "runs" / "titled"
+    result = run_cli(["train", corpus, "--out", out, *TINY, "--epochs", "1", "--title", "  Team notes 团队 "],
+                     tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "config.json").read_text(encoding="utf-8"))["title"] == "Team notes 团队"
+
+
+def test_a_title_of_two_lines_is_refused_before_anything_is_written(tmp_path):
+    corpus = tmp_path / "notes.txt"
+    corpus.write_text(PATTERN * 40, encoding="utf-8")
+    out = tmp_path / "runs" / "never"
+    result = run_cli(["train", corpus, "--out", out, "--title", "Team\nnotes"], tmp_path)
+    assert result.returncode == 2 and not out.exists()
+    assert "one line" in error_line(result) and "Traceback" not in result.stderr

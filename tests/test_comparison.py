@@ -23,7 +23,7 @@ def _shout(text, **params):
 def test_the_runs_table_keeps_the_order_given_and_writes_values_as_people_read_them():
     rows = comparison.runs_table_rows(RUNS)
     assert [r["Run"] for r in rows] == ["new", "old"]
-    assert list(rows[0]) == ["Run", "State", "Preset", "Architecture", "Tokenizer", "Corpus", "Parameters",
+    assert list(rows[0]) == ["Run", "Title", "State", "Preset", "Architecture", "Tokenizer", "Corpus", "Parameters",
                              "Best bits/char", "Duration", "Fine-tuned from", "Started"]
     assert rows[0]["State"] == "running" and rows[0]["Architecture"] == "Transformer"
     assert rows[0]["Tokenizer"] == "subword" and rows[0]["Fine-tuned from"] == "base-run"
@@ -37,7 +37,8 @@ def test_the_runs_table_writes_states_presets_and_durations_in_the_interface_lan
     assert [r["State"] for r in rows] == ["<running>", "<completed>"]
     assert [r["Preset"] for r in rows] == ["QUICK", "BALANCED"]
     assert [r["Tokenizer"] for r in rows] == ["SUBWORD", "CHAR"]
-    assert rows[1]["Duration"] == "1 MIN 15 S" and rows[1]["Corpus"] == "built-in sample"
+    assert rows[1]["Duration"] == "1 MIN 15 S"
+    assert rows[1]["Corpus"] == "BUILT-IN SAMPLE" and rows[0]["Corpus"] == "tales.txt"  # file names as they are
 
 
 def test_ranked_rows_write_tokenizers_and_durations_in_the_interface_language():

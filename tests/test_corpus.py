@@ -20,7 +20,7 @@ from textgen.corpus import (
 )
 from textgen.encodings import MULTIBYTE_ENCODINGS, SINGLE_BYTE_LABELS, decode_bytes, normalize_newlines, read_text
 from textgen.tables import csv_columns, csv_text
-from textgen.uploads import store_corpus
+from textgen.uploads import store_corpus, store_titled, titled_filename
 from textgen.errors import TextgenError
 from textgen.i18n import catalog, translate_error
 
@@ -527,3 +527,23 @@ def test_csv_errors():
         csv_text(b"a,b\n1,\n2,\n", "b")
     with pytest.raises(TextgenError, match="PNG"):
         csv_columns(tiny_png())
+
+
+@pytest.mark.parametrize("title, filename", [
+    ("Team notes", "Team notes.txt"), ("春天的信", "春天的信.txt"), ("  Letters  ", "Letters.txt"),
+    ("report.txt", "report.txt"), ("Q1/Q2: notes?", "Q1_Q2_ notes_.txt"),
+    ("", None), ("   ", None), ("...", None), (" / \\ ", None)])
+def test_a_corpus_title_becomes_its_file_name_or_none(title, filename):
+    assert titled_filename(title) == filename
+
+
+def test_titled_uploads_are_kept_under_their_title(tmp_path):
+    one = store_corpus("Le café était fermé.\n".encode("cp1252") * 50, "cafe.txt", tmp_path)
+    two = store_corpus(b"Second file.\n" * 50, "two.txt", tmp_path)
+    single = store_titled([str(one)], "Caf\u00e9 notes", tmp_path)
+    assert (single.name, single.read_bytes()) == ("Café notes.txt", one.read_bytes())
+    joined = store_titled([str(one), str(two)], "Both", tmp_path)
+    assert joined.name == "Both.txt"
+    assert joined.read_text(encoding="utf-8") == load_corpus([str(one), str(two)]).text
+    assert load_corpus(str(joined)).name == "Both.txt"
+    assert store_titled([str(one)], " / ", tmp_path) is None

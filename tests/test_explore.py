@@ -1,6 +1,11 @@
 """The sampling explorer (textgen.explore): next-token chances before and after the cut."""
 
 import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +166,153 @@ def test_the_explorer_takes_the_settings_as_generation_does():
         with pytest.raises(TextgenError) as settings:
             SamplingSettings(**bad)
         assert str(explorer.value) == str(settings.value)
+
+
+# --- the caption says what the bars show -------------------------------------------------
+
+TEMPERATURES = (0.0, 0.01, 0.05, 0.3, 0.7, 1.0, 1.5, 2.0)
+CUTS = ({}, {"top_k": 1}, {"top_k": 5}, {"top_p": 0.5}, {"top_p": 0.95}, {"top_k": 8, "top_p": 0.7})
+
+
+def peaked_logits(vocab=60, seed=0):
+    """Logits like a trained model's: a few likely tokens, a long tail, one tie at the top."""
+    logits = np.random.default_rng(seed).normal(size=vocab) * 4
+    logits[7] = logits[3] = logits.max() + 1.0
+    return logits
+
+
+@pytest.mark.parametrize("temperature", TEMPERATURES)
+@pytest.mark.parametrize("cut", CUTS, ids=str)
+def test_the_caption_says_what_the_bars_show_at_every_temperature(temperature, cut):
+    tokens = [f"t{i}" for i in range(60)]
+    rows = explore.distribution_from_logits(tokens, peaked_logits(), temperature=temperature, top=None,
+                                            never=[0], **cut)
+    said = explore.summary(rows)
+    fig = explore.distribution_figure(rows)  # every possible token as a bar
+    before, after = fig.data
+    kept_bars = [c == explore.KEPT_COLOUR for c in before.marker.color]
+    assert said["total"] == len(before.x) == 59  # "<unk>"-like id 0 is no possible next token
+    assert said["kept"] == sum(kept_bars) == sum(1 for y in after.y if y > 0)
+    assert said["before"] == before.y[0] and said["after"] == after.y[0]
+    assert f"{said['before']:.1%}" == f"{before.y[0]:.1%}" and f"{said['after']:.1%}" == f"{after.y[0]:.1%}"
+    assert sum(after.y) == pytest.approx(1.0) and sum(before.y) == pytest.approx(1.0)
+    # After the cut the kept bars keep their proportions: the same bars, scaled up.
+    kept_before = sum(y for y, k in zip(before.y, kept_bars) if k)
+    assert [a for a, k in zip(after.y, kept_bars) if k] == pytest.approx(
+        [b / kept_before for b, k in zip(before.y, kept_bars) if k])
+    if temperature == 0 or cut.get("top_k") == 1:
+        assert said["kept"] == 1 and said["after"] == 1.0
+    if temperature == 0:
+        assert said["before"] == 1.0 and kept_bars[0]  # greedy: the likeliest bar alone, even in a tie
+    if not cut and temperature >= 0.3:
+        assert said["kept"] == said["total"]  # settings off: every possible token stays
+
+
+def test_a_tie_at_temperature_zero_keeps_the_token_greedy_generation_takes():
+    rows = explore.distribution_from_logits(["a", "b", "c"], np.array([1.0, 3.0, 3.0]), temperature=0.0, top=None)
+    assert [r["token"] for r in rows if r["kept"]] == ["b"] == [rows[0]["token"]]
+    assert rows[0]["prob_temperature"] == rows[0]["prob_filtered"] == 1.0
+
+
+def test_the_caption_numbers_come_from_the_likeliest_row():
+    rows = rows_for([0.5, 0.3, 0.15, 0.05], temperature=0.5, top_k=2)
+    said = explore.summary(rows)
+    assert said == {"kept": 2, "total": 4, "token": "a", "before": rows[0]["prob_temperature"],
+                    "after": rows[0]["prob_filtered"], "learnt": pytest.approx(0.5)}
+    assert said["before"] == pytest.approx(0.25 / (0.25 + 0.09 + 0.0225 + 0.0025))
+    assert said["after"] == pytest.approx(0.25 / (0.25 + 0.09))
+
+
+def test_a_long_text_shows_its_end():
+    text = "Once upon a time " * 40 + "the keeper lit the lamp"
+    tail = explore.text_tail(text)
+    assert tail.startswith("…") and tail.endswith("the keeper lit the lamp")
+    assert len(tail) == explore.TAIL_CHARS + 1
+    assert explore.text_tail("short") == "short"
+
+
+# --- word and subword models: explored by word or by piece -------------------------------
+
+TEXT = "the keeper lit the lamp. the gull sang to the sea.\nthe baker mended the bell.\n" * 6
+
+
+def tokenized_run(tmp_path, kind):
+    from textgen.config import resolve_config
+    from textgen.inference import Run
+    from textgen.models import build_model
+    from textgen.tokenizers import make_tokenizer
+
+    tokenizer = make_tokenizer(kind, TEXT, max_vocab=40)
+    config = resolve_config("quick", arch="gru", layers=1, units=16, embedding_dim=8, seq_len=8, dropout=0.0,
+                            tokenizer=kind)
+    config["vocab_size"] = tokenizer.vocab_size
+    return Run(tmp_path, config, tokenizer, build_model(config, tokenizer.vocab_size))
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_word_and_subword_models_are_explored_by_whole_tokens(tmp_path, kind):
+    run = tokenized_run(tmp_path, kind)
+    prompt = "the keeper lit the"
+    rows = explore.next_token_distribution(run, prompt, temperature=1.0, top=None)
+    assert "<unk>" not in [r["token"] for r in rows]  # generation never writes it
+    assert sorted(r["token"] for r in rows) == sorted(run.tokenizer.tokens[1:])
+    assert explore.summary(rows)["total"] == run.tokenizer.vocab_size - 1
+    # The explorer reads the text as Generate reads its prompt ...
+    assert list(explore.prompt_ids(run, prompt)) == list(run.prompt_ids(prompt))
+    # ... so its likeliest token is what greedy generation writes next: one whole token.
+    greedy = explore.next_token_distribution(run, prompt, temperature=0.0, top=None)
+    assert run.generate(prompt, length=1, temperature=0.0) == explore.likeliest_token(greedy)
+    assert explore.sample_token(rows, 1) in run.tokenizer.tokens
+    # Labels show the words or pieces themselves, their spaces and line breaks made visible.
+    labels = set(explore.distribution_figure(rows).data[0].x)
+    assert all(label.strip() and "<unk>" not in label for label in labels)
+    if kind == "word":
+        assert {"the", "␣", "↵", "."} <= labels
+    else:
+        assert "␣the" in labels  # the piece " the"
+
+
+# --- on Generate, with tiny trained word and subword runs -------------------------------
+
+
+@pytest.fixture(scope="module")
+def token_runs(tmp_path_factory) -> dict[str, Path]:
+    """A tiny word run and a tiny subword run, trained with the CLI for two epochs (seconds)."""
+    root = Path(__file__).resolve().parents[1]
+    corpus = tmp_path_factory.mktemp("token-corpus") / "keeper.txt"
+    corpus.write_text(TEXT * 8, encoding="utf-8")
+    out = {}
+    for kind in ("word", "bpe"):
+        run_dir = tmp_path_factory.mktemp("token-runs") / f"{kind}-run"
+        cmd = [sys.executable, "-m", "textgen", "train", str(corpus), "--out", str(run_dir), "--tokenizer", kind,
+               "--max-vocab", "40", "--layers", "1", "--units", "16", "--embedding-dim", "8", "--seq-len", "8",
+               "--epochs", "2", "--time-budget", "0", "--seed", "1"]
+        env = {k: v for k, v in os.environ.items() if k != "TEXTGEN_QUEUE_DIR"}
+        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        out[kind] = run_dir
+    return out
+
+
+@pytest.mark.parametrize("kind, unit", [("word", "word"), ("bpe", "subword piece")])
+def test_sample_one_and_take_the_likeliest_add_a_whole_word_or_piece(open_page, app_home, token_runs,
+                                                                       no_shipped_models, kind, unit):
+    from textgen.inference import load_run
+
+    shutil.copytree(token_runs[kind], app_home / "runs" / token_runs[kind].name)
+    tokens = set(load_run(token_runs[kind]).tokenizer.tokens[1:])
+    at = open_page("generate", timeout=120)
+    assert f"Explore the next {unit}" in [h.value for h in at.subheader]
+    at.text_area(key="explore_text").input("the keeper lit")
+    next(b for b in at.button if b.label == "Take the likeliest").click().run()
+    assert not at.exception and not at.error
+    first = at.text_area(key="explore_text").value
+    assert first.startswith("the keeper lit") and first[len("the keeper lit"):] in tokens
+    next(b for b in at.button if b.label == "Sample one").click().run()
+    second = at.text_area(key="explore_text").value
+    assert second.startswith(first) and second[len(first):] in tokens
+    figure = at.get("plotly_chart")[0].proto.spec
+    assert f"next {unit}s" in figure and "<unk>" not in figure
+    assert any(c.value.startswith("The settings keep") and f"possible next {unit}s" in c.value
+               for c in at.caption)
+    assert [c.value for c in at.code][-1].endswith(second)  # the end of the text, above the chart

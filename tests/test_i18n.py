@@ -105,7 +105,8 @@ def shown_from_data() -> set[str]:
     descriptions. (Setting helps from textgen.config and status messages from training have
     catalog entries too, but change with those modules; they fall back to English.)"""
     helps = {h[0].upper() + h[1:] + "." for *_, h in config.RANGES.values()}  # Train's number inputs
-    return set(corpus.BUILTIN_CORPORA.values()) | helps | {label for _, label in report.SETTINGS}
+    verdicts = {words for scale in report.VERDICTS.values() for _, words in scale}  # the report's summary
+    return set(corpus.BUILTIN_CORPORA.values()) | helps | {label for _, label in report.SETTINGS} | verdicts
 
 
 def fields(template: str) -> set[str]:

@@ -4,6 +4,7 @@ import hashlib
 import json
 import random
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +136,53 @@ def test_captions_quote_the_passage_literally():
     assert memorisation.passage_markdown(dict(result, passage="")) == ""
     assert memorisation.code_span("x" * 500, limit=10) == "` xxxxxxxxxx… `"
     assert memorisation.code_span(")\n        ") == "` )↵ ␣␣␣␣␣␣␣␣ `"
+
+
+SHAKESPEARE = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "tinyshakespeare.txt"
+
+
+def test_a_verbatim_slice_is_mostly_copied_and_the_warning_says_so(corpus, char_index):
+    result = char_index.check(corpus[1000:1240])
+    assert result["passage_share"] == 1.0 and memorisation.mostly_copied(result)
+    assert memorisation.copied_warning(result) == (
+        "Mostly copied: 100% of this text lies in passages of 24 or more characters found word for "
+        "word in the training text. It shows what the model memorised, not what it learnt to write.")
+
+
+def test_half_a_text_copied_in_one_passage_is_mostly_copied_and_less_is_not(corpus, char_index):
+    piece = corpus[3000:3120]
+    half = char_index.check(piece + random_text(120, 5))
+    assert half["passage_share"] == 0.5 and memorisation.mostly_copied(half)
+    less = char_index.check(piece[:100] + random_text(140, 5))
+    assert less["passage_share"] == pytest.approx(100 / 240) and not memorisation.mostly_copied(less)
+    assert memorisation.copied_warning(less) == ""
+
+
+def test_short_matches_scattered_through_a_text_are_not_copied_passages(corpus, char_index):
+    # Pieces of 20 characters: each holds matching 12-grams, none makes a passage of 24.
+    pieces = [corpus[i:i + 20] for i in range(5000, 9000, 400)]
+    sample = "§".join(pieces)
+    result = char_index.check(sample)
+    assert result["share"] > 0.3 and result["passage_share"] == 0.0
+    assert not memorisation.mostly_copied(result)
+
+
+def test_word_passages_count_from_eight_words(corpus, word_index):
+    eight = " ".join(corpus.split()[200:208])
+    result = word_index.check(eight + " zzqx wvvk qqpz jjxx")
+    assert result["passage_share"] == pytest.approx(len(eight) / (len(eight) + 20))
+    assert "passages of 8 or more words" in memorisation.copied_warning(result)
+    seven = " ".join(corpus.split()[200:207])
+    assert word_index.check(seven + " zzqx wvvk qqpz jjxx")["passage_share"] == 0.0
+
+
+def test_new_text_by_people_is_never_called_mostly_copied():
+    """The threshold's calibration (see textgen.memorisation): 240-character pieces of
+    tinyshakespeare's held-out split, checked against its training split."""
+    train_text, held_out = split_text(SHAKESPEARE.read_text(encoding="utf-8"), 0.1)
+    index = NgramIndex(train_text)
+    results = [index.check(held_out[i:i + 240]) for i in range(0, len(held_out) - 240, 240)]
+    assert len(results) > 400
+    assert max(r["passage_share"] for r in results) < 0.3
+    assert not any(memorisation.mostly_copied(r) for r in results)
+    assert sum(r["share"] > 0 for r in results) > 0.9 * len(results)  # short matches are everywhere

@@ -86,3 +86,16 @@ def test_a_queued_run_has_no_training_time_and_a_finished_one_its_whole_time(sta
     status = {"state": state, "started_at": 100.0, "updated_at": 120.0}
     found = metrics.live_figures(status, [{"step": 3, "train_loss": 2.5}], now=150.0)["elapsed_s"]
     assert found == elapsed or (found is not None and math.isclose(found, elapsed))
+
+
+def test_the_kept_sample_counts_only_while_it_is_the_last_record_and_is_never_a_live_one():
+    early = {"step": 10, "text": "a"}
+    kept_then = {"step": 8, "text": "k", "temperature": 0.8, "seed": 10, "kept": True}
+    later = {"step": 20, "text": "b", "temperature": 0.8, "seed": 20}
+    kept_now = {"step": 18, "text": "K", "temperature": 0.8, "seed": 20, "kept": True}
+    assert metrics.live_samples([early, kept_then, later, kept_now]) == [early, later]
+    assert metrics.kept_sample([early, kept_then, later, kept_now]) == kept_now
+    assert metrics.kept_sample([early, kept_then, later]) is None  # it trained on after that one
+    assert metrics.kept_sample([]) is None
+    assert metrics.sample_settings(early) == (0.8, 10)  # written before records said how
+    assert metrics.sample_settings(kept_now) == (0.8, 20)

@@ -126,3 +126,163 @@ def test_the_report_follows_the_interface_language(run_dir):
     labels = [s["label"] for s in report.session_samples(
         "/runs/a", {"prompt": "", "texts": ["x", "y"], "path": "/runs/a"}, None, language="zh")]
     assert labels == ["生成的文本（第 1 个，共 2 个）", "生成的文本（第 2 个，共 2 个）"]
+
+
+# --- the report worth sending: title, summary, labelled samples, folded details, no paths ---
+
+
+def fine_tune_of(run_dir, tmp_path, name="tuned", **config_changes):
+    """A fine-tune of the run at ``run_dir`` (its config's init_from is that run's folder)."""
+    tuned = tmp_path / "runs" / name
+    tuned.mkdir()
+    config = json.loads((run_dir / "config.json").read_text())
+    files.atomic_write_json(tuned / "config.json", {**config, "init_from": str(run_dir), **config_changes})
+    runs.write_status(tuned, state="completed", step=40, best_val_loss=1.2)
+    for step in (0, 20, 40):
+        files.append_jsonl(tuned / "metrics.jsonl", {"step": step, "train_loss": 1.4 - step / 400,
+                                                     "val_loss": 1.3 - step / 400})
+    return tuned
+
+
+def test_the_title_comes_first_and_the_run_name_stays_findable(run_dir):
+    runs.set_title(run_dir, "Lighthouse <stories>")
+    page = report.build_report(run_dir)
+    assert "<h1>Lighthouse &lt;stories&gt;</h1>" in page
+    assert "<title>Lighthouse &lt;stories&gt;: TextGen Studio report</title>" in page
+    assert "Run gru-lighthouse-1." in page
+    assert page.index("<h1>") < page.index("Summary") < page.index("At step 300") < page.index("Plotly.newPlot")
+
+
+def test_the_summary_says_what_the_model_learnt_and_how_good_it_is_against_its_own_blind_guess(run_dir):
+    page = report.build_report(run_dir)
+    bpc = 1.5 / 0.6931471805599453
+    assert ("What it learnt: tales &lt;of&gt; the sea.txt, 1,115,394 characters of text. It is a recurrent "
+            "network (GRU) of 2 layers × 128 units with 123,456 parameters, and it writes one character "
+            "at a time.") in page
+    assert (f"How good it is: it writes recognisable words and phrases, with slips. On the last 10% of "
+            f"the text, which it never trained on, it needs {bpc:.2f} bits per character (lower is better). "
+            f"Guessing blindly among its 65 characters would need 6.02.") in page
+    assert "would score 6" not in page and "64 characters" not in page
+    config = json.loads((run_dir / "config.json").read_text())
+    files.atomic_write_json(run_dir / "config.json", dict(config, vocab_size=401))
+    assert "Guessing blindly among its 401 characters would need 8.65." in report.build_report(run_dir)
+
+
+def test_the_words_scale_follows_the_documented_thresholds():
+    assert report.verdict(4.5) == "its writing is still mostly noise"
+    assert report.verdict(3.0).startswith("it has learnt common letter patterns")
+    assert report.verdict(2.1) == "it writes recognisable words and phrases, with slips"
+    assert report.verdict(1.5) == "it writes fluent text in the manner of its corpus"
+    # a Chinese text: 45 s from scratch scored 7.63, the English base fine-tuned 8.22
+    assert report.text_scale("春天来了，山里的花都开了。" * 20) == "cjk"
+    assert report.text_scale("The keeper watched the lamp.") == "alphabetic"
+    assert report.verdict(7.63, "cjk").startswith("it has learnt the commonest characters")
+    assert report.verdict(9.7, "cjk") == "its writing is still mostly noise"
+    assert report.uniform_bits(65) == pytest.approx(6.0224, abs=1e-4) and report.uniform_bits(1) is None
+
+
+def test_the_summary_says_how_much_of_the_samples_is_copied_from_the_training_text(tmp_path):
+    corpus = tmp_path / "story.txt"
+    story = " ".join(f"The keeper number {i} walked to the lamp and sang about the grey sea."
+                     for i in range(200))
+    corpus.write_text(story, encoding="utf-8")
+    run_dir = tmp_path / "runs" / "copier"
+    run_dir.mkdir(parents=True)
+    files.atomic_write_json(run_dir / "config.json", {
+        "arch": "gru", "tokenizer": "char", "layers": 1, "units": 32, "vocab_size": 40, "val_fraction": 0.1,
+        "corpus": {"name": "story.txt", "chars": len(story), "sources": [str(corpus)]}})
+    runs.write_status(run_dir, state="completed", step=20, best_val_loss=1.0)
+    files.append_jsonl(run_dir / "samples.jsonl", {"step": 10, "text": story[100:400]})
+    files.append_jsonl(run_dir / "samples.jsonl", {"step": 20, "text": "qzx vvk plomb wrrt " * 10})
+    page = report.build_report(run_dir)
+    assert "samples are mostly copied" in page and "1 of 2 samples are mostly copied" in page
+    assert "Copied from the training text: 100% of its 12-character pieces" in page  # under the copy
+    assert page.count("Mostly copied: 100% of this text lies in passages") == 1
+    assert str(tmp_path) not in page
+
+
+def test_copying_is_unknown_when_the_training_text_cannot_be_read(run_dir):
+    page = report.build_report(run_dir)
+    assert ("How much is copied: unknown. The training text of this run is no longer available, so "
+            "copying cannot be checked.") in page
+
+
+def test_every_sample_is_labelled_with_its_temperature_and_seed(run_dir):
+    files.append_jsonl(run_dir / "samples.jsonl", {"step": 320, "text": "Cooler words.", "temperature": 0.5,
+                                                   "seed": 9})
+    files.append_jsonl(run_dir / "samples.jsonl", {"step": 300, "text": "The kept one.", "temperature": 0.8,
+                                                   "seed": 42, "kept": True})
+    page = report.build_report(run_dir, [{"label": "Generated", "text": "x"}])
+    # records without the fields were written as training always has: 0.8, seeded with the step
+    assert "At step 300 (temperature 0.8, seed 300)" in page and "At step 100 (temperature 0.8, seed 100)" in page
+    assert "At step 320 (temperature 0.5, seed 9)" in page
+    assert "The kept model, from step 300 (temperature 0.8, seed 42)" in page
+    assert page.index("Written by the kept model") < page.index("Texts written with this model") \
+        < page.index("Text sampled during training")
+    zh = report.build_report(run_dir, language="zh")
+    assert "第 300 步（温度 0.8，种子 300）" in zh and "保留的模型，来自第 300 步（温度 0.8，种子 42）" in zh
+
+
+def test_session_samples_are_labelled_with_the_settings_that_wrote_them():
+    generated = {"prompt": "The ", "texts": ["sea", "sky"], "path": "/runs/a",
+                 "settings": {"temperature": 0.7, "top_k": 40, "top_p": 1.0, "seed": 5, "length": 3}}
+    labels = [s["label"] for s in report.session_samples("/runs/a", generated)]
+    assert labels == ["Generated, sample 1 of 2 (temperature 0.7, top-k 40, seed 5)",
+                      "Generated, sample 2 of 2 (temperature 0.7, top-k 40, seed 5)"]
+    unseeded = dict(generated, texts=["sea"],
+                    settings={"temperature": 1.0, "top_k": 0, "top_p": 0.9, "seed": None})
+    assert [s["label"] for s in report.session_samples("/runs/a", unseeded)] == [
+        "Generated (temperature 1, top-p 0.9, random seed)"]
+    assert [s["label"] for s in report.session_samples("/runs/a", unseeded, language="zh")] == [
+        "生成的文本（温度 1，Top-p 0.9，随机种子）"]
+
+
+def test_the_technical_details_are_folded_at_the_end(run_dir):
+    page = report.build_report(run_dir)
+    details = page.index("<details><summary>Technical details</summary>")
+    assert page.index("Plotly.newPlot") < details
+    for technical in ("ab" * 32, "Fingerprint (SHA-256)", "Vocabulary size", "Units per layer", "All settings"):
+        assert page.index(technical) > details, technical
+    assert page.rstrip().endswith("</details>\n</body></html>")
+
+
+def test_the_report_shows_no_folder_of_the_machine(run_dir, tmp_path):
+    tuned = fine_tune_of(run_dir, tmp_path)
+    runs.write_status(tuned, message=f"Fine-tuning {run_dir} on {tmp_path / 'corpora' / 'abc.txt'}.")
+    page = report.build_report(tuned)
+    assert str(tuned.parent) not in page and str(run_dir) not in page and str(tmp_path) not in page
+    assert "Fine-tuned from" in page and "<td>gru-lighthouse-1</td>" in page
+    assert "It began as the model gru-lighthouse-1 and was then fine-tuned on this text." in page
+    assert "Fine-tuning gru-lighthouse-1 on abc.txt." in page
+
+
+def test_a_fine_tunes_chart_opens_on_its_own_part_with_the_base_curve_kept(run_dir, tmp_path):
+    tuned = fine_tune_of(run_dir, tmp_path)
+    from textgen import metrics
+
+    fig = report.loss_figure(metrics.read_records(tuned), metrics.read_records(run_dir))
+    low, high = fig.layout.xaxis.range
+    assert 300 - 3 < low <= 300 and 300 + 40 <= high < 300 + 45  # the base ends at step 300
+    bottom, top = fig.layout.yaxis.range
+    assert bottom < 1.2 / 0.693 and 1.4 / 0.6931 < top < 3 / 0.6931  # the fine-tune's values, not the base's
+    names = [trace.name for trace in fig.data]
+    assert "base model: held-out" in names and all(trace.visible in (None, True) for trace in fig.data)
+    assert report.loss_figure(metrics.read_records(run_dir)).layout.xaxis.range is None
+
+
+def test_report_values_are_in_chinese(run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    config.update(tokenizer="bpe", init_from=None, corpus=dict(config["corpus"], encoding="GB18030 (Chinese)"))
+    files.atomic_write_json(run_dir / "config.json", config)
+    page = report.build_report(run_dir, language="zh")
+    for value in ("<td>快速</td>", "<td>子词</td>", "<td>GB18030（中文）</td>", "<td>已完成</td>",
+                  "<td>无</td>", "<td>GRU</td>", "概要", "技术细节"):
+        assert value in page, value
+    assert "<td>quick</td>" not in page and "<td>bpe</td>" not in page and "<td>none</td>" not in page
+
+
+def test_a_built_in_corpus_is_named_in_the_reports_language(run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    files.atomic_write_json(run_dir / "config.json", dict(config, corpus=dict(config["corpus"], name="builtin:sample")))
+    assert "What it learnt: built-in sample," in report.build_report(run_dir)
+    assert "builtin:sample" not in report.build_report(run_dir, language="zh").split("<details>")[0]

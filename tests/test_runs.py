@@ -396,3 +396,42 @@ def test_should_stop_makes_a_waiting_job_give_up(queue):
     # Once the holder is gone the slot is free again.
     with jobs.training_slot(poll_s=0.01) as acquired:
         assert acquired is True
+
+
+# --- run titles -------------------------------------------------------------------------
+
+
+def test_a_title_is_one_trimmed_line_of_any_script():
+    assert runs.check_title("  Team notes 团队笔记 ") == "Team notes 团队笔记"
+    assert runs.check_title("   ") is None and runs.check_title(None) is None
+    for bad in ("two\nlines", "tab\tinside", "x" * (runs.MAX_TITLE_CHARS + 1), 42):
+        with pytest.raises(TextgenError):
+            runs.check_title(bad)
+
+
+def test_a_title_is_changed_by_rewriting_config_json_and_only_when_the_run_is_not_active(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    files.atomic_write_json(run_dir / "config.json", {"arch": "gru", "seed": 3})
+    runs.write_status(run_dir, state="completed")
+    assert runs.set_title(run_dir, " Team notes ") == "Team notes"
+    assert files.read_json(run_dir / "config.json") == {"arch": "gru", "seed": 3, "title": "Team notes"}
+    assert runs.run_summary(run_dir)["title"] == "Team notes"
+    runs.set_title(run_dir, "")
+    assert "title" not in files.read_json(run_dir / "config.json") and runs.run_summary(run_dir)["title"] is None
+    runs.write_status(run_dir, state="running", pid=os.getpid())
+    with pytest.raises(TextgenError, match="still training"):
+        runs.set_title(run_dir, "Changed while training")
+    assert "title" not in files.read_json(run_dir / "config.json")
+    with pytest.raises(TextgenError, match="no saved settings"):
+        (run_dir / "config.json").unlink()
+        runs.write_status(run_dir, state="stopped")
+        runs.set_title(run_dir, "x")
+
+
+def test_a_title_starting_with_a_dash_reaches_the_job_as_its_title():
+    from textgen.cli import build_parser
+
+    cmd = jobs.train_command(["c.txt"], Path("out"), {"title": "-- draft, 初稿", "units": 32})
+    args = build_parser().parse_args(cmd[3:])
+    assert args.title == "-- draft, 初稿" and args.units == 32

@@ -9,7 +9,7 @@ from textgen.errors import TextgenError
 from textgen.files import atomic_write_json
 
 FORM = dict(layers=2, units=256, embedding_dim=64, seq_len=64, batch_size=32, dropout=0.0,
-            learning_rate=3e-3, epochs=30, val_fraction=0.1, time_budget=None, seed=None,
+            learning_rate=3e-3, epochs=1000, val_fraction=0.1, time_budget=600.0, seed=None,
             arch="gru", tokenizer="char")  # the Balanced preset as the form shows it
 
 
@@ -21,12 +21,12 @@ def test_only_settings_that_differ_from_the_preset_become_options():
 
 
 def test_an_empty_time_budget_means_no_limit_and_is_passed_where_the_preset_has_one():
-    resolved, options = train_options.run_options("quick", dict(FORM, layers=1, epochs=20, time_budget=None))
+    resolved, options = train_options.run_options("quick", dict(FORM, layers=1, time_budget=None))
     assert resolved["time_budget"] is None
-    assert options["time_budget"] == 0.0  # the Quick preset stops at 45 s otherwise
-    resolved, options = train_options.run_options("quick", dict(FORM, layers=1, epochs=20, time_budget=45.0))
-    assert resolved["time_budget"] == 45.0 and "time_budget" not in options
-    assert "time_budget" not in train_options.run_options("balanced", dict(FORM, time_budget=0.0))[1]
+    assert options["time_budget"] == 0.0  # the Quick preset stops at 60 s otherwise
+    resolved, options = train_options.run_options("quick", dict(FORM, layers=1, time_budget=60.0))
+    assert resolved["time_budget"] == 60.0 and "time_budget" not in options
+    assert train_options.run_options("balanced", dict(FORM, time_budget=0.0))[1]["time_budget"] == 0.0
 
 
 def test_a_fine_tune_leaves_the_shape_to_its_base_run():

@@ -66,6 +66,59 @@ def test_resume_continues_without_repeating_steps(tmp_path, pattern_corpus):
     assert times == sorted(times)  # the clock continues across the resume
 
 
+def samples(run_dir):
+    return files.read_jsonl(Path(run_dir) / "samples.jsonl")[0]
+
+
+def test_training_ends_with_a_sample_of_the_kept_model_at_the_last_live_samples_settings(tmp_path,
+                                                                                          pattern_corpus):
+    import textgen
+    from textgen import metrics as run_metrics
+
+    run = tmp_path / "run"
+    status = train([str(pattern_corpus)], run, tiny_config(epochs=30, sample_every_s=0.3, eval_every_s=0.5,
+                                                           sample_length=60), log=lambda m: None)
+    assert status["state"] == "completed"
+    records = samples(run)
+    live, kept = records[:-1], records[-1]
+    assert live and not any(r.get("kept") for r in live)
+    # Every record says how it was written; a live sample's seed is its step.
+    assert all(r["temperature"] == 0.8 and isinstance(r["time"], float) for r in records)
+    assert all(r["seed"] == r["step"] for r in live)
+    assert kept["kept"] is True and kept["step"] == status["best_step"] <= status["step"]
+    assert kept["seed"] == live[-1]["seed"] and kept["temperature"] == 0.8
+    assert run_metrics.kept_sample(records) == kept and run_metrics.live_samples(records) == live
+    # It is exactly what Generate writes with the kept model at those settings.
+    model = textgen.load_run(run)
+    assert model.generate(length=60, temperature=0.8, seed=kept["seed"]) == kept["text"]
+
+
+def test_a_run_shorter_than_one_sample_interval_still_shows_what_its_kept_model_writes(tmp_path,
+                                                                                      pattern_corpus):
+    run = tmp_path / "run"
+    status = train([str(pattern_corpus)], run, tiny_config(epochs=1, sample_every_s=1e6), log=lambda m: None)
+    (kept,) = samples(run)
+    assert kept["kept"] is True and kept["step"] == status["best_step"]
+    assert kept["seed"] == status["step"] and kept["temperature"] == 0.8 and kept["text"]
+
+
+def test_a_resumed_run_keeps_its_earlier_samples_and_ends_with_a_new_kept_sample(tmp_path, pattern_corpus):
+    from textgen import metrics as run_metrics
+
+    run = tmp_path / "run"
+    first = train([str(pattern_corpus)], run, tiny_config(epochs=20, sample_every_s=0.3), log=lambda m: None)
+    before = samples(run)
+    assert before[-1]["kept"]
+    second = train([], run, tiny_config(epochs=40, sample_every_s=0.3), explicit={"epochs": 40}, resume=True,
+                   log=lambda m: None)
+    after = samples(run)
+    assert after[:len(before)] == before  # nothing of the first session was after its checkpoint
+    assert [r for r in after if r.get("kept")] == [before[-1], after[-1]]
+    assert run_metrics.kept_sample(after)["step"] == second["best_step"]
+    live_steps = [r["step"] for r in run_metrics.live_samples(after)]
+    assert live_steps == sorted(set(live_steps)) and live_steps[-1] > first["step"]
+
+
 def test_a_finished_run_is_never_overwritten(tmp_path, pattern_corpus):
     run = tmp_path / "run"
     train([str(pattern_corpus)], run, tiny_config(epochs=1), log=lambda m: None)
@@ -219,6 +272,7 @@ def test_a_run_whose_loss_blows_up_fails_naming_the_learning_rate(tmp_path, pros
     vocab = json.loads((run / "config.json").read_text())["vocab_size"]
     assert status["best_val_loss"] < math.log(vocab) + 1.0
     assert not (run / "checkpoint").exists()  # no resume checkpoint of the blown-up weights
+    assert not [r for r in samples(run) if r.get("kept")]  # a diverged run ends with no kept sample
     steps = [r["step"] for r in metrics(run)]
     assert steps == sorted(set(steps))
 

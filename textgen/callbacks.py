@@ -22,6 +22,7 @@ from textgen import files, runs
 from textgen.checkpoints import CHECKPOINT_KEEPS, save_best_model, save_checkpoint
 from textgen.config import PRESETS
 from textgen.sampling import Sampler, never_sampled, start_token
+from textgen.sampling_settings import STARTING_TEMPERATURE
 
 CHECKPOINT_EVERY_S = 30.0  # default; a run's config may set checkpoint_every_s
 HEARTBEAT_EVERY_S = 1.0
@@ -424,29 +425,53 @@ class ResumeCheckpoint(RunCallback):
 
 
 class SampleWriter(RunCallback):
-    """Appends a text sampled from the model to samples.jsonl every ``sample_every_s`` seconds."""
+    """Appends a text sampled from the model to samples.jsonl every ``sample_every_s`` seconds,
+    and at the end one from the kept model.
+
+    Each record holds ``step``, ``time``, ``text``, ``temperature`` and ``seed`` (the step the
+    live sample was written at); the kept model's record also has ``"kept": true``, its
+    ``step`` being the step model.keras was saved at.
+    """
 
     def __init__(self, state, run_dir, config, tokenizer, clock):
         super().__init__(state)
         self.path, self.config = Path(run_dir) / "samples.jsonl", config
         self.tokenizer, self.clock = tokenizer, clock
         self.sampler = None  # built at the first sample of this session
+        self.last_seed = None  # the seed of this session's latest live sample
         self.last_written = time.time()
 
     def due(self, now):
         every = self.config["sample_every_s"]
         return bool(every) and now - self.last_written >= every
 
-    def write(self):
+    def sample(self, seed):
+        """A text the model's current weights write from the start token."""
         self.synced_model()
         if self.sampler is None:
             self.sampler = Sampler(self.model, self.config, banned_ids=never_sampled(self.tokenizer))
         pieces = self.sampler.generate([start_token(self.tokenizer)], self.config["sample_length"],
-                                       temperature=0.8, seed=self.state.step)
-        text = self.tokenizer.decode(np.concatenate(list(pieces), axis=1)[0])
-        files.append_jsonl(self.path, {"step": self.state.step, "time": round(self.clock.run_seconds(), 3),
-                                       "text": text})
+                                       temperature=STARTING_TEMPERATURE, seed=seed)
+        return self.tokenizer.decode(np.concatenate(list(pieces), axis=1)[0])
+
+    def append(self, step, seed, **extra):
+        files.append_jsonl(self.path, {"step": step, "time": round(self.clock.run_seconds(), 3),
+                                       "text": self.sample(seed), "temperature": STARTING_TEMPERATURE,
+                                       "seed": seed, **extra})
+
+    def write(self):
+        """A live sample: what the weights of this step write."""
+        self.append(self.state.step, self.state.step)
+        self.last_seed = self.state.step
         self.last_written = time.time()
+
+    def write_kept(self):
+        """What Generate will write: a sample from the kept weights, which the model must hold
+        by now (model.keras loaded into it), with the seed of the latest live sample so the
+        two differ by the weights alone."""
+        seed = self.last_seed if self.last_seed is not None else self.state.step
+        self.append(self.state.best_step if self.state.best_step is not None else self.state.step,
+                    seed, kept=True)
 
 
 class StatusHeartbeat(RunCallback):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import unicodedata
 from collections import Counter
 
 import plotly.graph_objects as go
@@ -25,6 +26,10 @@ _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍", "\u3000": "⎵"}
 
 BASE_COLOUR = "#9aa0a6"
 
+# Upright bars fit about this many narrow characters of labels side by side in a half-page
+# chart at 1280 pixels; wider sets of labels (Chinese characters, words) get horizontal bars.
+UPRIGHT_LABEL_WIDTH = 48
+BAR_ROW_PX = 16  # height of one horizontal bar with its label
 
 
 def visible_char(char: str) -> str:
@@ -50,30 +55,49 @@ def line_lengths(text: str) -> list[int]:
     return [len(line) for line in text.split("\n")]
 
 
-def _bar_figure(pairs, title: str, x_title: str, colour: str, translate=english) -> go.Figure:
+def label_width(label: str) -> int:
+    """How many narrow characters wide a label is drawn: a Chinese character counts two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in str(label))
+
+
+def fits_upright(labels) -> bool:
+    """Whether the labels fit side by side under upright bars without touching."""
+    return sum(label_width(label) for label in labels) <= UPRIGHT_LABEL_WIDTH
+
+
+def _bar_figure(pairs, title: str, label_title: str, colour: str, translate=english) -> go.Figure:
+    """Bars of counts, most frequent first: upright where the labels fit side by side,
+    else horizontal (most frequent at the top), so labels never overlap."""
     labels = [label for label, _ in pairs]
     counts = [count for _, count in pairs]
-    fig = go.Figure(go.Bar(x=labels, y=counts, marker_color=colour,
-                           hovertemplate="%{x}: %{y:,}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=translate("count"),
-                      margin=dict(l=10, r=10, t=50, b=10), height=340)
-    # Category axis: keep '1' or '2020' as labels instead of turning them into numbers.
-    fig.update_xaxes(type="category", tickangle=0 if len(labels) <= 40 else -60)
+    count_title = translate("count")
+    if fits_upright(labels):
+        fig = go.Figure(go.Bar(x=labels, y=counts, marker_color=colour,
+                               hovertemplate="%{x}: %{y:,}<extra></extra>"))
+        fig.update_layout(xaxis_title=label_title, yaxis_title=count_title, height=340)
+        label_axis = fig.update_xaxes
+    else:
+        fig = go.Figure(go.Bar(x=counts, y=labels, orientation="h", marker_color=colour,
+                               hovertemplate="%{y}: %{x:,}<extra></extra>"))
+        fig.update_layout(xaxis_title=count_title, yaxis_title=label_title,
+                          height=max(340, 110 + BAR_ROW_PX * len(labels)))
+        fig.update_yaxes(autorange="reversed")
+        label_axis = fig.update_yaxes
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=50, b=10))
+    # Category axis: keep '1' or '2020' as labels instead of turning them into numbers,
+    # and label every bar.
+    label_axis(type="category", tickmode="array", tickvals=labels, tickangle=0, automargin=True)
     return fig
 
 
 def char_frequency_figure(pairs: list[tuple[str, int]], translate=english) -> go.Figure:
-    fig = _bar_figure(pairs, translate("The {count} most frequent characters", count=len(pairs)),
-                      translate("character (␣ space, ↵ new line, ⇥ tab)"), TRAIN_COLOUR, translate)
-    fig.update_xaxes(tickmode="array", tickvals=[label for label, _ in pairs])  # label every bar
-    return fig
+    return _bar_figure(pairs, translate("The {count} most frequent characters", count=len(pairs)),
+                       translate("character (␣ space, ↵ new line, ⇥ tab)"), TRAIN_COLOUR, translate)
 
 
 def word_frequency_figure(pairs: list[tuple[str, int]], translate=english) -> go.Figure:
-    fig = _bar_figure(pairs, translate("The {count} most frequent words", count=len(pairs)),
-                      translate("word"), "#2f9e44", translate)
-    fig.update_xaxes(tickangle=-45)
-    return fig
+    return _bar_figure(pairs, translate("The {count} most frequent words", count=len(pairs)),
+                       translate("word"), "#2f9e44", translate)
 
 
 def line_length_figure(lengths: list[int], translate=english) -> go.Figure:
@@ -106,6 +130,14 @@ def curve(records: list[dict], key: str, x: str = "step", bits: bool = False,
               and isinstance(r.get(x), (int, float))]
     points = downsample(points, max_points)
     return [p[0] for p in points], [p[1] for p in points]
+
+
+def legend_below(fig: go.Figure) -> go.Figure:
+    """The legend in a row under the chart, at the bottom of the figure: the chart's
+    toolbar (top right) can never cover it, however many entries it has."""
+    fig.update_layout(legend=dict(orientation="h", xref="container", yref="container", x=0, xanchor="left",
+                                  y=0, yanchor="bottom"), showlegend=True)
+    return fig
 
 
 def _axis_titles(x: str, bits: bool, translate=english) -> tuple[str, str]:
@@ -180,9 +212,8 @@ def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
     x_title, y_title = _axis_titles(x, bits, translate)
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=380,
                       margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
                       uirevision="keep")  # keep the user's zoom while points arrive
-    return fit_axes(fig)
+    return fit_axes(legend_below(fig))
 
 
 def compare_figure(curves: dict[str, list[dict]], key: str = "val_loss", bits: bool = False,
@@ -194,10 +225,9 @@ def compare_figure(curves: dict[str, list[dict]], key: str = "val_loss", bits: b
         fig.add_trace(go.Scatter(x=xs, y=ys, name=name,
                                  mode="lines+markers" if key == "val_loss" else "lines"))
     x_title, y_title = _axis_titles(x, bits, translate)
-    fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=420, showlegend=True,
-                      margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
-    return fit_axes(fig)
+    fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=420,
+                      margin=dict(l=10, r=10, t=30, b=10))
+    return fit_axes(legend_below(fig))
 
 
 # --- reading a run's progress ----------------------------------------------------

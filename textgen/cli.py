@@ -25,7 +25,7 @@ from textgen.sampling_settings import DEFAULT_LENGTH, DEFAULT_TEMPERATURE, Sampl
 
 TRAIN_SETTINGS = ("arch", "tokenizer", "seq_len", "batch_size", "layers", "units", "embedding_dim",
                   "dropout", "learning_rate", "epochs", "val_fraction", "seed", "time_budget",
-                  "init_from", "freeze_layers", "max_vocab", "distribute")
+                  "init_from", "freeze_layers", "max_vocab", "distribute", "title")
 
 
 SAMPLE_SEPARATOR = "\n\n" + "-" * 40 + "\n\n"
@@ -97,6 +97,14 @@ def setting(name):
     return parse
 
 
+def title(text: str) -> str | None:
+    """An argparse type for a run's title (runs.check_title): one line, blanks around it dropped."""
+    try:
+        return runs.check_title(text)
+    except TextgenError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def number(text: str):
     """A whole number, else a decimal one, else the text unchanged for the range check to refuse."""
     for kind in (int, float):
@@ -127,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="several devices: auto (all GPUs when there are several), off, mirrored "
                         "(TensorFlow) or data_parallel (JAX)")
     t.add_argument("--init-from", help="fine-tune from this run's weights")
+    t.add_argument("--title", type=title,
+                   help="a title people read in lists and reports (the run folder keeps its name)")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out: from its latest checkpoint, else from its best "
                         "model with a fresh optimizer, else from the start")

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from textgen import charts
+from textgen.corpus import shown_corpus_name
 from textgen.i18n import english
 
 # Presets and tokenizers as tables show them (the config's own words, "bpe" as people say it).
@@ -52,17 +53,18 @@ def runs_table_rows(summaries: list[dict], translate=english, state_name=None) -
     """One row per run (``runs.run_summary`` dicts), in the order given: the Runs table.
 
     ``state_name(run)`` writes a run's state (default: its ``state`` as stored). Columns:
-    Run, State, Preset, Architecture, Tokenizer, Corpus, Parameters, Best bits/char,
+    Run, Title (None for a run without one), State, Preset, Architecture, Tokenizer, Corpus, Parameters, Best bits/char,
     Duration (text), Fine-tuned from (a run name) and Started (a local datetime).
     """
     state_name = state_name or (lambda run: run.get("state"))
     return [{
         "Run": run["name"],
+        "Title": run.get("title"),
         "State": state_name(run),
         "Preset": value_name(run.get("preset"), translate),
         "Architecture": architecture_name(run.get("arch")),
         "Tokenizer": value_name(run.get("tokenizer"), translate),
-        "Corpus": run.get("corpus"),
+        "Corpus": shown_corpus_name(run.get("corpus"), translate),
         "Parameters": run.get("parameters"),
         "Best bits/char": run.get("best_val_bpc"),
         "Duration": _duration(run, translate),
@@ -81,6 +83,7 @@ def comparison_rows(summaries: list[dict], translate=english) -> list[dict]:
         rows.append({
             "Rank": rank if score is not None else None,
             "Run": run["name"],
+            "Title": run.get("title"),
             "Best bits/char": score,
             "Behind the best": score - best if score is not None and best is not None else None,
             "Architecture": architecture_name(run.get("arch")),
@@ -88,7 +91,7 @@ def comparison_rows(summaries: list[dict], translate=english) -> list[dict]:
             "Parameters": run.get("parameters"),
             "Steps": run.get("step"),
             "Duration": _duration(run, translate),
-            "Corpus": run.get("corpus"),
+            "Corpus": shown_corpus_name(run.get("corpus"), translate),
             "Fine-tuned from": _base_name(run),
         })
     return rows

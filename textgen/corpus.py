@@ -21,6 +21,7 @@ import numpy as np
 
 from textgen.encodings import Note, code_points, decode_bytes, normalize_newlines, read_text
 from textgen.errors import TextgenError
+from textgen.i18n import english
 from textgen.words import WORD_RE
 
 # Extensions skipped when a whole folder is loaded: a folder of notes often also holds
@@ -51,6 +52,23 @@ ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 SAMPLE_PATH = ASSETS_DIR / "sample.txt"
 # Built-in corpora that are text files shipped under assets/.
 ASSET_CORPORA = {"sample": SAMPLE_PATH, "sample-zh": ASSETS_DIR / "sample-zh.txt"}
+
+
+# Built-in corpora as run settings and older pages name them, each part of a joined name.
+_BUILTIN_NAMES = ("builtin:", "built-in ")
+
+
+def shown_corpus_name(name: str | None, translate=english) -> str | None:
+    """A corpus name as people read it in the interface language: ``builtin:sample`` and
+    ``built-in sample`` as "built-in sample" (translated); file names and titles unchanged.
+    Joined corpora ("builtin:sample + notes.txt") are named part by part."""
+    if not name:
+        return name
+    parts = []
+    for part in name.split(" + "):
+        prefix = next((p for p in _BUILTIN_NAMES if part.startswith(p)), None)
+        parts.append(translate("built-in {name}", name=part[len(prefix):]) if prefix else part)
+    return " + ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------

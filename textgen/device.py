@@ -44,12 +44,35 @@ def cpu_cores() -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def describe_device() -> str:
-    """One line for people: "NVIDIA H200" (or "2 x NVIDIA H200"), else "CPU (N cores)"."""
-    names = gpu_names()
+def detect_device() -> tuple[list[str], int]:
+    """(names of the NVIDIA GPUs, number of CPU cores) of this machine, found once."""
+    return gpu_names(), cpu_cores()
+
+
+def describe_device(translate=str.format) -> str:
+    """One line for people: "NVIDIA H200" (or "2 x NVIDIA H200"), else "CPU (N cores)";
+    ``translate`` (text, **params) -> str (a page's ``t``) writes it in the interface language."""
+    names, cores = detect_device()
     if names:
         if len(set(names)) == 1 and len(names) > 1:
-            return f"{len(names)} x {names[0]}"
+            return translate("{count} x {name}", count=len(names), name=names[0])
         return ", ".join(names)
-    cores = cpu_cores()
-    return f"CPU ({cores} core{'s' if cores != 1 else ''})"
+    if cores == 1:
+        return translate("CPU (1 core)")
+    return translate("CPU ({cores} cores)", cores=cores)
+
+
+_TRAINED_ON = re.compile(r"^GPU: (?P<name>.+?)(?: \(x(?P<count>\d+)\))?$")
+
+
+def trained_on(device: str | None, translate=str.format) -> str | None:
+    """What a training job says it ran on ("CPU", "GPU: NVIDIA H200 (x2)", as
+    ``textgen.backend.configure_devices`` writes it) in the interface language."""
+    if device == "CPU":
+        return translate("CPU")
+    match = _TRAINED_ON.match(device or "")
+    if not match:
+        return device
+    if match.group("count"):
+        return translate("GPU: {count} x {name}", count=int(match.group("count")), name=match.group("name"))
+    return translate("GPU: {name}", name=match.group("name"))

@@ -15,30 +15,29 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from textgen.charts import visible_char
-from textgen.errors import TextgenError
+from textgen.charts import legend_below, visible_char
 from textgen.i18n import english
 from textgen.sampling_settings import DEFAULT_TEMPERATURE, SamplingSettings
 
 TOP = 20
+TAIL_CHARS = 200  # the end of the text shown above the chart: what the model continues
 KEPT_COLOUR = "#1f6feb"
 CUT_COLOUR = "#c4c8cc"
 AFTER_COLOUR = "#e8590c"
 
 
 def prompt_ids(run, prompt: str) -> np.ndarray:
-    """The token ids the model reads: the prompt, or the start token for an empty prompt.
+    """The token ids the model reads, exactly as Generate reads its prompt (``Run.prompt_ids``):
+    the prompt's tokens, or the start token for an empty prompt.
 
     Unknown characters raise the tokenizer's TextgenError (a sentence naming them).
     """
-    from textgen.sampling import start_token
+    return np.asarray(run.prompt_ids(prompt), dtype=np.int32)
 
-    if not isinstance(prompt, str):
-        raise TextgenError("The prompt must be text.")
-    ids = np.asarray(run.tokenizer.encode(prompt), dtype=np.int32) if prompt else np.zeros(0, np.int32)
-    if ids.size == 0:
-        ids = np.array([start_token(run.tokenizer)], dtype=np.int32)
-    return ids
+
+def text_tail(text: str, max_chars: int = TAIL_CHARS) -> str:
+    """The last ``max_chars`` characters of ``text``, after "…" where the start is cut."""
+    return text if len(text) <= max_chars else "…" + text[-max_chars:]
 
 
 def next_token_logits(run, prompt: str) -> np.ndarray:
@@ -69,7 +68,9 @@ def filter_logits(logits: np.ndarray, temperature: float, top_k, top_p) -> tuple
 
     The settings mean what they mean in ``SamplingSettings``: temperature 0 is greedy
     (only the likeliest token), Top-k 0 or None and Top-p 1 or None are off; a bad one
-    raises its TextgenError.
+    raises its TextgenError. Which tokens survive the cut is decided by the sampler's own
+    ``filter_probabilities``; the chances are then the temperature's, renormalised over
+    them, so the bars after the cut are exactly the bars before it, scaled up.
     """
     from keras import ops
     from textgen.sampling import filter_probabilities
@@ -77,34 +78,36 @@ def filter_logits(logits: np.ndarray, temperature: float, top_k, top_p) -> tuple
     settings = SamplingSettings(temperature, top_k, top_p)
     logits = np.asarray(logits, dtype=np.float64)
     vocab = logits.shape[-1]
-    if settings.greedy:
-        scaled = np.zeros(vocab)
-        scaled[int(np.argmax(logits))] = 1.0
-    else:
-        scaled = _softmax(logits / float(settings.temperature))
     probs, ids = filter_probabilities(ops.convert_to_tensor(logits[None, :], dtype="float32"),
                                       *settings.filter_values())
     probs = np.asarray(ops.convert_to_numpy(probs), dtype=np.float64)[0]
     ids = np.asarray(ops.convert_to_numpy(ids))[0]
-    filtered = np.zeros(vocab)
-    filtered[ids] = probs
-    filtered /= filtered.sum()
-    return scaled, filtered
+    kept = np.zeros(vocab, dtype=bool)
+    kept[ids[probs > 0]] = True
+    if settings.greedy:  # the one token the sampler takes, even among equal logits
+        scaled = kept.astype(np.float64)
+    else:
+        scaled = _softmax(logits / float(settings.temperature))
+    filtered = np.where(kept, scaled, 0.0)  # the likeliest is always kept: the sum is above 0
+    return scaled, filtered / filtered.sum()
 
 
 def distribution_from_logits(tokens: list[str], logits, temperature: float = DEFAULT_TEMPERATURE,
-                             top_k=None, top_p=None, top: int | None = TOP) -> list[dict]:
+                             top_k=None, top_p=None, top: int | None = TOP, never=()) -> list[dict]:
     """Rows for the likeliest ``top`` tokens (None: all), likeliest first.
 
     Each row: ``token``, ``prob_model`` (as the model learnt it, temperature 1),
     ``prob_temperature`` (after temperature, before the cut), ``prob_filtered``
     (what sampling draws from: after temperature and the Top-k / Top-p cut) and
-    ``kept`` (whether sampling can pick it at all).
+    ``kept`` (whether sampling can pick it at all). Token ids in ``never`` (such as
+    "<unk>", which generation never writes) get no row: they are no possible next token.
     """
-    logits = np.asarray(logits, dtype=np.float64)
+    logits = np.asarray(logits, dtype=np.float64).copy()
+    never = {int(i) for i in never}
+    logits[list(never)] = -1e9  # as in generation
     model = _softmax(logits)
     scaled, filtered = filter_logits(logits, temperature, top_k, top_p)
-    order = np.argsort(-logits, kind="stable")
+    order = [i for i in np.argsort(-logits, kind="stable") if i not in never]
     if top is not None:
         order = order[:top]
     return [{"token": tokens[i], "id": int(i), "prob_model": float(model[i]),
@@ -112,11 +115,23 @@ def distribution_from_logits(tokens: list[str], logits, temperature: float = DEF
              "kept": bool(filtered[i] > 0)} for i in order]
 
 
+def summary(rows: list[dict]) -> dict:
+    """What the caption under the bars says, from the same rows (all of them: ``top=None``):
+    ``kept`` (tokens sampling can pick) of ``total`` (every possible next token), and the
+    likeliest row's ``token``, ``before`` (its bar before the cut, at this temperature),
+    ``after`` (its bar after Top-k / Top-p) and ``learnt`` (as the model learnt it)."""
+    top = rows[0]
+    return {"kept": sum(r["kept"] for r in rows), "total": len(rows), "token": top["token"],
+            "before": top["prob_temperature"], "after": top["prob_filtered"], "learnt": top["prob_model"]}
+
+
 def next_token_distribution(run, prompt: str = "", temperature: float = DEFAULT_TEMPERATURE, top_k=None,
                             top_p=None, top: int | None = TOP) -> list[dict]:
     """What the run's model gives the token after ``prompt``: see ``distribution_from_logits``."""
+    from textgen.sampling import never_sampled
+
     return distribution_from_logits(run.tokenizer.tokens, next_token_logits(run, prompt),
-                                    temperature, top_k, top_p, top)
+                                    temperature, top_k, top_p, top, never=never_sampled(run.tokenizer))
 
 
 def sample_token(rows: list[dict], rng=None) -> str:
@@ -168,7 +183,6 @@ def distribution_figure(rows: list[dict], unit: str = "character", translate=eng
     fig.update_layout(barmode="group", height=380, yaxis_title=translate("chance"), yaxis_tickformat=".0%",
                       xaxis_title=translate("the {count} likeliest next {unit}s (grey: cut, never chosen)",
                                             count=len(rows), unit=translate(unit)),
-                      margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+                      margin=dict(l=10, r=10, t=30, b=10))
     fig.update_xaxes(type="category", tickmode="array", tickvals=labels)
-    return fig
+    return legend_below(fig)

@@ -40,7 +40,9 @@ class Run:
             self._sampler = Sampler(self.model, self.config, banned_ids=never_sampled(self.tokenizer))
         return self._sampler
 
-    def _ids(self, prompt):
+    def prompt_ids(self, prompt) -> list[int]:
+        """The token ids generation starts from: the prompt's, or the start token for an
+        empty prompt. A character model raises TextgenError for characters it never saw."""
         if not isinstance(prompt, str):
             raise TextgenError("The prompt must be text.")
         return list(self.tokenizer.encode(prompt)) if prompt else [start_token(self.tokenizer)]
@@ -52,7 +54,7 @@ class Run:
         The settings are those of ``SamplingSettings``; a bad one raises its TextgenError.
         """
         settings = SamplingSettings(temperature, top_k, top_p, length, seed, num_samples)
-        ids = self._ids(prompt)
+        ids = self.prompt_ids(prompt)
         for chunk in self.sampler.generate(ids, settings.length, settings.temperature, settings.top_k,
                                            settings.top_p, settings.seed, batch=settings.num_samples):
             yield [self.tokenizer.decode(row) for row in chunk]

@@ -33,13 +33,20 @@ def max_jobs() -> int:
 
 
 def train_command(corpus: list[str], out_dir: Path, options: dict) -> list[str]:
-    """The CLI invocation for these settings; ``None`` and ``False`` options are left out."""
+    """The CLI invocation for these settings; ``None`` and ``False`` options are left out.
+    A value that starts with a dash (a title such as "-- draft") is joined to its flag with
+    "=", so that it is not read as a flag of its own."""
     cmd = [sys.executable, "-m", "textgen", "train", *corpus, "--out", str(out_dir)]
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
         if value is None or value is False:
             continue
-        cmd += [flag] if value is True else [flag, str(value)]
+        if value is True:
+            cmd.append(flag)
+        elif str(value).startswith("-"):
+            cmd.append(f"{flag}={value}")
+        else:
+            cmd += [flag, str(value)]
     return cmd
 
 

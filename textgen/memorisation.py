@@ -10,6 +10,14 @@ sample's n-grams are looked up together with ``np.searchsorted``. Candidate
 passages (runs of consecutive matching n-grams) are then confirmed with
 ``str.find`` on the text itself, so a hash collision or a chain of n-grams that
 occur in different places never shows as a copied passage.
+
+A text is *mostly copied* when at least ``MOSTLY_COPIED`` (half) of its characters lie in
+copied passages: runs of consecutive n-grams found in the training text that span at
+least twice n units (24 characters, 8 words). Shorter matches are not copying: in
+tinyshakespeare's held-out split, new text by people, 41 % of the characters of a
+240-character piece sit in some 12-character piece found in the training part (names,
+"I will not", line breaks before a speaker), yet never more than 24 % in runs of 24 or
+more characters (1 % on average), and none in runs of 8 or more words.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ CHAR_N = 12
 WORD_N = 4
 CHUNK = 1 << 22  # characters hashed per numpy pass: bounds the temporary memory
 MAX_FINDS = 32   # str.find calls spent confirming passages of one sample (~30 ms each at 100 MB)
+MOSTLY_COPIED = 0.5  # share of a text's characters in copied passages that makes it mostly copied
 
 _rng = np.random.default_rng(20261129)
 _SEED = np.uint64(_rng.integers(1, 2**63, dtype=np.uint64))
@@ -206,14 +215,18 @@ class NgramIndex:
         Returns ``unit`` ("character" or "word"), ``n``, ``ngrams`` (how many the
         sample has), ``copied`` (how many of them occur in the training text),
         ``share`` (copied / ngrams, None when the sample is shorter than n units),
-        and the longest confirmed copied ``passage`` with its ``passage_start`` and
-        ``passage_end`` character offsets in the sample ("" and None when none).
+        ``passage_share`` (the share of the sample's characters that lie in copied
+        passages, see ``passage_coverage``; None when ``share`` is), and the longest
+        confirmed copied ``passage`` with its ``passage_start`` and ``passage_end``
+        character offsets in the sample ("" and None when none).
         """
         hashes, starts, ends = self._sample_ngrams(sample)
         found = self.contains(hashes)
         result = {"unit": self.unit_name, "n": self.n, "ngrams": int(found.size),
                   "copied": int(found.sum()),
                   "share": float(found.mean()) if found.size else None,
+                  "passage_share": (passage_coverage(found, starts, ends, self.n, len(sample))
+                                    if found.size else None),
                   "passage": "", "passage_start": None, "passage_end": None}
         best = self._longest_passage(sample, found, starts, ends)
         if best is not None:
@@ -259,6 +272,40 @@ class NgramIndex:
             if nxt <= b:
                 heapq.heappush(heap, (-(int(ends[b]) - int(starts[nxt])), nxt, b, False))
         return None
+
+
+def passage_coverage(found, starts, ends, n: int, length: int) -> float:
+    """The share of a ``length``-character text that lies in copied passages.
+
+    ``found[i]``: whether n-gram i (characters ``starts[i]:ends[i]``) occurs in the training
+    text. A copied passage is a run of at least n + 1 consecutive found n-grams, which spans
+    at least 2n units (see the module's note on why shorter matches do not count).
+    """
+    if length <= 0 or not found.any():
+        return 0.0
+    edges = np.diff(np.concatenate(([0], found.astype(np.int8), [0])))
+    run_starts, run_ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    long_runs = run_ends - run_starts + 1 >= n + 1
+    depth = np.zeros(length + 1, dtype=np.int64)  # +1 where a passage begins, -1 after it ends
+    np.add.at(depth, starts[run_starts[long_runs]], 1)
+    np.add.at(depth, ends[run_ends[long_runs]], -1)
+    return float((np.cumsum(depth[:length]) > 0).mean())
+
+
+def mostly_copied(result: dict) -> bool:
+    """Whether a check() result says the text is mostly copied (``MOSTLY_COPIED``)."""
+    share = result.get("passage_share")
+    return share is not None and share >= MOSTLY_COPIED
+
+
+def copied_warning(result: dict, translate=english) -> str:
+    """A plain sentence saying a text is mostly copied, or "" when it is not."""
+    if not mostly_copied(result):
+        return ""
+    return translate("Mostly copied: {share:.0%} of this text lies in passages of {length} or more "
+                     "{unit}s found word for word in the training text. It shows what the model "
+                     "memorised, not what it learnt to write.",
+                     share=result["passage_share"], length=2 * result["n"], unit=translate(result["unit"]))
 
 
 def training_text(run_dir) -> tuple[str, str]:

@@ -65,6 +65,25 @@ class RecordsReader:
         return self.records(base)
 
 
+def live_samples(samples: list[dict]) -> list[dict]:
+    """The samples.jsonl records written while the run trained (not the kept model's), oldest first."""
+    return [s for s in samples if not s.get("kept")]
+
+
+def kept_sample(samples: list[dict]) -> dict | None:
+    """The kept model's sample (``"kept": true``) written when training last ended, or None.
+
+    Only the file's last record counts: a live sample after it means the run trained on
+    since, and model.keras may have changed."""
+    return samples[-1] if samples and samples[-1].get("kept") else None
+
+
+def sample_settings(sample: dict) -> tuple[float, int | None]:
+    """(temperature, seed) a samples.jsonl record was written with; records that do not
+    say were written at temperature 0.8 with their step as the seed."""
+    return sample.get("temperature", 0.8), sample.get("seed", sample.get("step"))
+
+
 def read_records(run_dir: str | os.PathLike, filename: str = METRICS_FILE) -> list[dict]:
     """Every complete record of ``run_dir/filename`` read at once (see RecordsReader)."""
     return RecordsReader().records(run_dir, filename)

@@ -27,6 +27,7 @@ MAX_RUN_NAME_CHARS = 80  # 240 bytes at most in UTF-8, under every file system's
 # Besides letters, digits and combining marks of any script, a run name may hold these;
 # everything else (spaces, slashes, control characters ...) is replaced or refused.
 RUN_NAME_PUNCTUATION = "._-"
+MAX_TITLE_CHARS = 120  # a title is read in lists and as the report's heading: one line
 
 
 def textgen_home() -> Path:
@@ -122,6 +123,48 @@ def write_status(run_dir: str | os.PathLike, **fields) -> dict:
     return status
 
 
+def check_title(title) -> str | None:
+    """A run's title as typed, with the blanks around it dropped; None when empty.
+    Raises TextgenError for a title that is not text, holds a line break or a control
+    character, or is longer than MAX_TITLE_CHARS characters."""
+    if title is None:
+        return None
+    if not isinstance(title, str):
+        raise TextgenError("A run's title must be text.")
+    title = title.strip()
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in title):
+        raise TextgenError("A run's title must be one line of text, without line breaks or control characters.")
+    if len(title) > MAX_TITLE_CHARS:
+        raise TextgenError("This title has {length} characters; a run's title may have at most {limit}.",
+                           length=len(title), limit=MAX_TITLE_CHARS)
+    return title or None
+
+
+def run_title(config: dict) -> str | None:
+    """The title saved in a run's settings (config.json), or None when it has none."""
+    title = config.get("title") if isinstance(config, dict) else None
+    return (title.strip() or None) if isinstance(title, str) else None
+
+
+def set_title(run_dir: str | os.PathLike, title) -> str | None:
+    """Give the run at ``run_dir`` a new title (None or blank: no title) by rewriting its
+    config.json atomically; returns the title kept. Raises TextgenError for a run that is
+    training or waiting to train (its job still writes config.json), a run without
+    settings, or a title check_title refuses."""
+    run_dir = Path(run_dir)
+    title = check_title(title)
+    if read_status(run_dir).get("state") in ACTIVE_STATES:
+        raise TextgenError("This run is still training. Change its title once it has stopped.")
+    config = read_json(run_dir / "config.json")
+    if not isinstance(config, dict):
+        raise TextgenError("This run has no saved settings, so its title cannot be changed.")
+    config.pop("title", None)
+    if title:
+        config["title"] = title
+    atomic_write_json(run_dir / "config.json", config)
+    return title
+
+
 # --- listing and housekeeping -----------------------------------------------
 
 
@@ -138,6 +181,7 @@ def run_summary(run_dir: str | os.PathLike) -> dict:
     started, updated = status.get("started_at"), status.get("updated_at")
     return {
         "name": run_dir.name,
+        "title": run_title(config),
         "path": str(run_dir),
         "state": status.get("state"),
         # queued, but not yet waiting for a slot: the job is still loading (see jobs.start_training)
@@ -150,6 +194,7 @@ def run_summary(run_dir: str | os.PathLike) -> dict:
         "corpus_sha256": (config.get("corpus") or {}).get("sha256"),
         "parameters": config.get("parameters"),
         "init_from": config.get("init_from"),
+        "base_name": Path(str(config["init_from"])).name if config.get("init_from") else None,
         "step": status.get("step"),
         "best_val_loss": best,
         "best_val_bpc": best / LN2 if isinstance(best, (int, float)) else None,

@@ -287,15 +287,18 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
                   shuffle=False)
     final_state, message = monitor.wrap_up()
 
-    # The end: the best model's held-out score, a sample, the final status.
+    # The end: the kept model's held-out score, what it writes, the final status.
+    # (wrap_up saved the resume checkpoint: loading the kept weights changes nothing it needs.)
     val_loss = None
     if (run_dir / "model.keras").exists():
         load_weights(model, run_dir / "model.keras")
         # The same held-out text as the periodic scores (all of it unless it is very long;
         # `evaluate` always scores all of it).
         val_loss = held_out.nats_per_char(scorer)
-        if monitor.trained() and final_state != "failed" and monitor.samples.sampler is None:
-            monitor.samples.write()  # a run shorter than sample_every_s still shows what it learned
+        if monitor.trained() and final_state != "failed":
+            # What Generate will write, beside the live samples, which may come from later,
+            # more memorised weights than the kept ones.
+            monitor.samples.write_kept()
     status = runs.write_status(
         run_dir, state=final_state, message=message, step=state.step,
         epoch=round(state.epoch(monitor.tokens_per_step), 4),

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+from textgen.corpus import load_corpus
 from textgen.errors import TextgenError
 from textgen.files import atomic_write_bytes
 
@@ -73,6 +74,35 @@ def check_upload_size(data: bytes, filename: str = "The file") -> None:
             "{name} is {size}; an upload may be at most {limit}. Choose a smaller file or a part of it.",
             name=sanitize_filename(filename), size=_size_text(len(data)), limit=_size_text(MAX_UPLOAD_BYTES),
         )
+
+
+def titled_filename(title: str) -> str | None:
+    """The file name a corpus titled ``title`` is kept under, so that the title names it
+    wherever the corpus is named ("Team notes" -> "Team notes.txt", "春天" -> "春天.txt");
+    None when the title holds nothing a file name can keep (blank, only dots or slashes)."""
+    # A slash in a title is part of its words ("Q1/Q2 notes"), not a folder to drop.
+    title = re.sub(r"[\\/]", "_", unicodedata.normalize("NFC", str(title)).strip())
+    name = sanitize_filename(title if title.lower().endswith(".txt") else f"{title}.txt")
+    stem = name[:-len(".txt")] if name.lower().endswith(".txt") else ""
+    return name if stem.strip("_ .") else None
+
+
+def store_titled(paths: list, title: str, home: Path) -> Path | None:
+    """The corpus of ``paths`` kept again as one file named by ``title`` (titled_filename):
+    one file's bytes as they are, several files' texts joined as load_corpus joins them.
+    None when the title gives no usable name; the files then keep their own names.
+    Raises TextgenError when the files cannot be read or the copy cannot be saved."""
+    filename = titled_filename(title)
+    if filename is None or not paths:
+        return None
+    if len(paths) == 1:
+        try:
+            data = Path(paths[0]).read_bytes()
+        except OSError as exc:
+            raise TextgenError('No file or folder named "{spec}". Check the path.', spec=paths[0]) from exc
+    else:
+        data = load_corpus(list(paths)).text.encode("utf-8")
+    return store_corpus(data, filename, home)
 
 
 def store_corpus(data: bytes, filename: str, home: Path) -> Path:

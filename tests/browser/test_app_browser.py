@@ -8,8 +8,10 @@ assets/screenshots/ for the README.
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -57,9 +59,15 @@ def corpus_text(chars: int = 30_000) -> str:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def browser_home(tmp_path_factory) -> Path:
+    """The TEXTGEN_HOME of the app under test."""
+    return tmp_path_factory.mktemp("browser-home")
+
+
+@pytest.fixture(scope="module")
+def app_url(browser_home):
     require_chromium()
-    home = tmp_path_factory.mktemp("browser-home")
+    home = browser_home
     port = free_port()
     env = dict(os.environ, TEXTGEN_HOME=str(home), PYTHONUNBUFFERED="1")
     env.pop("TEXTGEN_QUEUE_DIR", None)
@@ -106,6 +114,31 @@ def page(app_url):
         yield page
         context.close()
         browser.close()
+
+
+def own_session(page, viewport: dict):
+    """(context, page): a session of its own (new cookies, new Streamlit session) in the
+    same browser; close the context when done."""
+    context = page.context.browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    return context, page
+
+
+def quick_on_train(page, app_url: str) -> None:
+    """Open Train at its address and choose the Quick preset."""
+    page.goto(f"{app_url}/train")
+    page.get_by_role("heading", name="Train", exact=True).first.wait_for(timeout=60_000)
+    wait_idle(page)
+    page.locator('[data-testid="stRadio"]').get_by_text("Quick", exact=True).click()
+    wait_idle(page)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).locator("input").first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
 
 
 def go_to(page, title: str) -> None:
@@ -169,16 +202,9 @@ def test_language_switch_keeps_the_language_and_choices_across_pages(page, app_u
     """The first visit of a fresh server opens a page's own address (not the home page);
     中文 in the sidebar: pages follow, a chosen preset survives switching back and forth and
     a visit to another page, and ?lang=zh in a link opens the app in Chinese."""
-    # A session of its own (new cookies, new Streamlit session) in the same browser.
-    context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
+    context, page = own_session(page, {"width": 1400, "height": 1000})
     try:
-        page.goto(f"{app_url}/train")
-        page.get_by_role("heading", name="Train", exact=True).first.wait_for(timeout=60_000)
-        wait_idle(page)
-        page.locator('[data-testid="stRadio"]').get_by_text("Quick", exact=True).click()
-        wait_idle(page)
+        quick_on_train(page, app_url)
         page.locator('[data-testid="stSidebar"]').get_by_role("radio", name="中文").click()
         page.get_by_role("heading", name="训练", exact=True).first.wait_for()
         wait_idle(page)
@@ -225,6 +251,8 @@ def test_upload_train_watch_stop_and_generate(page, app_url, last_page_picture):
     assert page.get_by_text("harbour.txt").first.is_visible()
     page.locator('[data-testid="stRadio"]').get_by_text("Quick", exact=True).click()
     wait_idle(page)
+    # A small text: the page suggests fine-tuning the base model; this test trains from scratch.
+    choose(page, "Fine-tune from", "None (start from scratch)")
     page.get_by_text("Advanced settings").click()
     budget = page.get_by_role("spinbutton", name="Time budget (seconds)", exact=True)
     budget.fill("40")
@@ -274,3 +302,169 @@ def test_upload_train_watch_stop_and_generate(page, app_url, last_page_picture):
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
     screenshot(page, "runs")
+
+
+def test_a_reload_keeps_the_pasted_text_its_title_and_the_train_settings(page, app_url):
+    """A refresh starts a new Streamlit session: the pasted corpus with its title and a
+    changed Train setting come back from the workspace."""
+    context, page = own_session(page, {"width": 1280, "height": 720})
+    text = corpus_text(4000)
+    try:
+        page.goto(f"{app_url}/corpus")
+        page.get_by_role("heading", name="Corpus", exact=True).first.wait_for(timeout=60_000)
+        wait_idle(page)
+        page.get_by_role("tab", name="Paste text").click()
+        pasted = page.get_by_role("textbox", name="Paste text", exact=True)
+        pasted.fill(text)
+        pasted.press("Control+Enter")
+        wait_idle(page)
+        title = page.get_by_role("textbox", name="Title", exact=True)
+        title.fill("Harbour diary")
+        title.press("Enter")
+        wait_idle(page)
+        page.get_by_role("button", name="Use this text").click()
+        page.get_by_role("heading", name="Using: Harbour diary").wait_for()
+        wait_idle(page)
+
+        go_to(page, "Train")
+        assert page.get_by_text("Harbour diary").first.is_visible()
+        page.get_by_text("Advanced settings").click()
+        seed = page.get_by_role("spinbutton", name="Seed", exact=True)
+        seed.fill("1234")
+        seed.press("Enter")
+        wait_idle(page)
+
+        page.reload()
+        page.get_by_role("heading", name="Train", exact=True).first.wait_for(timeout=60_000)
+        wait_idle(page)
+        assert page.get_by_text("Harbour diary").first.is_visible()
+        page.get_by_text("Advanced settings").click()
+        assert page.get_by_role("spinbutton", name="Seed", exact=True).input_value() == "1234"
+
+        go_to(page, "Corpus")
+        page.get_by_role("heading", name="Using: Harbour diary").wait_for()
+        page.get_by_role("tab", name="Paste text").click()
+        assert page.get_by_role("textbox", name="Paste text", exact=True).input_value() == text
+        assert page.get_by_role("textbox", name="Title", exact=True).input_value() == "Harbour diary"
+    finally:
+        context.close()
+
+
+def inside(box: dict, viewport: dict) -> bool:
+    return (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+            and box["y"] + box["height"] <= viewport["height"])
+
+
+def test_on_a_1280x720_projector_the_live_chart_and_latest_sample_are_on_screen(page, app_url):
+    """While a Quick run trains, its live chart and its latest sample both fit a 1280x720
+    screen without scrolling, and the chart's toolbars leave its legend uncovered."""
+    viewport = {"width": 1280, "height": 720}
+    context, page = own_session(page, viewport)
+    try:
+        quick_on_train(page, app_url)
+        choose(page, "Fine-tune from", "None (start from scratch)")
+        page.get_by_role("button", name="Start training").click()
+        stop = page.get_by_role("button", name="Stop training")
+        wait_for(stop.is_enabled, 60, "the new run to start", page)
+        progress = page.locator('[data-testid="stColumn"]').filter(
+            has=page.get_by_role("heading", name="Progress", exact=True))
+        # The first sample comes after sample_every_s of training.
+        progress.get_by_text("What the model writes so far").wait_for(timeout=150_000)
+        latest = progress.locator('[data-testid="stCode"]').first
+        chart = progress.locator('[data-testid="stPlotlyChart"]').first
+        assert stop.is_enabled()  # still training
+        page.evaluate("""() => document.querySelector('[data-testid="stMain"]').scrollTo(0, 0)""")
+        page.wait_for_timeout(1500)
+        assert inside(chart.bounding_box(), viewport), chart.bounding_box()
+        assert inside(latest.bounding_box(), viewport), latest.bounding_box()
+        chart.hover()  # the toolbars show while the pointer is over the chart
+        page.wait_for_timeout(500)
+        legend = chart.locator(".legend").first.bounding_box()
+        assert legend and inside(legend, viewport)
+        for toolbar in (chart.locator(".modebar").first, page.locator('[data-testid="stElementToolbar"]').first):
+            if toolbar.count() and toolbar.is_visible():
+                assert not overlap(toolbar.bounding_box(), legend), (toolbar.bounding_box(), legend)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "train-1280x720.png"))
+        page.get_by_role("button", name="Stop training").click()
+        page.get_by_text("Training stopped").or_(page.get_by_text("Training completed")).first.wait_for(
+            timeout=90_000)
+    finally:
+        context.close()
+
+
+def boxes(page, selector: str) -> list[dict]:
+    """Bounding boxes {x, y, width, height, text} of the elements a CSS selector finds."""
+    return page.evaluate("""(selector) => [...document.querySelectorAll(selector)].map(e => {
+        const r = e.getBoundingClientRect();
+        return {x: r.x, y: r.y, width: r.width, height: r.height, text: e.textContent};
+    }).filter(b => b.width > 0 && b.height > 0)""", selector)
+
+
+def overlap(a: dict | None, b: dict | None, slack: float = 0.5) -> bool:
+    """Whether two bounding boxes (None: not on screen) share more than ``slack`` pixels."""
+    return bool(a and b) and (a["x"] + slack < b["x"] + b["width"] and b["x"] + slack < a["x"] + a["width"]
+                              and a["y"] + slack < b["y"] + b["height"] and b["y"] + slack < a["y"] + a["height"])
+
+
+def overlapping_labels(page, chart: str) -> list[tuple[str, str]]:
+    """Pairs of tick labels of one axis of a chart that touch each other."""
+    found = []
+    for axis in ("xtick", "ytick"):
+        labels = boxes(page, f"{chart} .{axis} text")
+        found += [(a["text"], b["text"]) for i, a in enumerate(labels) for b in labels[i + 1:] if overlap(a, b)]
+    return found
+
+
+def test_chinese_labels_and_legends_stay_readable_at_1280x720(page, app_url, browser_home):
+    """On a projector's 1280x720: the character-frequency chart of the Chinese sample labels
+    every bar without overlap, and a chart's toolbar never covers its legend."""
+    run_dir = browser_home / "runs" / "legend-check"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"preset": "quick", "arch": "gru", "tokenizer": "char",
+                                                     "corpus": {"name": "builtin:sample-zh"}}))
+    (run_dir / "status.json").write_text(json.dumps({"state": "completed", "best_val_loss": 3.0,
+                                                     "started_at": time.time() - 60, "updated_at": time.time()}))
+    (run_dir / "metrics.jsonl").write_text("".join(
+        json.dumps({"step": s, "time": s / 10, "train_loss": 5 - s / 90, "val_loss": 5.2 - s / 100}) + "\n"
+        for s in range(10, 310, 10)))
+    context, page = own_session(page, {"width": 1280, "height": 720})
+    chars = '.st-key-char_freq'
+    try:
+        page.goto(f"{app_url}/corpus?lang=zh")
+        page.get_by_role("heading", name="语料", exact=True).first.wait_for(timeout=60_000)
+        wait_idle(page)
+        page.get_by_role("tab", name="内置语料").click()
+        page.locator('[data-testid="stRadio"]').get_by_text("sample-zh:", exact=False).click()
+        wait_idle(page)
+        page.get_by_role("button", name="使用这份语料").click()
+        page.get_by_role("heading", name="内置语料 sample-zh").first.wait_for()
+        wait_idle(page)
+        page.locator(f"{chars} .js-plotly-plot").wait_for()
+        page.locator(f"{chars} .js-plotly-plot").scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+        labels = [b["text"] for b in boxes(page, f"{chars} .ytick text")]
+        assert len(labels) == 40 and "的" in labels  # one label per bar, every character shown
+        assert overlapping_labels(page, chars) == []
+        screenshot(page, "corpus-zh-characters")
+
+        page.goto(f"{app_url}/runs?lang=zh")
+        page.get_by_role("heading", name="运行记录", exact=True).first.wait_for(timeout=60_000)
+        wait_idle(page)
+        chart = page.locator('.st-key-compare_chart .js-plotly-plot')
+        chart.scroll_into_view_if_needed()
+        chart.hover()  # the toolbar shows while the pointer is on the chart
+        page.locator(".st-key-compare_chart .modebar").wait_for()
+        page.wait_for_timeout(500)
+        (toolbar,) = boxes(page, ".st-key-compare_chart .modebar")
+        (legend,) = boxes(page, ".st-key-compare_chart .legend")
+        (figure,) = boxes(page, ".st-key-compare_chart .js-plotly-plot")
+        assert not overlap(toolbar, legend)
+        assert figure["y"] <= legend["y"] and legend["y"] + legend["height"] <= figure["y"] + figure["height"] + 1
+        ticks_and_titles = boxes(page, ".st-key-compare_chart .xtick text") + boxes(
+            page, ".st-key-compare_chart .g-xtitle text")
+        assert [b["text"] for b in ticks_and_titles if overlap(b, legend)] == []
+        assert overlapping_labels(page, ".st-key-compare_chart") == []
+    finally:
+        context.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
