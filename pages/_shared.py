@@ -13,7 +13,7 @@ from streamlit.errors import StreamlitAPIException
 
 from textgen import app_state, charts, corpus, metrics, runs, words
 from textgen.errors import TextgenError
-from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate, translate_error
+from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, message_text, translate, translate_error
 
 DEFAULT_CORPUS = ["builtin:sample"]
 # States after which a run's model.keras is final and can be used or fine-tuned.
@@ -302,6 +302,11 @@ def all_runs() -> list[dict]:
 def model_runs() -> list[dict]:
     """Runs that have a saved model, newest first."""
     return [r for r in all_runs() if r.get("has_model")]
+
+
+def status_message(status: dict) -> str:
+    """A run's status message (status.json, or a runs.run_summary dict) in the current language."""
+    return message_text(status, t)
 
 
 def state_name(state: str | None) -> str:

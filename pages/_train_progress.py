@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages._models import show_copying
-from pages._shared import error_text, language, records_reader, run_label, state_name, t
+from pages._shared import error_text, language, records_reader, run_label, state_name, status_message, t
 from textgen import charts, heldout, jobs, metrics, runs
 from textgen.device import trained_on
 from textgen.files import read_json
@@ -193,8 +193,9 @@ def live_panel(run_dir: Path, was_active: bool, drawn_labels: dict | None = None
                      help=t("Loss divided by ln 2: how many yes/no questions the model needs per character."))
     figure = charts.loss_figure(records, bits=bits, best=charts.best_point(records),
                                 base_records=reader.base_records(run_dir), translate=t)
-    chart.plotly_chart(figure.update_layout(height=LIVE_CHART_HEIGHT, margin_t=LIVE_CHART_TOP),
-                       key="live_loss_chart")
+    figure.update_layout(height=LIVE_CHART_HEIGHT, margin_t=LIVE_CHART_TOP)
+    figure.update_yaxes(title_text=t("bits/char") if bits else t("nats/char"))  # a full title would be cut
+    chart.plotly_chart(figure, key="live_loss_chart")
     show_held_out_note(run_dir)
     overfitting_warning(records)
     if was_active:  # a run that ended shows its samples in final_summary
@@ -207,16 +208,16 @@ def final_summary(run: dict, status: dict) -> None:
     score = (t("Best held-out loss {nats:.3f} nats per character = {bits:.3f} bits per character.",
                nats=loss, bits=loss / charts.LN2)
              if isinstance(loss, (int, float)) and math.isfinite(loss) else "")
-    message = status.get("message") or ""
+    message = status_message(status)
     headline = t("Training {state}.", state=state_name(state))
     if state in ("completed", "stopped"):
-        st.success(say(headline, score, t(message)), icon=STATE_ICONS[state])
+        st.success(say(headline, score, message), icon=STATE_ICONS[state])
     else:
         log_text = jobs.training_log(run["path"])
         reason = jobs.log_error(log_text)
         if reason is not None:
-            message = reason
-        st.error(say(headline, t(message), score), icon=STATE_ICONS.get(state))
+            message = t(reason)
+        st.error(say(headline, message, score), icon=STATE_ICONS.get(state))
         if log_text:
             with st.expander(t("Details from the training log")):
                 st.code(log_text[-3000:], language=None)

@@ -130,7 +130,8 @@ def generate_section(choices: dict[str, str], model_path: str | None, no_model: 
                 for piece in run.stream(prompt=prompt, **settings):
                     pieces.append(piece)
                     if time.monotonic() - last_draw > STREAM_REFRESH_S:
-                        placeholder.code(prompt + "".join(pieces), language=None, wrap_lines=True)
+                        placeholder.code(explore.text_tail(prompt) + "".join(pieces), language=None,
+                                         wrap_lines=True)
                         last_draw = time.monotonic()
                 texts = ["".join(pieces)]
             else:
@@ -158,13 +159,17 @@ def show_generated(results, choices: dict[str, str], model_path: str | None) -> 
         unknown_warning = unknowns.unknown_prompt_warning(generated.get("unknown") or [], t)
         if unknown_warning:
             st.warning(unknown_warning, icon=":material/help:")
+        shown_prompt = explore.text_tail(generated["prompt"])  # a long prompt would bury what was written
         st.caption(t("From {model}; the prompt is included at the start. "
                      "Use the copy icon at the top right of a text to copy it.",
-                     model=choices.get(generated.get("path"), generated["model"])))
-        for i, text in enumerate(full_texts):
+                     model=choices.get(generated.get("path"), generated["model"]))
+                   + (" " + t("Only the prompt's last {count:,} characters are shown; the download "
+                              "holds it all.", count=len(shown_prompt) - 1)
+                      if shown_prompt != generated["prompt"] else ""))
+        for i, text in enumerate(generated["texts"]):
             if len(full_texts) > 1:
                 st.markdown("**" + t("Sample {number}", number=i + 1) + "**")
-            st.code(text, language=None, wrap_lines=True)
+            st.code(shown_prompt + text, language=None, wrap_lines=True)
             if generated.get("path"):
                 show_copying(generated.setdefault("copying", {}), i, generated["path"], generated["texts"][i])
         st.download_button(t("Download text"), "\n\n----\n\n".join(full_texts), file_name="generated.txt",

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import (FINISHED_STATES, choice_key, language, records_reader, run_label, run_state_name,
-                           run_through_app, show_error, t)
+                           run_through_app, show_error, status_message, t)
 from pages._shared import error_text
 from textgen import archive, charts, comparison, files, heldout, jobs, metrics, report, runs
 from textgen.errors import TextgenError
@@ -207,7 +207,7 @@ def actions_section(all_runs: list[dict]) -> None:
         delete = st.button(t("Delete"), icon=":material/delete:", disabled=not finished, key="runs_delete",
                            help=t("Moves the run to the trash; you can undo right after."))
     if run.get("message"):
-        st.caption(t(run["message"]))
+        st.caption(status_message(run))
     title_section(run)
     if generate:
         st.session_state["generate_run"] = name

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from pages._shared import (choice_key, chosen_corpus, corpus_title, in_range, load_overview, model_choices,
                            remember, run_label, run_through_app, show_error, t)
@@ -209,7 +210,15 @@ def start(spec: list[str], name: str, options: dict) -> None:
     st.session_state["selected_run"] = name
     st.session_state.pop("train_run_name", None)  # suggest a fresh name next time
     st.session_state.pop("train_run_title", None)  # and no title
+    st.session_state["train_scroll_up"] = True
     st.rerun()
+
+
+def scroll_to_top() -> None:
+    """Bring the top of the page, where the live chart is, back into view: Start training
+    sits at the foot of a long form, and on a projector the chart would be off screen."""
+    components.html("<script>window.parent.document.querySelector('[data-testid=\"stMain\"]')"
+                    ".scrollTo({top: 0, behavior: 'smooth'});</script>", height=0)
 
 
 # --- the page ---------------------------------------------------------------------
@@ -275,6 +284,8 @@ def watch_choice() -> tuple[dict | None, dict[str, str]]:
 
 def train_page() -> None:
     st.title(t("Train"))
+    if st.session_state.pop("train_scroll_up", False):
+        scroll_to_top()
     settings_col, progress_col = st.columns([5, 7], gap="large")
     with settings_col:
         spec, plan, run_name = new_run_section()

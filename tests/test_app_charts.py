@@ -195,3 +195,15 @@ def test_built_in_corpus_names_are_shown_in_the_interface_language():
     run = {"name": "r", "corpus": "builtin:sample", "tokenizer": "bpe", "preset": "quick", "state": "completed"}
     assert comparison.runs_table_rows([run], zh)[0]["Corpus"] == "内置语料 sample"
     assert comparison.comparison_rows([run], zh)[0]["Corpus"] == "内置语料 sample"
+
+
+def test_a_fine_tunes_chart_opens_on_its_own_part_not_on_its_base_models_thousands_of_steps():
+    from textgen import charts
+
+    base = [{"step": s, "train_loss": 2.0, "val_loss": 2.1} for s in range(100, 4700, 100)]
+    own = [{"step": s, "train_loss": 1.5 - s / 1000, "val_loss": 1.6 - s / 2000} for s in range(10, 110, 10)]
+    figure = charts.loss_figure(own, base_records=base)
+    low, high = figure.layout.xaxis.range
+    assert 4600 < low < 4610 and 4700 < high < 4720  # the base ends at 4,600; 100 steps after it
+    assert figure.layout.yaxis.range[1] < 2.0  # the base model's 2.1 is outside the view
+    assert len(figure.data) == 4  # the base model's two curves are still there, a double-click away

@@ -268,3 +268,14 @@ def test_a_refused_prompt_leaves_no_earlier_text_above_the_error(open_page, app_
     assert len(at.code) == 4 and not at.download_button  # the comparison was not asked again
     button(at, "Compare temperatures").click().run()
     assert at.error and not at.code and not at.download_button
+
+
+def test_a_long_prompt_shows_only_its_end_above_what_the_model_wrote(open_page, app_home_with_run):
+    at = open_page("generate")
+    prompt = "The keeper lit the lamp. " * 600
+    at.text_area(key="generate_prompt").set_value(prompt).run()
+    at.number_input(key="generate_length").set_value(40).run()
+    next(b for b in at.button if b.label == "Generate").click().run()
+    (shown,) = [c.value for c in at.code if c.value.startswith("…")]
+    assert len(shown) < 300 and shown[1:201] == prompt[-200:]
+    assert any("Only the prompt's last 200 characters are shown" in c.value for c in at.caption)

@@ -357,7 +357,7 @@ def test_a_small_text_the_base_knows_preselects_fine_tuning_it_and_says_why(open
     at = open_page("train", session_state=small_corpus(app_home, "team.txt", text))
     assert select(at, "Fine-tune from").value == str(ASSETS_DIR / "base-model")
     (advice,) = [i.value for i in at.info if "Your text is small" in i.value]
-    assert "(15,200 characters), so this run fine-tunes the shipped base model base-model" in advice
+    assert "(15,200 characters), so this run fine-tunes the shipped base model, which already knows" in advice
     select(at, "Fine-tune from").set_value("None (start from scratch)").run()
     at.run()
     assert select(at, "Fine-tune from").value == "None (start from scratch)"  # the choice stays the user's

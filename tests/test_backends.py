@@ -124,6 +124,42 @@ def test_train_sample_and_score_without_tensorflow(tmp_path, backend):
     assert result["matches_fresh"] and not result["stale"]
 
 
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_transformer_key_value_cache_matches_the_full_model(tmp_path, backend):
+    """The cached one-token step gives the full model's logits, within the window and past
+    it, and the compiled sampler decodes greedily with it, on each backend."""
+    skip_without(backend)
+    script = HIDE_TENSORFLOW + PRELUDE + textwrap.dedent("""
+        import numpy as np
+        import keras
+        from keras import ops
+        from textgen.config import resolve_config
+        from textgen.models import build_model, make_stepper
+        from textgen.sampling import Sampler
+        assert keras.backend.backend() == sys.argv[2]
+        config = resolve_config("quick", arch="transformer", layers=2, units=32, seq_len=8)
+        model = build_model(config, 20)
+        stepper = make_stepper(model, config)
+        tokens = np.random.default_rng(0).integers(0, 20, size=(2, 24)).astype("int32")
+        state, filled, worst = stepper.initial_state(2), 0, 0.0
+        for t in range(24):
+            filled = (4 if filled >= 8 else filled) + 1
+            logits, state = stepper.step(tokens[:, t], state)
+            full = model(tokens[:, t + 1 - filled: t + 1], training=False)[:, -1]
+            worst = max(worst, float(np.abs(ops.convert_to_numpy(logits) - ops.convert_to_numpy(full)).max()))
+        greedy = np.concatenate(list(Sampler(model, config).generate([1, 2], 5, temperature=0)), axis=1)[0]
+        ids = [1, 2]
+        for _ in range(5):
+            ids.append(int(np.argmax(ops.convert_to_numpy(model(np.array([ids], "int32")))[0, -1])))
+        print(json.dumps(dict(worst=worst, greedy=greedy.tolist(), full=ids[2:],
+                              tensorflow_loaded=sys.modules.get("tensorflow") is not None)))
+    """)
+    result = run_child(tmp_path, script, {"KERAS_BACKEND": backend}, args=[backend])
+    assert not result["tensorflow_loaded"]
+    assert result["worst"] < 1e-4
+    assert result["greedy"] == result["full"]  # the window (8) holds all 7 tokens
+
+
 def test_distribute_settings_are_checked():
     import keras
     from textgen.backend import choose_parallel

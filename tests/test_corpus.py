@@ -547,3 +547,15 @@ def test_titled_uploads_are_kept_under_their_title(tmp_path):
     assert joined.read_text(encoding="utf-8") == load_corpus([str(one), str(two)]).text
     assert load_corpus(str(joined)).name == "Both.txt"
     assert store_titled([str(one)], " / ", tmp_path) is None
+
+
+def test_utf8_joined_with_latin1_lines_is_read_as_utf8_with_the_latin1_bytes_left_out():
+    utf8 = "Décisions — ½ résumé, “quoted” café.\n".encode("utf-8") * 20
+    data = utf8 + b"caf\xe9 ok\n" * 500 + utf8
+    decoded = read_text(data, "notes.txt")
+    assert decoded.encoding == "UTF-8"
+    assert decoded.text.startswith("Décisions — ½ résumé, “quoted” café.\n")
+    assert "Ã" not in decoded.text and "Ă" not in decoded.text
+    assert decoded.text.count("caf ok\n") == 500
+    (note,) = decoded.notes
+    assert str(note) == "500 bytes of notes.txt were not valid UTF-8 and were left out; the first is on line 21."

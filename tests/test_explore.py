@@ -135,9 +135,11 @@ def test_a_model_gives_a_distribution_over_its_vocabulary(tmp_path, arch):
     assert sorted(r["token"] for r in rows) == sorted(run.tokenizer.tokens)
     assert math.isclose(sum(r["prob_model"] for r in rows), 1.0, abs_tol=1e-5)
     assert len(explore.next_token_distribution(run, "", top_k=3)) == min(explore.TOP, run.tokenizer.vocab_size)
-    if arch == "transformer":  # only its window of the last seq_len tokens counts
-        window = explore.next_token_distribution(run, prompt[-8:], top=None)
+    if arch == "transformer":  # only the latest tokens its key/value cache holds count: 7 of 31
+        window = explore.next_token_distribution(run, prompt[-7:], top=None)
         assert [r["prob_model"] for r in window] == pytest.approx([r["prob_model"] for r in rows], abs=1e-5)
+        greedy = explore.next_token_distribution(run, prompt, temperature=0.0, top=None)
+        assert run.generate(prompt, length=1, temperature=0.0) == explore.likeliest_token(greedy)
 
 
 def test_the_likeliest_is_what_greedy_generation_writes(tmp_path):

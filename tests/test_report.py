@@ -198,7 +198,13 @@ def test_the_summary_says_how_much_of_the_samples_is_copied_from_the_training_te
     assert "samples are mostly copied" in page and "1 of 2 samples are mostly copied" in page
     assert "Copied from the training text: 100% of its 12-character pieces" in page  # under the copy
     assert page.count("Mostly copied: 100% of this text lies in passages") == 1
+    assert "So much of its fluency is memory" in page  # half the samples are mostly copied
     assert str(tmp_path) not in page
+    (run_dir / "samples.jsonl").write_text("")
+    files.append_jsonl(run_dir / "samples.jsonl", {"step": 10, "text": story[100:400]})
+    for step in (20, 30):
+        files.append_jsonl(run_dir / "samples.jsonl", {"step": step, "text": "qzx vvk plomb wrrt " * 10})
+    assert "So much of its fluency is memory" not in report.build_report(run_dir)  # one of three
 
 
 def test_copying_is_unknown_when_the_training_text_cannot_be_read(run_dir):

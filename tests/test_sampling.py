@@ -11,7 +11,7 @@ import textgen
 from textgen.config import resolve_config
 from textgen.errors import TextgenError
 from textgen.i18n import translate_error
-from textgen.models import build_model
+from textgen.models import build_model, make_stepper
 from textgen.sampling import CHUNK, Sampler, filter_probabilities, pick
 from textgen.sampling_settings import DEFAULT_TEMPERATURE, SamplingSettings
 
@@ -216,6 +216,44 @@ def test_top_k_1_equals_greedy(sampler):
     np.testing.assert_array_equal(greedy, top1)
 
 
+def cache_context_lengths(tokens: int, size: int) -> list[int]:
+    """How many tokens the key/value cache holds after each of ``tokens`` steps: it fills
+    up to ``size``, then slides back to ``size // 2`` (CachedTransformerStepper)."""
+    filled, lengths = 0, []
+    for _ in range(tokens):
+        filled = (size // 2 if filled >= size else filled) + 1
+        lengths.append(filled)
+    return lengths
+
+
+def test_the_key_value_cache_gives_the_full_models_logits_within_and_past_the_window():
+    config = resolve_config("quick", arch="transformer", layers=2, units=32, seq_len=8)
+    model = build_model(config, VOCAB)
+    stepper = make_stepper(model, config)
+    tokens = np.random.default_rng(0).integers(0, VOCAB, size=(2, 30)).astype(np.int32)
+    state = stepper.initial_state(2)
+    for t, length in enumerate(cache_context_lengths(30, 8)):
+        logits, state = stepper.step(tokens[:, t], state)
+        full = model(tokens[:, t + 1 - length: t + 1], training=False)[:, -1]
+        np.testing.assert_allclose(ops.convert_to_numpy(logits), ops.convert_to_numpy(full), atol=1e-4)
+
+
+def test_compiled_greedy_sampling_with_the_cache_is_greedy_decoding_with_the_full_model():
+    config = resolve_config("quick", arch="transformer", layers=1, units=16, seq_len=8)
+    model = build_model(config, VOCAB)
+    prompt, steps = [1, 2, 3], 25  # 28 tokens: past the window of 8 three times
+    got = generate(Sampler(model, config), prompt, steps, temperature=0)[0]
+    ids = list(prompt)
+    lengths = cache_context_lengths(len(prompt) + steps, 8)
+    for i, token in enumerate(got):
+        context = ids[len(ids) - lengths[len(prompt) - 1 + i]:]
+        logits = ops.convert_to_numpy(model(np.array([context], dtype=np.int32), training=False))[0, -1]
+        best = int(np.argmax(logits))
+        if token != best:  # only a near-tie may go either way
+            assert logits[best] - logits[token] < 1e-4, (context, token, best)
+        ids.append(int(token))
+
+
 # --- Run: a trained tiny model --------------------------------------------------------------
 
 PATTERN = "the cat sat on the mat. a dog ran to the log. "
@@ -333,3 +371,10 @@ def test_run_the_cli_and_the_explorer_share_one_default_temperature():
                            explore.next_token_distribution, explore.distribution_from_logits)}
     generate = cli.build_parser().parse_args(["generate", "some-run"])
     assert defaults == {generate.temperature} == {DEFAULT_TEMPERATURE} == {1.0}
+
+
+def test_the_explorer_reads_the_context_the_sampler_reads_past_the_window():
+    from textgen.models import cached_context
+
+    assert [cached_context(n, 8) for n in range(1, 30)] == cache_context_lengths(29, 8)
+    assert cached_context(64, 64) == 64 and cached_context(65, 64) == 33 and cached_context(96, 64) == 64

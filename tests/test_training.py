@@ -186,6 +186,12 @@ def test_time_budget_ends_training(tmp_path, pattern_corpus):
                    started=began, log=lambda m: None)
     assert status["state"] == "completed" and "time budget" in status["message"]
     assert time.time() - began < 25
+    # Kept with its template, so a page in Chinese shows it in Chinese, number and all.
+    from textgen.i18n import message_text, translate
+    steps = status["message_params"]["steps"]
+    assert status["message"] == f"Finished: the time budget ran out after {steps:,} steps."
+    shown = message_text(status, lambda text, **params: translate(text, "zh", **params))
+    assert shown == f"已完成：训练了 {steps:,} 步后，时间预算用完。"
 
 
 def test_nan_loss_stops_the_run_and_says_why(tmp_path):

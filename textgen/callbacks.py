@@ -21,6 +21,7 @@ import numpy as np
 from textgen import files, runs
 from textgen.checkpoints import CHECKPOINT_KEEPS, save_best_model, save_checkpoint
 from textgen.config import PRESETS
+from textgen.i18n import Message
 from textgen.sampling import Sampler, never_sampled, start_token
 from textgen.sampling_settings import STARTING_TEMPERATURE
 
@@ -520,13 +521,14 @@ class StopRequests(RunCallback):
             return outcome, message
         step, budget = self.state.step, self.config["time_budget"]
         if step > self.first_step:
-            return outcome, message.format(steps=step)
+            return outcome, Message(message, steps=step)
         if self.first_step:
-            return "stopped", (f"The time budget of {budget:g} s ran out before training could "
-                               f"continue, so the run stays at step {step:,}. Give it more time.")
-        return "stopped", (f"The time budget of {budget:g} s ran out before training began "
-                           f"(start-up took {self.clock.elapsed():.1f} s), so nothing was trained. "
-                           "Give it a longer time budget.")
+            return "stopped", Message("The time budget of {budget:g} s ran out before training could "
+                                      "continue, so the run stays at step {step:,}. Give it more time.",
+                                      budget=budget, step=step)
+        return "stopped", Message("The time budget of {budget:g} s ran out before training began "
+                                  "(start-up took {seconds:.1f} s), so nothing was trained. "
+                                  "Give it a longer time budget.", budget=budget, seconds=self.clock.elapsed())
 
 
 class RunMonitor(RunCallback):

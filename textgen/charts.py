@@ -180,13 +180,29 @@ def fit_axes(fig: go.Figure) -> go.Figure:
     return fig
 
 
+def _own_part_view(records: list[dict], x: str, bits: bool) -> tuple[list[float], list[float]] | None:
+    """(x range, y range) around a fine-tune's own ``records`` (already moved to continue
+    its base model's); None when it has no points."""
+    xs = [r[x] for r in records if isinstance(r.get(x), (int, float))]
+    scale = LN2 if bits else 1.0
+    ys = [r[k] / scale for r in records for k in ("train_loss", "val_loss")
+          if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])]
+    if not xs or not ys:
+        return None
+    x_pad = max((max(xs) - min(xs)) * 0.03, 1)
+    y_pad = max((max(ys) - min(ys)) * 0.1, 0.05)
+    return [min(xs) - x_pad, max(xs) + x_pad], [max(0.0, min(ys) - y_pad), max(ys) + y_pad]
+
+
 def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
                 best: dict | None = None, base_records: list[dict] | None = None,
                 translate=english) -> go.Figure:
     """Training and held-out loss of one run; `best` marks the best checkpoint.
 
     With ``base_records`` (the run a fine-tune started from), the base model's
-    curves come first in grey and this run's continue where they end.
+    curves come first in grey and this run's continue where they end; the chart opens
+    on the fine-tune's own part (a base model trained thousands of steps would squeeze
+    it into a sliver), and zooming out (double-click) shows the base model's.
     """
     fig = go.Figure()
     if base_records:
@@ -213,7 +229,12 @@ def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=380,
                       margin=dict(l=10, r=10, t=30, b=10),
                       uirevision="keep")  # keep the user's zoom while points arrive
-    return fit_axes(legend_below(fig))
+    fig = fit_axes(legend_below(fig))
+    view = _own_part_view(records, x, bits) if base_records else None
+    if view:
+        fig.update_xaxes(range=view[0])
+        fig.update_yaxes(range=view[1])
+    return fig
 
 
 def compare_figure(curves: dict[str, list[dict]], key: str = "val_loss", bits: bool = False,

@@ -162,6 +162,12 @@ MAX_CUT_BYTES = 3
 # in GBK, the worst case, gives about one valid character per four bad bytes, Western and
 # Cyrillic single-byte text about none, so four per bad byte leaves a wide margin.
 NEARLY_UTF8_RATIO = 4
+# A file joined from UTF-8 parts and parts in a single-byte encoding (café saved as Latin-1)
+# is UTF-8 with many bad bytes, each standing alone. Legacy multi-byte text read as UTF-8
+# gives bad bytes side by side, and single-byte text hardly any valid multi-byte characters,
+# so this many valid characters among lone bad bytes make the reading UTF-8 as well.
+MIXED_MIN_MULTIBYTE = 8
+_ADJACENT_BAD_RE = re.compile("[\udc80-\udcff]{2}")
 
 
 def _cut_bytes(text: str) -> int:
@@ -173,7 +179,8 @@ def _cut_bytes(text: str) -> int:
 
 def _utf8_reading(data: bytes) -> str | None:
     """The bytes as UTF-8, bad bytes escaped, when UTF-8 is what they are: valid, cut at
-    either end, or with a few stray bytes among many valid multi-byte characters."""
+    either end, with a few stray bytes among many valid multi-byte characters, or joined
+    with parts in a single-byte encoding (lone bad bytes among valid multi-byte characters)."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -184,6 +191,8 @@ def _utf8_reading(data: bytes) -> str | None:
     inner_bad = bad - _cut_bytes(text)
     if multibyte > 0 and multibyte >= NEARLY_UTF8_RATIO * inner_bad:
         return text
+    if multibyte >= MIXED_MIN_MULTIBYTE and not _ADJACENT_BAD_RE.search(text):
+        return text  # UTF-8 joined with single-byte parts: their bytes are the bad ones
     return None
 
 

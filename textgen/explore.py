@@ -43,15 +43,17 @@ def text_tail(text: str, max_chars: int = TAIL_CHARS) -> str:
 def next_token_logits(run, prompt: str) -> np.ndarray:
     """The model's logits (vocab,) for the token after ``prompt``.
 
-    Recurrent models read the whole prompt from a fresh state, as the sampler does;
-    the Transformer reads the last ``seq_len`` tokens, its context window.
+    Recurrent models read the whole prompt from a fresh state, as the sampler does; the
+    Transformer reads the latest tokens its key/value cache holds when the sampler gets
+    there (models.cached_context), so the chances shown are the ones it draws from.
     """
     from keras import ops
+    from textgen.models import cached_context
     from textgen.sampling import never_sampled
 
     ids = prompt_ids(run, prompt)
     if run.config.get("arch") == "transformer":
-        ids = ids[-int(run.config["seq_len"]):]
+        ids = ids[-cached_context(len(ids), int(run.config["seq_len"])):]
     logits = run.model(ids[None, :], training=False)
     logits = np.asarray(ops.convert_to_numpy(logits), dtype=np.float64)[0, -1]
     logits[never_sampled(run.tokenizer)] = -1e9  # as in generation: "<unk>" is never written

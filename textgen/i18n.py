@@ -46,6 +46,28 @@ def english(text: str, **params) -> str:
     return text.format(**params) if params else text
 
 
+class Message(str):
+    """A sentence with numbers in it that is kept to be shown later, in any language: the
+    English text, filled in, that also remembers its ``template`` and ``params``
+    (``translate(message.template, language, **message.params)``), as TextgenError does.
+    textgen.runs keeps both in status.json."""
+
+    def __new__(cls, template: str, **params):
+        message = super().__new__(cls, template.format(**params))
+        message.template, message.params = template, params
+        return message
+
+
+def message_text(status: dict, translate=english) -> str:
+    """The ``message`` of a status (status.json or a runs.run_summary dict) written with
+    ``translate``: from its ``message_template`` and ``message_params`` where it keeps them
+    (see Message), else the message as a catalog entry."""
+    template, params = status.get("message_template"), status.get("message_params")
+    if isinstance(template, str) and template:
+        return translate(template, **(params if isinstance(params, dict) else {}))
+    return translate(status.get("message") or "")
+
+
 def join_sentences(sentences, language: str = DEFAULT_LANGUAGE) -> str:
     """Sentences of one message, the empty ones left out: Chinese runs them together,
     English puts a space between them."""

@@ -37,7 +37,7 @@ import plotly.io as pio
 from textgen import charts, comparison, files, memorisation, metrics, runs
 from textgen.corpus import shown_corpus_name
 from textgen.errors import TextgenError
-from textgen.i18n import DEFAULT_LANGUAGE, english, join_sentences, translate, translate_error
+from textgen.i18n import DEFAULT_LANGUAGE, english, join_sentences, message_text, translate, translate_error
 from textgen.units import LN2
 from textgen.words import CJK_IDEOGRAPHS
 
@@ -275,10 +275,14 @@ def _copying_sentence(texts: list[str], results: list[dict] | None, problem, tr,
     share = sum(len(text) * r["passage_share"] for text, r in checked) / max(chars, 1)
     mostly = sum(1 for _, r in checked if memorisation.mostly_copied(r))
     longest = max((len(r.get("passage") or "") for _, r in checked), default=0)
-    return tr("How much is copied: {share:.0%} of the samples' text below is found word for word in the "
+    said = tr("How much is copied: {share:.0%} of the samples' text below is found word for word in the "
               "training text; {mostly} of {count} samples are mostly copied, and the longest copied "
               "passage has {longest:,} characters.",
               share=share, mostly=mostly, count=len(checked), longest=longest)
+    if 2 * mostly < len(checked):
+        return said
+    return join_sentences([said, tr("So much of its fluency is memory: it repeats its training text more "
+                                    "than it writes like it.")], language)
 
 
 # --- samples ---------------------------------------------------------------------------
@@ -343,20 +347,6 @@ def _sample_blocks(samples, checks: list[dict | None], tr) -> str:
 # --- the chart ---------------------------------------------------------------------------
 
 
-def _fine_tune_view(records: list[dict], base_records: list[dict]) -> tuple[list[float], list[float]] | None:
-    """(x range, y range) around a fine-tune's own part of the chart, in bits; None when
-    it has no points."""
-    moved = charts.continue_after(base_records, records)
-    xs = [r["step"] for r in moved]
-    ys = [r[k] / LN2 for r in moved for k in ("train_loss", "val_loss")
-          if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])]
-    if not xs or not ys:
-        return None
-    x_pad = max((max(xs) - min(xs)) * 0.03, 1)
-    y_pad = max((max(ys) - min(ys)) * 0.1, 0.05)
-    return [min(xs) - x_pad, max(xs) + x_pad], [max(0.0, min(ys) - y_pad), max(ys) + y_pad]
-
-
 def loss_figure(records: list[dict], base_records: list[dict] | None = None, tr=english):
     """The report's learning curves (a Plotly figure) in bits per character. A fine-tune's
     curve continues its base model's (``base_records``); the chart opens on the
@@ -368,10 +358,6 @@ def loss_figure(records: list[dict], base_records: list[dict] | None = None, tr=
     fig.update_layout(height=460)
     fig.update_xaxes(automargin=True, title_standoff=10)
     fig.update_yaxes(automargin=True, title_standoff=10)
-    view = _fine_tune_view(records, base_records) if base_records else None
-    if view:
-        fig.update_xaxes(range=view[0])
-        fig.update_yaxes(range=view[1])
     return fig
 
 
@@ -449,7 +435,7 @@ def _details_html(run_dir: Path, config: dict, status: dict, private: list[str],
     summary, corpus = runs.run_summary(run_dir), config.get("corpus") or {}
     training_table = _table([
         (tr("State"), tr(status.get("state") or "unknown")),
-        (tr("Message"), _hide_paths(tr(status.get("message") or ""), private)),
+        (tr("Message"), _hide_paths(message_text(status, tr), private)),
         (tr("Training steps"), _number(status.get("step"), tr)),
         (tr("Training time"), charts.format_duration(summary.get("duration_s"), tr)),
         (tr("Started"), time.strftime("%Y-%m-%d %H:%M", time.localtime(summary["started_at"]))

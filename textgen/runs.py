@@ -116,8 +116,15 @@ def read_status(run_dir: str | os.PathLike) -> dict:
 
 
 def write_status(run_dir: str | os.PathLike, **fields) -> dict:
+    """Update the run's status.json with ``fields`` (atomically) and return it. A
+    ``message`` that is an i18n.Message also keeps its ``message_template`` and
+    ``message_params``, so pages show it in their language; any other replaces them."""
     path = Path(run_dir) / "status.json"
     status = read_json(path, {}) or {}
+    if "message" in fields:
+        message = fields["message"]
+        fields["message_template"] = getattr(message, "template", None)
+        fields["message_params"] = getattr(message, "params", None)
     status.update(fields, updated_at=time.time())
     atomic_write_json(path, status)
     return status
@@ -187,6 +194,8 @@ def run_summary(run_dir: str | os.PathLike) -> dict:
         # queued, but not yet waiting for a slot: the job is still loading (see jobs.start_training)
         "starting": status.get("state") == "queued" and status.get("waiting_since") is None,
         "message": status.get("message", ""),
+        "message_template": status.get("message_template"),
+        "message_params": status.get("message_params"),
         "preset": config.get("preset"),
         "arch": config.get("arch"),
         "tokenizer": config.get("tokenizer"),

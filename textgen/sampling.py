@@ -15,7 +15,7 @@ from keras import ops
 
 from textgen.backend import compile_function
 from textgen.errors import TextgenError
-from textgen.models import Stepper
+from textgen.models import make_stepper
 from textgen.sampling_settings import DEFAULT_TEMPERATURE, SamplingSettings
 
 CHUNK = 128
@@ -64,7 +64,7 @@ class Sampler:
 
     def __init__(self, model: keras.Model, config: dict, banned_ids=()):
         """``banned_ids``: tokens never sampled, such as a vocabulary's "<unk>"."""
-        self.stepper = Stepper(model, config)
+        self.stepper = make_stepper(model, config)
         self._logit_bias = np.zeros(model.output_shape[-1], dtype=np.float32)
         self._logit_bias[list(banned_ids)] = -1e9
         self._chunk = compile_function(self._run_chunk, model=model)
@@ -73,10 +73,11 @@ class Sampler:
         steps = forced.shape[1]
         out = ops.zeros_like(forced)
         columns = ops.arange(steps)[None, :]
+        weights = self.stepper.prepare()  # read once, outside the loop
 
         def body(i, carry):
             token, state, out = carry
-            logits, state = self.stepper.step(token, state)
+            logits, state = self.stepper.step(token, state, weights)
             logits = ops.cast(logits, "float32") + self._logit_bias
             probs, ids = filter_probabilities(logits, temperature, top_k, top_p)
             sampled = ops.cast(pick(probs, ids, uniforms[:, i]), "int32")

@@ -43,9 +43,8 @@ def base_advice(text: str, base_dir, sources=()) -> dict:
     ``sources``, textgen.corpus) rather than train from scratch: ``route`` is "fine-tune"
     (a small text the base knows), "scratch" (a small text it does not know), "seen" (a
     source the base was pre-trained on) or None (a large text: either route is fine);
-    ``known_share`` (0 to 1, known_share), ``chars`` (the text's characters), ``base_chars``
-    (characters the base learnt from, None if not recorded) and ``seen`` (the sources the
-    base was pre-trained on). Raises TextgenError when the base's vocabulary is missing or
+    ``known_share`` (0 to 1, known_share), ``chars`` (the text's characters) and ``seen``
+    (the sources the base was pre-trained on). Raises TextgenError when the base's vocabulary is missing or
     damaged."""
     share = known_share(load_tokenizer(Path(base_dir) / "tokenizer.json"), text)
     base_corpus = (read_json(Path(base_dir) / "config.json", {}) or {}).get("corpus") or {}
@@ -55,8 +54,7 @@ def base_advice(text: str, base_dir, sources=()) -> dict:
         route = "seen"
     elif len(text) < SMALL_TEXT_CHARS:
         route = "fine-tune" if share >= KNOWN_SHARE else "scratch"
-    return {"route": route, "known_share": share, "chars": len(text),
-            "base_chars": base_corpus.get("chars"), "seen": seen}
+    return {"route": route, "known_share": share, "chars": len(text), "seen": seen}
 
 
 def corpus_base_advice(spec, base_dir) -> dict:
@@ -72,13 +70,9 @@ def advice_sentence(advice: dict, base_name: str, chosen: bool, translate=englis
     worth saying."""
     share, chars = advice["known_share"], advice["chars"]
     if advice["route"] == "fine-tune" and chosen:
-        learnt = (translate(" and has learnt spelling and punctuation from {count:,} characters of other text",
-                            count=advice["base_chars"]) if advice.get("base_chars") else "")
-        return translate("Your text is small ({chars:,} characters), so this run fine-tunes the shipped "
-                         "base model {base}: it already knows {share:.1%} of your text's characters{learnt}. "
-                         "Within a minute it writes more like your text than a model started from scratch. "
-                         "Choose \"None (start from scratch)\" above to train from scratch instead.",
-                         chars=chars, base=base_name, share=share, learnt=learnt)
+        return translate("Your text is small ({chars:,} characters), so this run fine-tunes the shipped base "
+                         "model, which already knows {share:.1%} of its characters and within a minute writes "
+                         "more like your text than a model started from scratch.", chars=chars, share=share)
     if advice["route"] == "seen" and chosen:
         return translate("The base model {base} was pre-trained on {source} already, so this text is not "
                          "new to it: its held-out score after fine-tuning would flatter it. Fine-tune it on "

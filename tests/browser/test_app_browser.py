@@ -363,6 +363,7 @@ def test_on_a_1280x720_projector_the_live_chart_and_latest_sample_are_on_screen(
     try:
         quick_on_train(page, app_url)
         choose(page, "Fine-tune from", "None (start from scratch)")
+        page.get_by_text("Advanced settings").click()  # the long form: Start training is below the fold
         page.get_by_role("button", name="Start training").click()
         stop = page.get_by_role("button", name="Stop training")
         wait_for(stop.is_enabled, 60, "the new run to start", page)
@@ -373,8 +374,7 @@ def test_on_a_1280x720_projector_the_live_chart_and_latest_sample_are_on_screen(
         latest = progress.locator('[data-testid="stCode"]').first
         chart = progress.locator('[data-testid="stPlotlyChart"]').first
         assert stop.is_enabled()  # still training
-        page.evaluate("""() => document.querySelector('[data-testid="stMain"]').scrollTo(0, 0)""")
-        page.wait_for_timeout(1500)
+        page.wait_for_timeout(1500)  # the page scrolled back up by itself after the start
         assert inside(chart.bounding_box(), viewport), chart.bounding_box()
         assert inside(latest.bounding_box(), viewport), latest.bounding_box()
         chart.hover()  # the toolbars show while the pointer is over the chart
