@@ -8,6 +8,7 @@ from pages._shared import (keep_choices, keep_undrawn_choices, language_switch, 
 
 st.set_page_config(page_title="TextGen Studio", page_icon=":material/auto_stories:", layout="wide")
 load_choices()  # a refresh starts a new session: the choices kept in the workspace
+save_choices()  # a widget changed before this run is kept now, even if a refresh cuts the run short
 language_switch()  # before the page titles below, which follow the chosen language
 
 navigation = st.navigation([

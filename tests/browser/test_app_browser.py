@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from textgen import app_state
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -304,7 +306,7 @@ def test_upload_train_watch_stop_and_generate(page, app_url, last_page_picture):
     screenshot(page, "runs")
 
 
-def test_a_reload_keeps_the_pasted_text_its_title_and_the_train_settings(page, app_url):
+def test_a_reload_keeps_the_pasted_text_its_title_and_the_train_settings(page, app_url, browser_home):
     """A refresh starts a new Streamlit session: the pasted corpus with its title and a
     changed Train setting come back from the workspace."""
     context, page = own_session(page, {"width": 1280, "height": 720})
@@ -333,6 +335,14 @@ def test_a_reload_keeps_the_pasted_text_its_title_and_the_train_settings(page, a
         seed.fill("1234")
         seed.press("Enter")
         wait_idle(page)
+        kept_seeds = []
+        for _ in range(60):  # the rerun that keeps it may still be on its way to the server
+            stored = app_state.load(browser_home)
+            kept_seeds = [value for key, value in stored.items() if key.startswith("adv_seed_")]
+            if 1234 in kept_seeds:
+                break
+            page.wait_for_timeout(500)
+        assert 1234 in kept_seeds, f"the workspace kept the seeds {kept_seeds}"
 
         page.reload()
         page.get_by_role("heading", name="Train", exact=True).first.wait_for(timeout=60_000)
