@@ -10,15 +10,23 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+# Decided when make reads this file, so `make -n run` shows which install this machine gets:
+# where nvidia-smi lists a GPU, TensorFlow comes with its CUDA libraries (requirements-gpu.txt);
+# plain TensorFlow would quietly train on the CPU unless CUDA were installed system-wide.
+GPU := $(shell nvidia-smi -L 2>/dev/null | grep -m1 '^GPU [0-9]')
+REQUIREMENTS := $(if $(GPU),requirements-gpu.txt,requirements.txt)
+RUNTIME := $(VENV)/.runtime$(if $(GPU),-gpu)
+
+$(RUNTIME): requirements.txt $(REQUIREMENTS) | $(BIN)/python
+	$(if $(GPU),@echo "GPU found ($(GPU)): installing TensorFlow with CUDA")
+	$(BIN)/pip install --quiet -r $(REQUIREMENTS)
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+$(VENV)/.dev: requirements.txt requirements-dev.txt $(RUNTIME)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime
+run: $(RUNTIME)
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
 # Browser tests drive Debian's Chromium, with a Chinese font so that screenshots of the Chinese
@@ -42,7 +50,7 @@ clean:
 # The shipped base model: a character-level GRU pre-trained on all built-in corpora.
 # Reproducible (fixed seed); the time budget decides how far it gets on this machine.
 BASE_BUDGET ?= 600
-base-model: $(VENV)/.runtime
+base-model: $(RUNTIME)
 	rm -rf assets/base-model.new
 	$(BIN)/python -m textgen train builtin:python-code builtin:sample builtin:python-docs --out assets/base-model.new \
 	  --preset balanced --dropout 0.1 --time-budget $(BASE_BUDGET) --seed 7
@@ -57,7 +65,7 @@ gpu-wheels: | $(BIN)/python
 	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
 	$(BIN)/pip download --quiet --no-deps --dest $(GPU_WHEELS) keras==3.15.1 namex==0.1.0 \
 	  rich==15.0.0 markdown-it-py==4.3.0 mdurl==0.1.2 Pygments==2.21.0 absl-py==2.5.1 \
-	  packaging==26.4 typing_extensions==4.16.0
+	  packaging==26.4 typing_extensions==4.16.0 charset-normalizer==3.5.3
 	for v in 3.10 3.11 3.12 3.13; do \
 	  $(BIN)/pip download --quiet --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
 	    --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \

@@ -17,6 +17,7 @@ navigation = st.navigation([
     st.Page("pages/train.py", title=t("Train"), icon=":material/model_training:"),
     st.Page("pages/generate.py", title=t("Generate"), icon=":material/edit_note:"),
     st.Page("pages/runs.py", title=t("Runs"), icon=":material/history:"),
+    st.Page("pages/inside.py", title=t("Inside"), icon=":material/visibility:"),
 ])
 keep_choices(navigation.url_path)  # what another page or language would lose
 try:

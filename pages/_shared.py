@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from textgen import app_state, charts, corpus, metrics, runs, words
+from textgen import app_state, charts, corpus, device, metrics, runs, words
 from textgen.errors import TextgenError
 from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, message_text, translate, translate_error
 
@@ -57,6 +57,14 @@ def error_text(error: BaseException) -> str:
 def show_error(error: BaseException, where=st, **kwargs) -> None:
     """A TextgenError's sentence, in the current language."""
     where.error(error_text(error), **kwargs)
+
+
+def show_gpu_problem() -> None:
+    """Where nvidia-smi lists a GPU the backend cannot use, the sentence `train` says too,
+    with its fix (device.gpu_problem: asked once per server process)."""
+    problem = device.gpu_problem()
+    if problem:
+        st.warning(t(problem.template, **problem.params), icon=":material/memory:")
 
 
 def run_through_app() -> None:

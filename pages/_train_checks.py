@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages._shared import chosen_corpus, error_text, shipped_models, show_error, t
-from textgen import capacity, charts, corpus, estimates, heldout, suggestions, unknowns
+from textgen import capacity, charts, corpus, estimates, heldout, speeds, suggestions, unknowns
 from textgen.errors import TextgenError
 
 
@@ -58,6 +58,33 @@ def fits_in_memory(resolved: dict, vocab_size: int) -> bool:
     return True
 
 
+def show_speed(resolved: dict, found: dict, seconds: float) -> None:
+    """How much text the run reads in its time, from the training speed measured on this
+    machine for these settings (by a probe or an earlier run); a button measures it."""
+    tokens_per_s, train_tokens = found.get("tokens_per_s"), found.get("train_tokens")
+    if not train_tokens:
+        return
+    if tokens_per_s:
+        chars_per_token = found.get("chars_per_token") or 1.0
+        passes = tokens_per_s * seconds / train_tokens if seconds < 1e9 else None
+        st.caption(t("Measured on this machine: {speed:,.0f} characters a second, so about {passes:,.1f} "
+                     "passes over the training text in that time.", speed=tokens_per_s * chars_per_token,
+                     passes=passes) if passes is not None else
+                   t("Measured on this machine: {speed:,.0f} characters a second.",
+                     speed=tokens_per_s * chars_per_token))
+        return
+    if st.button(t("Measure the speed on this machine"), icon=":material/speed:", key="train_measure_speed",
+                 help=t("A few training steps of these settings (about 10 to 30 seconds), to see how much "
+                        "of the text the run will read; remembered for these settings.")):
+        try:
+            with st.spinner(t("Measuring a few training steps...")):
+                speeds.measure_in_child(resolved, found["vocab_size"])
+        except TextgenError as e:
+            show_error(e)
+        else:
+            st.rerun()
+
+
 def show_estimates(resolved: dict, overview: dict | None, init_from: str | None) -> bool:
     """Model size and time; False (with the sentence shown) when the model would not fit."""
     if overview is None:
@@ -69,7 +96,9 @@ def show_estimates(resolved: dict, overview: dict | None, init_from: str | None)
     size_col.metric(t("Model size (parameters)"), f"{parameters:,}",
                     help=t("Numbers the model learns. More can capture more, but needs more text and time."))
     time_col.metric(t("Estimated time"), charts.format_duration(seconds, t) if seconds < 1e9 else t("no limit"),
-                    help=t("A rough guess for a CPU; it stops earlier when it stops improving."))
+                    help=t("At most the time budget, or all epochs at the speed measured on this machine "
+                           "if that is sooner; it stops earlier when it stops improving."))
+    show_speed(resolved, found, seconds)
     minimum = corpus.min_corpus_length(resolved["seq_len"], resolved["val_fraction"])
     if stats["chars"] < minimum:
         st.error(t("The corpus has {chars:,} characters; with a sequence length of "

@@ -28,6 +28,7 @@ LIVE_CHART_TOP = 24  # pixels above the plot: room for Plotly's toolbar (the leg
 PAGE_TOP_REM = 2.5  # space above the page title: Streamlit's header is 3.75rem, the title's own margin covers the rest
 EARLIER_SAMPLES = 6  # live samples kept in view under "Earlier samples", newest first
 SAMPLE_HEIGHT = 140  # pixels: the latest live sample's box (about five lines; a longer text scrolls)
+WATCH_LINE_COLOUR = "#8c959f"  # grey: marks a step without competing with the curves' colours
 
 
 def say(*sentences: str) -> str:
@@ -142,6 +143,83 @@ def training_samples(run_dir: Path, samples: list[dict], latest=st) -> None:
         earlier_samples(run_dir, live[:-1])
 
 
+def watch_key(run_dir: Path) -> str:
+    """Session key of a run's "Watch it learn" slider (one per run, so each keeps its place)."""
+    return f"watch_learn_{Path(run_dir).name}"
+
+
+def watched_index(key: str, count: int) -> int:
+    """Which of ``count`` samples "Watch it learn" shows: the one chosen on the slider, or the
+    newest while the slider stands on the newest (so it follows a live run's new samples)."""
+    chosen, last = st.session_state.get(key), st.session_state.get(key + "_count")
+    if not isinstance(chosen, int) or not 0 <= chosen < count or (isinstance(last, int) and chosen == last - 1):
+        st.session_state[key] = count - 1
+    st.session_state[key + "_count"] = count
+    return st.session_state[key]
+
+
+def timeline_name(entry: dict) -> str:
+    """A sample's mark on the slider: its step, or that it is the kept model's."""
+    if entry["kept"]:
+        return t("kept model")
+    return t("step {step}", step=f"{entry['step']:,}")
+
+
+def timeline_caption(entry: dict, on_chart: bool) -> str:
+    """What the shown sample is: its step, training time and the held-out loss the run had then."""
+    parts = [t("From the kept model (step {step})", step=f"{entry['step']:,}") if entry["kept"]
+             else t("Step {step}", step=f"{entry['step']:,}")]
+    if entry["time"] is not None:
+        parts.append(t("after {time} of training", time=charts.format_duration(entry["time"], t)))
+    if entry["val_loss"] is None:
+        parts.append(t("no held-out loss measured yet"))
+    else:
+        parts.append(t("held-out loss {nats:.3f} nats per character (measured at step {step})",
+                       nats=entry["val_loss"], step=f"{entry['val_step']:,}"))
+    caption = " · ".join(parts)
+    return caption + "  \n" + t("The dashed line on the chart marks this step.") if on_chart else caption
+
+
+def watch_it_learn(run_dir: Path, timeline: list[dict], active: bool, on_chart: bool = False) -> None:
+    """"Watch it learn": a slider over a run's samples (metrics.learning_timeline), oldest first,
+    the kept model's last, and the chosen one's text with its step, time and held-out loss.
+    ``active``: the run is queued or training (it may write samples yet). ``on_chart``: a line
+    on the loss chart marks the chosen step (mark_watched_step)."""
+    if not timeline and active:
+        st.caption(t("No samples yet. A run writes one every little while as it trains; here you "
+                     "can then slide through them and see its text turn from noise into words."))
+    elif not timeline:
+        st.caption(t("This run wrote no samples while it trained."))
+    if not timeline:
+        return
+    index = watched_index(watch_key(run_dir), len(timeline))
+    if len(timeline) > 1:
+        names = [timeline_name(entry) for entry in timeline]  # named now, in this run's language
+        index = st.select_slider(
+            t("Sample"), options=list(range(len(timeline))), key=watch_key(run_dir), format_func=names.__getitem__,
+            help=t("The texts the model wrote as it learnt, oldest first and the kept model's last: "
+                   "slide to see its text turn from noise into words."))
+    entry = timeline[index]
+    st.caption(timeline_caption(entry, on_chart))
+    st.code(entry["text"], language=None, wrap_lines=True, height=SAMPLE_HEIGHT)
+
+
+def mark_watched_step(figure, run_dir: Path, timeline: list[dict], base_records: list[dict] | None) -> None:
+    """A dashed line on the loss chart (x axis: steps) at the step of the sample "Watch it
+    learn" shows; a fine-tune's steps continue its base model's, as its curve does."""
+    if not timeline:
+        return
+    step = timeline[watched_index(watch_key(run_dir), len(timeline))]["step"]
+    if base_records:
+        step = charts.continue_after(base_records, [{"step": step}])[0]["step"]
+    figure.add_vline(x=step, line_dash="dash", line_width=1, line_color=WATCH_LINE_COLOUR)
+
+
+def watch_section(run_dir: Path, samples: list[dict], records: list[dict], active: bool) -> None:
+    st.markdown("**" + t("Watch it learn") + "**")
+    watch_it_learn(run_dir, metrics.learning_timeline(samples, records), active, on_chart=True)
+
+
 def settings_caption(sample: dict) -> str:
     temperature, seed = metrics.sample_settings(sample)
     return t("Temperature {temperature:g}, seed {seed}.", temperature=temperature, seed=seed)
@@ -191,15 +269,19 @@ def live_panel(run_dir: Path, was_active: bool, drawn_labels: dict | None = None
     figure_metrics(status, figures)
     bits = st.toggle(t("Show bits per character"), key="train_bits",
                      help=t("Loss divided by ln 2: how many yes/no questions the model needs per character."))
+    base_records = reader.base_records(run_dir)
     figure = charts.loss_figure(records, bits=bits, best=charts.best_point(records),
-                                base_records=reader.base_records(run_dir), translate=t)
+                                base_records=base_records, translate=t)
     figure.update_layout(height=LIVE_CHART_HEIGHT, margin_t=LIVE_CHART_TOP)
     figure.update_yaxes(title_text=t("bits/char") if bits else t("nats/char"))  # a full title would be cut
+    samples = reader.records(run_dir, metrics.SAMPLES_FILE)
+    mark_watched_step(figure, run_dir, metrics.learning_timeline(samples, records), base_records)
     chart.plotly_chart(figure, key="live_loss_chart")
     show_held_out_note(run_dir)
     overfitting_warning(records)
     if was_active:  # a run that ended shows its samples in final_summary
-        training_samples(run_dir, reader.records(run_dir, metrics.SAMPLES_FILE), latest)
+        training_samples(run_dir, samples, latest)
+        watch_section(run_dir, samples, records, active=True)
 
 
 def final_summary(run: dict, status: dict) -> None:
@@ -221,7 +303,10 @@ def final_summary(run: dict, status: dict) -> None:
         if log_text:
             with st.expander(t("Details from the training log")):
                 st.code(log_text[-3000:], language=None)
-    end_samples(Path(run["path"]), records_reader().records(run["path"], metrics.SAMPLES_FILE))
+    reader = records_reader()
+    samples = reader.records(run["path"], metrics.SAMPLES_FILE)
+    end_samples(Path(run["path"]), samples)
+    watch_section(Path(run["path"]), samples, reader.records(run["path"]), active=False)
     if run.get("has_model"):
         if st.button(t("Generate text with this model"), type="primary", icon=":material/edit_note:",
                      key="train_generate"):

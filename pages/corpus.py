@@ -9,6 +9,7 @@ import streamlit as st
 from pages._shared import (choice_key, chosen_corpus, choose_corpus, corpus_title, error_text, in_range, is_text,
                            load_overview, remember, run_through_app, show_error, t)
 from textgen import charts, config, corpus, runs
+from textgen.device import preset_device
 from textgen.encodings import decode_bytes
 from textgen.errors import TextgenError
 from textgen.tables import csv_columns, csv_text
@@ -157,7 +158,7 @@ def warnings_for(overview: dict) -> None:
         st.warning(error_text(note), icon=":material/warning:")
     stats = overview["stats"]
     settings = st.session_state.get(remember("train_settings", fits=train_settings_fit)) or {}
-    defaults = config.resolve_config(settings.get("preset"))
+    defaults = config.resolve_config(settings.get("preset"), preset_device())
     seq_len = settings.get("seq_len") or defaults["seq_len"]
     val_fraction = settings.get("val_fraction") or defaults["val_fraction"]
     minimum = corpus.min_corpus_length(seq_len, val_fraction)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages._shared import run_through_app, show_error, t
+from pages._shared import run_through_app, show_error, show_gpu_problem, t
 from textgen import jobs, runs
 from textgen.device import describe_device
 from textgen.errors import TextgenError
@@ -33,6 +33,7 @@ with steps[2]:
         st.page_link("pages/generate.py", label=t("Generate text"), icon=":material/arrow_forward:")
 
 st.info(t("Models train on this machine: **{device}**.", device=describe_device(t)), icon=":material/memory:")
+show_gpu_problem()
 
 st.subheader(t("Try it in one click"))
 st.write(t(

@@ -10,6 +10,7 @@ import streamlit as st
 from pages._shared import (FINISHED_STATES, choice_key, language, records_reader, run_label, run_state_name,
                            run_through_app, show_error, status_message, t)
 from pages._shared import error_text
+from pages._train_progress import watch_it_learn
 from textgen import archive, charts, comparison, files, heldout, jobs, metrics, report, runs
 from textgen.errors import TextgenError
 
@@ -173,6 +174,14 @@ def title_section(run: dict) -> None:
             st.rerun()
 
 
+def watch_section(run: dict) -> None:
+    """The chosen run's samples, to slide through from its first steps to its kept model."""
+    st.subheader(t("Watch it learn"))
+    reader = records_reader()
+    timeline = metrics.learning_timeline(reader.records(run["path"], metrics.SAMPLES_FILE), reader.records(run["path"]))
+    watch_it_learn(Path(run["path"]), timeline, active=run["state"] in runs.ACTIVE_STATES)
+
+
 def actions_section(all_runs: list[dict]) -> None:
     st.subheader(t("Manage a run"))
     by_name = {r["name"]: r for r in all_runs}
@@ -209,6 +218,7 @@ def actions_section(all_runs: list[dict]) -> None:
     if run.get("message"):
         st.caption(status_message(run))
     title_section(run)
+    watch_section(run)
     if generate:
         st.session_state["generate_run"] = name
         st.switch_page("pages/generate.py")

@@ -12,11 +12,12 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from pages._shared import (choice_key, chosen_corpus, corpus_title, in_range, load_overview, model_choices,
-                           remember, run_label, run_through_app, show_error, t)
+                           remember, run_label, run_through_app, show_error, show_gpu_problem, t)
 from pages._train_checks import (base_advice, show_base_advice, show_estimates, show_held_out_check,
                                  warn_unknown)
 from pages._train_progress import final_summary, live_panel
 from textgen import config, jobs, runs, train_options
+from textgen.device import describe_device, preset_device
 from textgen.errors import TextgenError
 
 run_through_app()
@@ -25,7 +26,15 @@ ARCH_NAMES = {"gru": "GRU", "lstm": "LSTM", "transformer": "Transformer"}
 NO_BASE = "None (start from scratch)"  # the option's value; shown translated
 
 
-def preset_description(preset: str) -> str:
+def preset_description(preset: str, device: str) -> str:
+    """What ``preset`` is on ``device`` ("cpu" or "gpu": config.DEVICE_PRESETS)."""
+    if device == "gpu" and preset in config.DEVICE_PRESETS["gpu"]:
+        return {
+            "balanced": t("A six-layer Transformer like GPT (nanoGPT's Shakespeare model): what a GPU does "
+                          "best. Trains until the held-out loss stops improving, for at most ten minutes."),
+            "quality": t("An eight-layer, wider Transformer that can learn more from a large text. Trains "
+                         "until the held-out loss stops improving, for at most half an hour."),
+        }[preset]
     return {
         "quick": t("A small model that writes something readable within about a minute. "
                    "Good for a first try."),
@@ -60,15 +69,19 @@ def number_setting(column, name: str, label: str, default, key_suffix: str, disa
                                key=key, disabled=disabled, **args)
 
 
-def preset_choice() -> str:
-    """The Preset radio and its description; the preset's name in lower case."""
+def preset_choice(device: str) -> str:
+    """The Preset radio, its description and the device its values suit (``device``: "cpu"
+    or "gpu", as device.preset_device finds it); the preset's name in lower case."""
     presets = preset_names()
     preset = st.radio(t("Preset"), list(presets), index=1, horizontal=True,
                       key=choice_key(remember("train_preset", fits=presets.__contains__)),
                       format_func=presets.get,
                       help=t("A starting point for all settings; change any of them under Advanced settings."))
     preset = preset.lower()
-    st.caption(preset_description(preset))
+    where = (t("Preset values chosen for this machine's GPU: {device}.", device=describe_device(t))
+             if device == "gpu" else t("Preset values chosen for this machine's CPU: {device}.",
+                                       device=describe_device(t)))
+    st.caption(preset_description(preset, device) + " " + where)
     return preset
 
 
@@ -166,20 +179,22 @@ def advanced_settings(defaults: dict, suffix: str, tokenizer: str, init_from: st
 
 def settings_form(overview: dict | None) -> dict | None:
     """Every setting as widgets; returns what is needed to start, or None if invalid."""
-    preset = preset_choice()
+    device = preset_device()
+    preset = preset_choice(device)
     init_from = base_choice(base_advice(overview))
     try:
-        defaults = train_options.form_defaults(preset, init_from)
+        defaults = train_options.form_defaults(preset, init_from, device)
     except TextgenError as e:
         show_error(e)
-        init_from, defaults = None, train_options.form_defaults(preset)
-    suffix = f"{preset}_{Path(init_from).name if init_from else ''}"  # new defaults per preset and base
+        init_from, defaults = None, train_options.form_defaults(preset, device=device)
+    # New defaults per preset, device and base, so each keeps its own values.
+    suffix = f"{preset}_{'gpu_' if device == 'gpu' else ''}{Path(init_from).name if init_from else ''}"
     arch, tokenizer = shape_choices(defaults, suffix, init_from)
     values = dict(advanced_settings(defaults, suffix, tokenizer, init_from), arch=arch, tokenizer=tokenizer)
     st.session_state[remember("train_settings")] = {"preset": preset, "seq_len": values["seq_len"],
                                           "val_fraction": values["val_fraction"]}
     try:
-        resolved, options = train_options.run_options(preset, values, init_from)
+        resolved, options = train_options.run_options(preset, values, init_from, device)
     except TextgenError as e:
         show_error(e)
         return None
@@ -286,6 +301,7 @@ def train_page() -> None:
     st.title(t("Train"))
     if st.session_state.pop("train_scroll_up", False):
         scroll_to_top()
+    show_gpu_problem()
     settings_col, progress_col = st.columns([5, 7], gap="large")
     with settings_col:
         spec, plan, run_name = new_run_section()

@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 
 APP_ROOT = Path(__file__).resolve().parent.parent
+# The suite trains on the CPU on every machine, so presets and figures are the same on a GPU
+# machine; the GPU path is tested with a fake nvidia-smi (tests/test_gpu_setup.py) and
+# measured by benchmarks/gpu_check.sh.
+os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
 if str(APP_ROOT) not in sys.path:  # the pages import textgen and pages._shared from here
     sys.path.insert(0, str(APP_ROOT))
-APP_PAGES = ("home", "corpus", "train", "generate", "runs")
+APP_PAGES = ("home", "corpus", "train", "generate", "runs", "inside")
 
 
 def pytest_configure(config):
@@ -45,6 +49,27 @@ def quick_run_dir(tmp_path_factory) -> Path:
     assert done.returncode == 0, done.stderr[-2000:]
     assert (out / "model.keras").exists()
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory) -> dict:
+    """{"gru": path, "lstm": path, "transformer": path}: small finished character-level runs
+    on the built-in sample, one of each architecture, trained once per test session with the
+    real CLI (one epoch each, about 15 s), for tests that look inside a model of every kind."""
+    root = tmp_path_factory.mktemp("tiny-runs")
+    env = {k: v for k, v in os.environ.items() if k not in ("TEXTGEN_QUEUE_DIR",)}
+    found = {}
+    for arch in ("gru", "lstm", "transformer"):
+        out = root / f"tiny-{arch}"
+        cmd = [sys.executable, "-m", "textgen", "train", "builtin:sample", "--out", str(out),
+               "--arch", arch, "--layers", "2", "--units", "32", "--embedding-dim", "16",
+               "--seq-len", "32", "--batch-size", "16", "--epochs", "1",
+               "--time-budget", "0", "--seed", "1"]  # one epoch, however slow start-up is
+        done = subprocess.run(cmd, cwd=APP_ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert (out / "model.keras").exists()
+        found[arch] = out
+    return found
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import pytest
 
 from textgen import files, runs
 
-TITLES = {"home": "TextGen Studio", "corpus": "语料", "train": "训练", "generate": "生成", "runs": "运行记录"}
+TITLES = {"home": "TextGen Studio", "corpus": "语料", "train": "训练", "generate": "生成", "runs": "运行记录",
+          "inside": "模型内部"}
 ZH = {"lang": "zh"}
 
 

@@ -237,3 +237,27 @@ def test_a_fine_tuned_run_is_marked_as_such_in_every_list(open_page, app_home_wi
     chinese = open_page("runs", session_state={"lang": "zh"})
     assert re.fullmatch(r"Team notes（由 base-model 微调；已完成，每字符 \d+\.\d\d 比特）",
                         chinese.selectbox(key="runs_manage").options[0])
+
+
+def test_the_chosen_runs_samples_can_be_watched_from_noise_to_words(open_page, app_home):
+    from textgen import files
+
+    run_dir = scored_run(app_home, "watched", "story.txt", "ab" * 32, loss=2.0)
+    for sample in ({"step": 5, "time": 0.5, "text": "qxz kvv"}, {"step": 15, "time": 1.5, "text": "the sen"},
+                   {"step": 20, "time": 2.0, "text": "The sea", "kept": True}):
+        files.append_jsonl(run_dir / "samples.jsonl", sample)
+    scored_run(app_home, "silent", "story.txt", "ab" * 32)  # no samples
+    at = open_page("runs")
+    at.selectbox(key="runs_manage").set_value("watched").run()
+    assert "Watch it learn" in [s.value for s in at.subheader]
+    slider = at.select_slider(key="watch_learn_watched")
+    assert slider.value == 2 and at.code[-1].value == "The sea"
+    slider.set_value(0).run()
+    assert at.code[-1].value == "qxz kvv"
+    assert any(c.value == "Step 5 · after 0 s of training · no held-out loss measured yet" for c in at.caption)
+    at.select_slider(key="watch_learn_watched").set_value(1).run()
+    assert at.code[-1].value == "the sen"
+    assert any(c.value == "Step 15 · after 2 s of training · held-out loss 2.200 nats per character "
+               "(measured at step 10)" for c in at.caption)
+    at.selectbox(key="runs_manage").set_value("silent").run()
+    assert not at.select_slider and "This run wrote no samples while it trained." in [c.value for c in at.caption]

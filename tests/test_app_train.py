@@ -522,3 +522,104 @@ def test_a_title_of_two_lines_keeps_start_training_off(open_page, started):
     at.text_input(key="train_run_title").set_value("Team\nnotes").run()
     assert button(at, "Start training").disabled
     assert any("one line of text" in e.value for e in at.error)
+
+
+def test_the_estimate_says_how_much_text_a_run_reads_once_its_speed_is_measured(open_page, monkeypatch):
+    from textgen import speeds
+
+    measured = []
+
+    def fake_probe(settings, vocab_size, timeout_s=300.0):
+        measured.append((settings["arch"], vocab_size))
+        speeds.remember_speed(settings, vocab_size, speeds.probe_where(), 2000.0)
+        return 2000.0
+
+    monkeypatch.setattr(speeds, "measure_in_child", fake_probe)
+    at = open_page("train")
+    assert not any("Measured on this machine" in c.value for c in at.caption)
+    [button] = [b for b in at.button if b.label == "Measure the speed on this machine"]
+    button.click().run()
+    assert not at.exception and measured and measured[0][0] == "gru"
+    assert any("Measured on this machine: 2,000 characters a second" in c.value and "passes over the training"
+               in c.value for c in at.caption)
+    assert not [b for b in at.button if b.label == "Measure the speed on this machine"]
+
+
+LEARNING_SAMPLES = [{"step": 10, "time": 5.0, "text": "xqz vvk ee", "temperature": 0.8, "seed": 10},
+                    {"step": 50, "time": 25.0, "text": "the kin hes", "temperature": 0.8, "seed": 50},
+                    {"step": 90, "time": 75.0, "text": "The king said", "temperature": 0.8, "seed": 90},
+                    {"step": 80, "time": 76.0, "text": "The king spoke", "temperature": 0.8, "seed": 90,
+                     "kept": True}]
+LEARNING_METRICS = [{"step": 20, "time": 10.0, "train_loss": 3.0, "val_loss": 2.9},
+                    {"step": 40, "time": 20.0, "train_loss": 2.3, "val_loss": 2.1},
+                    {"step": 80, "time": 40.0, "train_loss": 1.7, "val_loss": 1.6},
+                    {"step": 90, "time": 45.0, "train_loss": 1.5}]
+
+
+def watch_caption(at) -> str:
+    """The caption of the sample "Watch it learn" shows (its parts are joined by " · ")."""
+    return next(c.value for c in at.caption
+                if c.value.startswith(("Step ", "From the kept model (")) and " · " in c.value)
+
+
+def marked_steps(at) -> list:
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return [shape["x0"] for shape in figure["layout"].get("shapes", [])]
+
+
+def test_watch_it_learn_slides_from_the_first_sample_to_the_kept_models_with_the_loss_then(open_page, app_home):
+    fake_run(app_home, "learnt", state="completed", metrics=LEARNING_METRICS, samples=LEARNING_SAMPLES,
+             step=90, best_val_loss=1.6)
+    at = open_page("train")
+    assert not at.exception
+    slider = at.select_slider(key="watch_learn_learnt")
+    assert slider.label == "Sample" and slider.value == 3  # the kept model's, the last, first
+    assert list(slider.options) == ["step 10", "step 50", "step 90", "kept model"]
+    assert watch_caption(at) == ("From the kept model (step 80) · after 1 min 16 s of training · held-out loss "
+                                 "1.600 nats per character (measured at step 80)  \nThe dashed line on the chart "
+                                 "marks this step.")
+    assert at.code[-1].value == "The king spoke" and marked_steps(at) == [80]
+    slider.set_value(0).run()
+    assert watch_caption(at).startswith("Step 10 · after 5 s of training · no held-out loss measured yet  \n")
+    assert at.code[-1].value == "xqz vvk ee" and marked_steps(at) == [10]
+    at.select_slider(key="watch_learn_learnt").set_value(1).run()
+    assert watch_caption(at).startswith("Step 50 · after 25 s of training · held-out loss 2.100 nats per "
+                                        "character (measured at step 40)  \n")
+    assert at.code[-1].value == "the kin hes" and marked_steps(at) == [50]
+
+
+def test_watch_it_learn_follows_a_live_runs_new_samples_until_the_user_slides_back(open_page, app_home):
+    run_dir = fake_run(app_home, "learning", metrics=LEARNING_METRICS[:2], samples=LEARNING_SAMPLES[:2],
+                       step=50, total_steps=100)
+    at = open_page("train")
+    assert at.select_slider(key="watch_learn_learning").value == 1
+    with open(run_dir / "samples.jsonl", "a") as f:
+        f.write(json.dumps(LEARNING_SAMPLES[2]) + "\n")
+    at.run()
+    assert at.select_slider(key="watch_learn_learning").value == 2  # it stood on the newest: it follows
+    assert at.code[-1].value == "The king said"
+    at.select_slider(key="watch_learn_learning").set_value(0).run()
+    with open(run_dir / "samples.jsonl", "a") as f:
+        f.write(json.dumps(dict(LEARNING_SAMPLES[2], step=95, text="The king saith")) + "\n")
+    at.run()
+    assert at.select_slider(key="watch_learn_learning").value == 0  # the user's choice stays
+    assert at.code[-1].value == "xqz vvk ee"
+
+
+def test_watch_it_learn_says_what_it_will_show_before_the_first_sample(open_page, app_home):
+    fake_run(app_home, "no-samples-yet", metrics=LEARNING_METRICS[:1], step=20, total_steps=100)
+    at = open_page("train")
+    assert not at.exception and not at.select_slider
+    assert any(c.value.startswith("No samples yet.") for c in at.caption)
+
+
+def test_watch_it_learn_in_chinese(open_page, app_home):
+    fake_run(app_home, "learnt-zh", state="completed", metrics=LEARNING_METRICS, samples=LEARNING_SAMPLES,
+             step=90, best_val_loss=1.6)
+    at = open_page("train", session_state={"lang": "zh"})
+    assert not at.exception
+    slider = at.select_slider(key="watch_learn_learnt-zh")
+    assert slider.label != "Sample" and "step" not in " ".join(slider.options)
+    slider.set_value(1).run()
+    assert any(c.value.startswith("第 50 步 · 训练 25 秒后 · 验证损失为每字符 2.100 奈特（在第 40 步测得）")
+               for c in at.caption)

@@ -160,6 +160,74 @@ def test_the_transformer_key_value_cache_matches_the_full_model(tmp_path, backen
     assert result["greedy"] == result["full"]  # the window (8) holds all 7 tokens
 
 
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_inside_views_hold_their_first_principles_without_tensorflow(tmp_path, backend):
+    """textgen.inside on each backend: hidden activations are the cells stepped from a zero
+    state, per-character losses average to the evaluated loss, saliency is zero from the
+    target on, attention rows sum to 1 below the diagonal, and the logit lens ends at the
+    model's own prediction."""
+    skip_without(backend)
+    script = HIDE_TENSORFLOW + PRELUDE + textwrap.dedent("""
+        import numpy as np
+        import keras
+        from keras import ops
+        import textgen
+        from textgen import inside
+        from textgen.training import train
+        assert keras.backend.backend() == sys.argv[2]
+        text = ("the cat sat on the mat. a dog ran to the log. " * 3)[:100]
+        found = {}
+        for arch in ("gru", "transformer"):
+            train([str(corpus)], out / arch, tiny(arch=arch, layers=2, epochs=1, eval_every_s=600.0, sample_every_s=600.0), log=lambda m: None)
+            run = textgen.load_run(out / arch)
+            steps = len(text) if arch == "gru" else run.config["seq_len"]
+            position = 10
+            sal = inside.saliency(run, text, position)
+            result = dict(
+                surprise=inside.surprise(run, text)["nats_per_char"],
+                evaluated=run.evaluate(text)["nats_per_char"],
+                saliency_shape=list(sal.shape), expected_shape=[steps],
+                zero_after=bool(np.all(sal[position:] == 0)),
+                nonzero_before=int(np.count_nonzero(sal[:position])))
+            ids = run.tokenizer.encode(text)
+            if arch == "gru":
+                hidden = inside.hidden_activations(run, text, 1)
+                x = run.model.get_layer("embedding")(ids[:, None])
+                states = [[ops.zeros((1, 32))] for _ in range(2)]
+                by_hand = []
+                for t in range(len(ids)):
+                    h = x[t]
+                    for layer in range(2):
+                        h, new = run.model.get_layer(f"rnn_{layer}").cell(h, states[layer], training=False)
+                        states[layer] = list(new) if isinstance(new, (list, tuple)) else [new]
+                    by_hand.append(ops.convert_to_numpy(h)[0])
+                result["hidden_error"] = float(np.abs(hidden - np.array(by_hand)).max())
+            else:
+                maps = inside.attention_maps(run, text)
+                weights = maps["weights"]
+                upper = np.triu(np.ones(weights.shape[-2:], bool), 1)
+                result["row_error"] = float(np.abs(weights.sum(-1) - 1).max())
+                result["above_diagonal"] = float(np.abs(weights[..., upper]).max())
+                lens = inside.logit_lens(run, text, 12, top=1)
+                logits = ops.convert_to_numpy(run.model(maps["ids"][None], training=False))[0, 12]
+                result["lens_top"] = lens[-1]["top"][0][0]
+                result["model_top"] = inside.token_label(run.tokenizer, int(np.argmax(logits)))
+            found[arch] = result
+        found["tensorflow_loaded"] = sys.modules.get("tensorflow") is not None
+        print(json.dumps(found))
+    """)
+    result = run_child(tmp_path, script, {"KERAS_BACKEND": backend}, args=[backend])
+    assert not result["tensorflow_loaded"]
+    for arch in ("gru", "transformer"):
+        found = result[arch]
+        assert found["surprise"] == pytest.approx(found["evaluated"], abs=1e-4)
+        assert found["saliency_shape"] == found["expected_shape"]
+        assert found["zero_after"] and found["nonzero_before"] == 10
+    assert result["gru"]["hidden_error"] < 1e-5
+    assert result["transformer"]["row_error"] < 1e-5 and result["transformer"]["above_diagonal"] == 0
+    assert result["transformer"]["lens_top"] == result["transformer"]["model_top"]
+
+
 def test_distribute_settings_are_checked():
     import keras
     from textgen.backend import choose_parallel

@@ -119,7 +119,7 @@ def test_training_on_a_gpu_needs_the_gpu_to_hold_it_and_the_host_its_weights(mac
 
 
 def test_the_memory_rule_counts_weights_gradients_moments_and_activations():
-    settings = config.resolve_config("balanced")  # GRU 2 x 256, batch 32 x 64
+    settings = config.resolve_config("balanced", batch_size=32)  # GRU 2 x 256, batch 32 x 64
     params = config.count_parameters(settings, 100)
     assert capacity.bytes_to_load(settings, 100) == params * 4 + capacity.RUNTIME_HEADROOM
     activations = 32 * 64 * 4 * (256 * 2 * capacity.ACTIVATION_FACTOR["gru"] + 3 * 100)

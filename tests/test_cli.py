@@ -504,7 +504,7 @@ def test_a_diverging_run_or_a_budget_shorter_than_start_up_ends_with_a_sentence(
     assert diverged.returncode == 1
     status = json.loads((tmp_path / "diverged" / "status.json").read_text())
     assert status["state"] == "failed"
-    assert "the learning rate 1 is too high. Try 0.003 or lower." in status["message"]
+    assert "the learning rate 1 is too high. Try 0.005 or lower." in status["message"]
     assert status["message"] in diverged.stderr
 
     for name in ("budget 5", "budget 0.001"):

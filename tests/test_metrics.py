@@ -99,3 +99,29 @@ def test_the_kept_sample_counts_only_while_it_is_the_last_record_and_is_never_a_
     assert metrics.kept_sample([]) is None
     assert metrics.sample_settings(early) == (0.8, 10)  # written before records said how
     assert metrics.sample_settings(kept_now) == (0.8, 20)
+
+
+def test_each_sample_is_shown_with_the_last_held_out_loss_measured_at_or_before_its_step():
+    samples = [{"step": 5, "time": 1.0, "text": "xq zv"},  # before any score
+               {"step": 20, "time": 4.5, "text": "the hae"},  # exactly at a score
+               {"step": 35, "time": 7.25, "text": "the head"},  # between scores: the earlier one
+               {"step": 20, "time": 8.0, "text": "The heart", "kept": True}]
+    records = [{"step": 10, "train_loss": 3.0, "val_loss": 3.1},
+               {"step": 20, "train_loss": 2.0, "val_loss": 2.2},
+               {"step": 30, "train_loss": 1.8},  # no held-out score at this step
+               {"step": 32, "train_loss": 1.7, "val_loss": float("nan")},  # not a score
+               {"step": 40, "train_loss": 1.5, "val_loss": 1.9}]  # after the last live sample
+    timeline = metrics.learning_timeline(samples, records)
+    assert [(s["step"], s["text"], s["kept"]) for s in timeline] == [
+        (5, "xq zv", False), (20, "the hae", False), (35, "the head", False), (20, "The heart", True)]
+    assert [(s["val_loss"], s["val_step"]) for s in timeline] == [(None, None), (2.2, 20), (2.2, 20), (2.2, 20)]
+    assert [s["time"] for s in timeline] == [1.0, 4.5, 7.25, 8.0]
+
+
+def test_a_kept_sample_from_an_earlier_session_is_not_shown_and_a_run_without_samples_has_none():
+    samples = [{"step": 10, "text": "a"}, {"step": 8, "text": "k", "kept": True}, {"step": 20, "text": "b"},
+               {"step": 30}]  # a record without its text is left out
+    timeline = metrics.learning_timeline(samples, [])
+    assert [(s["step"], s["kept"], s["val_loss"], s["time"]) for s in timeline] == [
+        (10, False, None, None), (20, False, None, None)]
+    assert metrics.learning_timeline([], [{"step": 1, "val_loss": 2.0}]) == []

@@ -292,3 +292,68 @@ def test_a_built_in_corpus_is_named_in_the_reports_language(run_dir):
     files.atomic_write_json(run_dir / "config.json", dict(config, corpus=dict(config["corpus"], name="builtin:sample")))
     assert "What it learnt: built-in sample," in report.build_report(run_dir)
     assert "builtin:sample" not in report.build_report(run_dir, language="zh").split("<details>")[0]
+
+
+# --- the surprise view: one sample coloured by the kept model's loss ---------------------
+
+
+def surprise_section(page: str) -> str:
+    """The report's surprise view, from its heading to the next section's."""
+    return page.split("<h2>Where the model is surprised</h2>", 1)[1].split("<h2>", 1)[0]
+
+
+def coloured_text(section: str) -> str:
+    """The text the surprise view colours, as the HTML holds it (escaped), without its spans."""
+    box = section.split('class="textgen-highlight"', 1)[1].split(">", 1)[1].split("</div>", 1)[0]
+    return re.sub(r"<[^>]+>", "", box)
+
+
+def with_samples(quick_run_dir, tmp_path, *samples):
+    """A copy of the finished quick run whose samples.jsonl holds ``samples``."""
+    import shutil
+
+    path = tmp_path / "runs" / "surprised"
+    shutil.copytree(quick_run_dir, path)
+    (path / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples), encoding="utf-8")
+    return path
+
+
+def test_the_report_colours_the_kept_models_sample_by_its_loss_and_its_average_is_evaluates(quick_run_dir,
+                                                                                           tmp_path):
+    import html
+
+    from textgen import load_run
+
+    kept = 'He said, "Thou art not it\'s." And went.'
+    path = with_samples(quick_run_dir, tmp_path, {"step": 3, "text": "an early try"},
+                        {"step": 5, "text": kept, "temperature": 0.8, "seed": 3, "kept": True})
+    section = surprise_section(report.build_report(path))
+    assert html.escape("Each character of the kept model's sample (step 5) is coloured") in section
+    assert coloured_text(section) == html.escape(kept, quote=True)  # all of it, escaped, nothing else
+    assert section.count("background-color: rgba(") >= 5  # coloured character by character
+    assert "textgen-legend" in section and "expected (0 nats)" in section  # the colour legend
+    assert "http" not in section and "<script" not in section  # self-contained
+    average = float(re.search(r"On average (\d+\.\d{3}) nats = (\d+\.\d{3}) bits per character", section).group(1))
+    assert average == pytest.approx(load_run(path).evaluate(kept)["nats_per_char"], abs=6e-4)
+
+
+def test_without_a_kept_sample_the_latest_one_is_coloured_and_a_text_the_model_cannot_read_is_explained(
+        quick_run_dir, tmp_path):
+    path = with_samples(quick_run_dir, tmp_path, {"step": 3, "text": "an early try"},
+                        {"step": 7, "text": "the latest one"})
+    section = surprise_section(report.build_report(path))
+    assert "the latest sample written during training (step 7)" in section
+    assert coloured_text(section) == "the latest one"
+    (path / "samples.jsonl").write_text(json.dumps({"step": 9, "text": "price: 5 €"}) + "\n", encoding="utf-8")
+    section = surprise_section(report.build_report(path))
+    assert "Its samples could not be scored." in section and "€" in section and "textgen-highlight" not in section
+    assert str(tmp_path) not in section
+
+
+def test_the_surprise_view_says_when_there_is_no_model_and_is_left_out_without_samples(run_dir, tmp_path):
+    section = surprise_section(report.build_report(run_dir))
+    assert "This run has no saved model, so its samples cannot be scored." in section
+    chinese = report.build_report(run_dir, language="zh")
+    assert "模型在哪里感到意外" in chinese and "这次运行没有保存的模型" in chinese
+    (run_dir / "samples.jsonl").unlink()
+    assert "Where the model is surprised" not in report.build_report(run_dir)

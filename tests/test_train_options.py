@@ -8,8 +8,8 @@ from textgen import config, train_options
 from textgen.errors import TextgenError
 from textgen.files import atomic_write_json
 
-FORM = dict(layers=2, units=256, embedding_dim=64, seq_len=64, batch_size=32, dropout=0.0,
-            learning_rate=3e-3, epochs=1000, val_fraction=0.1, time_budget=600.0, seed=None,
+FORM = dict(layers=2, units=256, embedding_dim=64, seq_len=64, batch_size=64, dropout=0.0,
+            learning_rate=5e-3, epochs=1000, val_fraction=0.1, time_budget=600.0, seed=None,
             arch="gru", tokenizer="char")  # the Balanced preset as the form shows it
 
 
@@ -47,7 +47,10 @@ def test_the_form_of_a_fine_tune_starts_from_the_base_runs_shape_and_a_gentler_l
     defaults = train_options.form_defaults("balanced", tmp_path)
     assert {k: defaults[k] for k in config.FINE_TUNE_SHAPE} == {k: base[k] for k in config.FINE_TUNE_SHAPE}
     assert defaults["seq_len"] == 48
-    assert defaults["learning_rate"] == round(3e-3 * config.FINE_TUNE_LR_FACTOR, 6)
+    assert defaults["learning_rate"] == round(min(config.PRESETS["balanced"]["learning_rate"]
+                                                  * config.FINE_TUNE_LR_FACTOR, config.FINE_TUNE_MAX_LR), 6)
+    # Quick's large steps are not carried into a fine-tune: it stays as gentle as Balanced's.
+    assert train_options.form_defaults("quick", tmp_path)["learning_rate"] <= config.FINE_TUNE_MAX_LR
     assert train_options.form_defaults("balanced") == config.resolve_config("balanced")
 
 

@@ -83,6 +83,37 @@ def _gpu_names(backend: str) -> list[str]:
     return []
 
 
+def gpu_report() -> dict:
+    """What the current backend makes of this machine's GPUs, for device.unused_gpu_message:
+    {"backend": its name, "gpus": names of the GPUs it can use, "cuda_libraries": whether
+    the CUDA libraries it needs are installed (TensorFlow's pip build finds them in the
+    nvidia-* wheels of its and-cuda extra, or installed system-wide)}."""
+    import ctypes.util
+    import importlib.metadata
+    import importlib.util
+
+    with native_stderr_silenced():
+        import keras
+        backend = keras.backend.backend()
+        gpus = _gpu_names(backend)
+    if backend == "tensorflow":
+        import tensorflow as tf
+        try:
+            importlib.metadata.version("nvidia-cudnn-cu12")
+            wheels = True
+        except importlib.metadata.PackageNotFoundError:
+            wheels = False
+        cuda = bool(tf.test.is_built_with_cuda()) and (wheels or bool(ctypes.util.find_library("cudnn")))
+    elif backend == "jax":
+        cuda = any(importlib.util.find_spec(name) for name in ("jax_cuda12_plugin", "jax_cuda13_plugin"))
+    elif backend == "torch":
+        import torch
+        cuda = torch.version.cuda is not None
+    else:
+        cuda = False
+    return {"backend": backend, "gpus": gpus, "cuda_libraries": cuda}
+
+
 def initialize_distributed() -> bool:
     """Join the multi-machine JAX job that TEXTGEN_COORDINATOR describes; False where none is set.
 
@@ -159,6 +190,34 @@ def compile_function(fn, xla=True, model=None):
 
         return call
     return fn  # numpy runs eagerly
+
+
+def gradient(fn, x):
+    """(fn(x), d fn / d x) as tensors of the current backend, for ``fn`` mapping a float
+    tensor ``x`` (any shape) to a scalar tensor; only ``x`` is differentiated (the model's
+    variables are constants here). Traceable, so a step that uses it can be compiled with
+    ``compile_function`` (on PyTorch it records gradients even inside that step's no_grad)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = fn(x)
+        return value, tape.gradient(value, x)
+    if backend == "jax":
+        import jax
+        return jax.value_and_grad(fn)(x)
+    if backend == "torch":
+        import torch
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            value = fn(x)
+            (grad,) = torch.autograd.grad(value, x)
+        return value.detach(), grad
+    raise TextgenError("Gradients need the TensorFlow, JAX or PyTorch backend; "
+                       "set KERAS_BACKEND to one of them.")
 
 
 class Parallel:

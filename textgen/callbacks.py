@@ -20,7 +20,7 @@ import numpy as np
 
 from textgen import files, runs
 from textgen.checkpoints import CHECKPOINT_KEEPS, save_best_model, save_checkpoint
-from textgen.config import PRESETS
+from textgen.config import PRESETS, preset_values
 from textgen.i18n import Message
 from textgen.sampling import Sampler, never_sampled, start_token
 from textgen.sampling_settings import STARTING_TEMPERATURE
@@ -136,7 +136,8 @@ def diverged_message(config, run_dir, what):
     """The sentence a diverged run ends with: ``what`` rose, the learning rate, what to try,
     and whether ``run_dir`` keeps a best checkpoint from before."""
     lr = config["learning_rate"]
-    preset_lr = PRESETS.get(config.get("preset"), PRESETS["balanced"])["learning_rate"]
+    preset = config.get("preset") if config.get("preset") in PRESETS else "balanced"
+    preset_lr = preset_values(preset, config.get("preset_device", "cpu"))["learning_rate"]
     kept = ("The best checkpoint from before is kept." if (Path(run_dir) / "model.keras").exists()
             else "No checkpoint was saved before that, so there is none to keep.")
     return (f"Training diverged: {what}, so the learning rate {lr:g} is too high. "

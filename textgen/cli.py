@@ -176,8 +176,9 @@ def cmd_train(args):
     explicit = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
     if not args.corpus and not args.resume:
         raise UsageError("train needs a corpus: a file, a folder, or builtin:NAME")
-    config = resolve_config(args.preset, **explicit)
-    configure_devices()
+    resolve_config(args.preset, **explicit)  # a bad setting is refused before the backend loads
+    device = configure_devices()
+    config = resolve_config(args.preset, "gpu" if device.startswith("GPU") else "cpu", **explicit)
     from textgen.training import train
 
     status = train(args.corpus, args.out, config, explicit=explicit, resume=args.resume,

@@ -15,18 +15,36 @@ from textgen.errors import TextgenError
 # epochs: a small text would reach any fixed count within seconds, still improving. The epoch
 # cap is only a backstop; the learning rate decays by the clock (callbacks.learning_rate_at).
 PRESETS = {
-    # Small and fast: something readable within a minute on a laptop CPU.
+    # Small and fast: something readable within a minute on a laptop CPU. A minute holds only
+    # some 600 steps, so each reads more (64 windows: about 1.4x the characters a second of 32
+    # on two cores) and moves further (the learning rate that learnt most in a minute on
+    # tinyshakespeare, benchmarks/README.md).
     "quick": dict(arch="gru", layers=1, units=256, embedding_dim=64, seq_len=64,
-                  batch_size=32, dropout=0.0, learning_rate=3e-3, epochs=1000, time_budget=60),
+                  batch_size=64, dropout=0.0, learning_rate=1.2e-2, epochs=1000, time_budget=60),
     # The default: a 2x256 GRU, the best quality per CPU-second we have measured. It trains
-    # until the held-out loss stops improving, for at most ten minutes.
+    # until the held-out loss stops improving, for at most ten minutes. 64 windows a step at
+    # 5e-3 learn more in the same time than 32 at 3e-3 (benchmarks/README.md).
     "balanced": dict(arch="gru", layers=2, units=256, embedding_dim=64, seq_len=64,
-                     batch_size=32, dropout=0.0, learning_rate=3e-3, epochs=1000, time_budget=600),
+                     batch_size=64, dropout=0.0, learning_rate=5e-3, epochs=1000, time_budget=600),
     # Bigger and slower; worth it on a GPU or with patience. At most half an hour.
     "quality": dict(arch="gru", layers=3, units=512, embedding_dim=128, seq_len=128,
                     batch_size=64, dropout=0.2, learning_rate=1.5e-3, epochs=1000, time_budget=1800),
 }
 DEFAULT_PRESET = "balanced"
+
+# On a GPU, Balanced and Quality become what that hardware does best: a GPT-style Transformer
+# as in nanoGPT's character-level Shakespeare model (6 layers, 384 wide, 6 heads of 64, a
+# 256-token context, batches of 64, dropout 0.2, learning rate 1e-3), trained in mixed
+# precision (textgen.backend). Quick stays the small GRU: a minute is mostly start-up there.
+DEVICES = ("cpu", "gpu")
+DEVICE_PRESETS = {
+    "gpu": {
+        "balanced": dict(arch="transformer", layers=6, units=384, embedding_dim=384, seq_len=256,
+                         batch_size=64, dropout=0.2, learning_rate=1e-3),
+        "quality": dict(arch="transformer", layers=8, units=512, embedding_dim=512, seq_len=256,
+                        batch_size=64, dropout=0.2, learning_rate=6e-4),
+    },
+}
 
 COMMON_DEFAULTS = dict(
     tokenizer="char", val_fraction=0.1, seed=None, max_vocab=None,  # None: VOCAB_DEFAULTS
@@ -93,12 +111,20 @@ def check_setting(name: str, value):
     return _check_number(name, value)
 
 
-def resolve_config(preset: str | None = None, **overrides) -> dict:
-    """The full settings for a run: preset values, then explicit overrides, all validated."""
+def preset_values(preset: str, device: str = "cpu") -> dict:
+    """The settings ``preset`` gives on ``device`` ("cpu" or "gpu"; see DEVICE_PRESETS)."""
+    return {**PRESETS[preset], **DEVICE_PRESETS.get(device, {}).get(preset, {})}
+
+
+def resolve_config(preset: str | None = None, device: str = "cpu", **overrides) -> dict:
+    """The full settings for a run: the preset's values for ``device`` ("cpu" or "gpu", the
+    device it will train on), then explicit overrides, all validated. ``preset_device`` in
+    the result records which device the preset's values were chosen for."""
     preset = str(preset or DEFAULT_PRESET).lower()
     if preset not in PRESETS:
         raise TextgenError("Unknown preset {preset!r}. Choose quick, balanced or quality.", preset=preset)
-    config = {"preset": preset, **COMMON_DEFAULTS, **PRESETS[preset]}
+    config = {"preset": preset, **COMMON_DEFAULTS, **preset_values(preset, device),
+              "preset_device": device if device in DEVICES else "cpu"}
     config.update({k: v for k, v in overrides.items() if v is not None})
     if config["arch"] not in ARCHS:
         raise TextgenError("Unknown architecture {arch!r}. Choose gru, lstm or transformer.",
@@ -191,27 +217,23 @@ def count_parameters(config: dict, vocab_size: int) -> int:
     return sum(math.prod(shape) for shape in weight_shapes(config, vocab_size))
 
 
-def estimate_seconds(config: dict, vocab_size: int, train_tokens: int) -> float:
-    """A rough CPU estimate of the training time, for the page to show before starting.
-
-    Calibrated on a 2-core CPU: a 2x256 GRU trains about 16,000 tokens per second,
-    and time per token grows with the parameter count.
-    """
-    if config.get("time_budget"):
-        budget = float(config["time_budget"])
-    else:
-        budget = math.inf
-    params = max(count_parameters(config, vocab_size), 1)
-    tokens_per_s = 16_000 * (600_000 / params) ** 0.8
-    if config["arch"] == "lstm":
-        tokens_per_s /= 1.6
-    epochs_s = config["epochs"] * train_tokens / tokens_per_s
-    return min(budget, epochs_s)
+def estimate_seconds(config: dict, train_tokens: int, tokens_per_s: float | None = None) -> float:
+    """Seconds a run of ``config`` takes at most: its time budget, or its epochs over
+    ``train_tokens`` at ``tokens_per_s`` (training tokens a second measured on this machine,
+    textgen.speeds) where that is sooner. Infinite when neither bounds it (no budget and no
+    measured speed). It stops earlier when the held-out loss stops improving."""
+    budget = float(config["time_budget"]) if config.get("time_budget") else math.inf
+    if not tokens_per_s:
+        return budget
+    return min(budget, config["epochs"] * train_tokens / tokens_per_s)
 
 
-# A fine-tune keeps the base model's shape; smaller steps keep what it learnt.
+# A fine-tune keeps the base model's shape; smaller steps keep what it learnt: 0.3 times the
+# preset's rate, and never more than the rate fine-tuning the shipped base model was measured
+# at (benchmarks/README.md, small texts), since Quick's large steps would wash the base away.
 FINE_TUNE_SHAPE = ("arch", "tokenizer", "layers", "units", "embedding_dim", "max_vocab")
 FINE_TUNE_LR_FACTOR = 0.3
+FINE_TUNE_MAX_LR = 9e-4
 
 
 def fine_tune_config(config, explicit, base_config):
@@ -227,6 +249,6 @@ def fine_tune_config(config, explicit, base_config):
         if config["seq_len"] > base_config["seq_len"]:
             config["seq_len"] = base_config["seq_len"]
     if "learning_rate" not in explicit:
-        config["learning_rate"] = config["learning_rate"] * FINE_TUNE_LR_FACTOR
+        config["learning_rate"] = min(config["learning_rate"] * FINE_TUNE_LR_FACTOR, FINE_TUNE_MAX_LR)
     return config
 

@@ -7,10 +7,15 @@ costs seconds, while `nvidia-smi -L` answers in milliseconds where a GPU exists.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
+
+from textgen.i18n import Message
 
 _GPU_LINE = re.compile(r"^GPU \d+: (?P<name>.+?)(?: \(UUID: [^)]*\))?$")
 
@@ -76,3 +81,59 @@ def trained_on(device: str | None, translate=str.format) -> str | None:
     if match.group("count"):
         return translate("GPU: {count} x {name}", count=int(match.group("count")), name=match.group("name"))
     return translate("GPU: {name}", name=match.group("name"))
+
+
+# Where nvidia-smi lists a GPU but the backend trains on the CPU: one sentence with the fix,
+# said by `train` among its first lines and by the Home and Train pages.
+GPU_UNUSED_NO_CUDA_TF = ("This machine has a GPU ({gpu}), but TensorFlow is installed without its CUDA "
+                         "libraries, so models train on the CPU: run `make run` again, which installs "
+                         "TensorFlow with CUDA (requirements-gpu.txt) where nvidia-smi lists a GPU.")
+GPU_UNUSED_NO_CUDA = ("This machine has a GPU ({gpu}), but the installed {backend} was built without "
+                      "CUDA, so models train on the CPU: install the CUDA build of {backend}.")
+GPU_UNUSED_NO_DEVICE = ("This machine has a GPU ({gpu}), but {backend} cannot open it, so models train "
+                        "on the CPU: its CUDA libraries are missing or the NVIDIA driver is too old for "
+                        "them; update the driver (nvidia-smi shows its version) and run `make run` again.")
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+
+
+def unused_gpu_message(listed: list[str], report: dict) -> Message | None:
+    """The sentence to say when nvidia-smi lists the GPUs ``listed`` but the backend sees none.
+
+    ``report``: textgen.backend.gpu_report() ({"backend", "gpus", "cuda_libraries"}).
+    None when nothing is listed or the backend uses a GPU."""
+    if not listed or report.get("gpus"):
+        return None
+    gpu = listed[0] if len(listed) == 1 else f"{len(listed)} x {listed[0]}"
+    backend = BACKEND_NAMES.get(report.get("backend"), str(report.get("backend")))
+    if report.get("cuda_libraries"):
+        return Message(GPU_UNUSED_NO_DEVICE, gpu=gpu, backend=backend)
+    if report.get("backend") == "tensorflow":
+        return Message(GPU_UNUSED_NO_CUDA_TF, gpu=gpu)
+    return Message(GPU_UNUSED_NO_CUDA, gpu=gpu, backend=backend)
+
+
+# Run in a child process, so that the app's own process never imports TensorFlow.
+_PROBE = "import json; from textgen.backend import gpu_report; print(json.dumps(gpu_report()))"
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_problem(timeout_s: float = 180.0) -> Message | None:
+    """unused_gpu_message for this machine, found once per process; None at once where
+    nvidia-smi lists no GPU. Where it lists one, the backend is asked in a child process
+    (seconds: it imports TensorFlow); a probe that fails or hangs says nothing."""
+    listed = detect_device()[0]
+    if not listed:
+        return None
+    try:
+        out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                             timeout=timeout_s, cwd=Path(__file__).resolve().parent.parent)
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+    return unused_gpu_message(listed, report) if isinstance(report, dict) else None
+
+
+def preset_device() -> str:
+    """"gpu" where nvidia-smi lists a GPU the backend can use, else "cpu": the device the
+    Train page chooses presets for (config.DEVICE_PRESETS), as a job on this machine would."""
+    return "gpu" if detect_device()[0] and gpu_problem() is None else "cpu"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from textgen import config as settings
+from textgen import speeds
 from textgen.corpus import load_corpus, split_text
 from textgen.heldout import held_out_novelty
 from textgen.tokenizers import run_tokenizer
@@ -19,8 +20,8 @@ from textgen.unknowns import expected_unknown_shares
 
 @functools.lru_cache(maxsize=32)
 def token_counts(spec: tuple[str, ...], sha256: str, kind: str, max_vocab: int, val_fraction: float,
-                 init_from: str | None = None) -> tuple[int, int]:
-    """(vocabulary size, tokens in the training part) of the corpus ``spec``.
+                 init_from: str | None = None) -> tuple[int, int, int]:
+    """(vocabulary size, tokens in the training part, its characters) of the corpus ``spec``.
 
     ``sha256`` is the corpus's content hash (textgen.corpus.Corpus.sha256): it keys the
     cache, so a changed file is counted again. Raises TextgenError as load_corpus does.
@@ -28,28 +29,32 @@ def token_counts(spec: tuple[str, ...], sha256: str, kind: str, max_vocab: int, 
     text = load_corpus(list(spec)).text
     tokenizer = run_tokenizer(text, kind, max_vocab, init_from)
     train_text, _ = split_text(text, val_fraction)
-    return tokenizer.vocab_size, len(tokenizer.encode(train_text))
+    return tokenizer.vocab_size, len(tokenizer.encode(train_text)), len(train_text)
 
 
 def run_estimates(resolved: dict, spec, sha256: str, init_from: str | None = None) -> dict:
-    """``vocab_size``, ``train_tokens``, ``parameters`` and ``seconds`` (a rough CPU
-    training time; infinite when neither epochs nor a time budget bound it) of a run
-    with the settings ``resolved`` (config.resolve_config) on the corpus ``spec``."""
-    vocab, train_tokens = token_counts(tuple(spec), sha256, resolved["tokenizer"],
+    """``vocab_size``, ``train_tokens``, ``chars_per_token`` (of the training part),
+    ``parameters``, ``tokens_per_s`` (training tokens a
+    second measured on this machine for these settings, textgen.speeds, or None) and
+    ``seconds`` (config.estimate_seconds; infinite when neither a time budget nor epochs at a
+    measured speed bound it) of a run with the settings ``resolved`` (config.resolve_config)
+    on the corpus ``spec``."""
+    vocab, train_tokens, train_chars = token_counts(tuple(spec), sha256, resolved["tokenizer"],
                                        int(resolved["max_vocab"]), float(resolved["val_fraction"]),
                                        str(init_from) if init_from else None)
+    tokens_per_s = speeds.remembered_speed(resolved, vocab, speeds.probe_where())
     return {"vocab_size": vocab, "train_tokens": train_tokens,
-            "parameters": settings.count_parameters(resolved, vocab),
-            "seconds": settings.estimate_seconds(resolved, vocab, train_tokens)}
+            "chars_per_token": train_chars / max(train_tokens, 1),
+            "parameters": settings.count_parameters(resolved, vocab), "tokens_per_s": tokens_per_s,
+            "seconds": settings.estimate_seconds(resolved, train_tokens, tokens_per_s)}
 
 
 def rough_estimates(resolved: dict, stats: dict, distinct_words: int) -> dict:
     """``parameters`` and ``seconds`` as run_estimates gives them, guessed from a corpus's
     statistics (textgen.corpus) where its tokenizer cannot be built to count exactly."""
-    vocab, tokens = settings.expected_vocabulary(resolved, stats, distinct_words)
-    train_tokens = int(tokens * (1 - resolved["val_fraction"]))
-    return {"parameters": settings.count_parameters(resolved, vocab),
-            "seconds": settings.estimate_seconds(resolved, vocab, train_tokens)}
+    vocab, _ = settings.expected_vocabulary(resolved, stats, distinct_words)
+    return {"parameters": settings.count_parameters(resolved, vocab), "tokens_per_s": None,
+            "seconds": settings.estimate_seconds(resolved, 0)}
 
 
 def corpus_unknown_shares(spec, kind: str, max_vocab: int, val_fraction: float,

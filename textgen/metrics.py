@@ -9,6 +9,7 @@ name) and is read again from its start.
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import time
@@ -82,6 +83,36 @@ def sample_settings(sample: dict) -> tuple[float, int | None]:
     """(temperature, seed) a samples.jsonl record was written with; records that do not
     say were written at temperature 0.8 with their step as the seed."""
     return sample.get("temperature", 0.8), sample.get("seed", sample.get("step"))
+
+
+def learning_timeline(samples: list[dict], records: list[dict]) -> list[dict]:
+    """The samples a run wrote as it learnt, each beside the held-out loss it had then:
+    what "Watch it learn" slides through.
+
+    ``samples``: samples.jsonl records; ``records``: metrics.jsonl records. Returns the
+    live samples oldest first, then the kept model's (``kept_sample``) last, each as
+    ``{"step": int, "time": seconds of training when it was written or None, "text": str,
+    "kept": bool, "val_loss": held-out loss in nats per character or None, "val_step": int
+    or None}``. ``val_loss`` comes from the latest metrics record with a finite
+    ``val_loss`` at or before the sample's step (``val_step`` is that record's step): the
+    score of the weights nearest to those that wrote it, never one measured later.
+    Samples without a step or a text are left out.
+    """
+    scored = sorted((r["step"], r["val_loss"]) for r in records
+                    if isinstance(r.get("step"), (int, float)) and _number(r.get("val_loss")) is not None)
+    steps = [step for step, _ in scored]
+    kept = kept_sample(samples)
+    timeline = []
+    for sample in live_samples(samples) + ([kept] if kept else []):
+        step, text = sample.get("step"), sample.get("text", sample.get("sample"))
+        if not isinstance(step, (int, float)) or not isinstance(text, str):
+            continue
+        at = bisect.bisect_right(steps, step) - 1  # the last score at or before this step
+        timeline.append({"step": int(step), "time": _number(sample.get("time")), "text": text,
+                         "kept": bool(sample.get("kept")),
+                         "val_loss": scored[at][1] if at >= 0 else None,
+                         "val_step": int(scored[at][0]) if at >= 0 else None})
+    return timeline
 
 
 def read_records(run_dir: str | os.PathLike, filename: str = METRICS_FILE) -> list[dict]:

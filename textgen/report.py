@@ -3,7 +3,9 @@
 ``build_report(run_dir)`` returns the page, in the interface language the caller names
 (textgen.i18n), in the order a reader wants it: the run's title; a short summary in plain
 words (what the model learnt, how good it is, how much of its writing is copied); the
-samples, each labelled with the temperature and seed that wrote it; the learning curves as
+samples, each labelled with the temperature and seed that wrote it; one sample coloured
+character by character by the kept model's loss there (textgen.inside.surprise, coloured as
+the Inside page colours it: textgen.highlight); the learning curves as
 an interactive Plotly chart with plotly.js inlined (it opens offline: no script is fetched
 from anywhere); and, folded at the end, the technical details. Every piece of user text
 (titles, run names, corpus names, samples, prompts) is escaped, and no folder path of the
@@ -32,9 +34,10 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import plotly.io as pio
 
-from textgen import charts, comparison, files, memorisation, metrics, runs
+from textgen import charts, comparison, files, highlight, memorisation, metrics, runs
 from textgen.corpus import shown_corpus_name
 from textgen.errors import TextgenError
 from textgen.i18n import DEFAULT_LANGUAGE, english, join_sentences, message_text, translate, translate_error
@@ -344,6 +347,70 @@ def _sample_blocks(samples, checks: list[dict | None], tr) -> str:
     return "".join(blocks)
 
 
+# --- the surprise view -----------------------------------------------------------------
+
+# The percentile of the characters' losses at the top of the colour scale (stronger ones
+# are coloured the same): a few very surprising characters would otherwise leave the rest
+# pale. The Inside page's Surprise view scales its colours the same way.
+SURPRISE_SCALE_PERCENTILE = 98
+
+
+def surprise_sample(records: list[dict]) -> dict | None:
+    """The samples.jsonl record the surprise view colours: the kept model's sample, else
+    the latest one written during training; None when there is no sample with a text."""
+    texts = [record for record in records if isinstance(record.get("text"), str) and len(record["text"]) >= 2]
+    return metrics.kept_sample(texts) or (metrics.live_samples(texts) or [None])[-1]
+
+
+def surprise_scores(run_dir: Path, text: str) -> dict:
+    """textgen.inside.surprise of ``text`` (its first inside.MAX_CHARS characters) by the
+    run's kept model: per-character loss in nats, and their average. Raises TextgenError
+    when the model cannot be loaded or cannot read the text."""
+    # Here, not above: Keras loads in seconds, and the Runs page imports this module
+    # long before anyone asks for a report.
+    from textgen import inference, inside
+
+    run = inference.load_run(run_dir)
+    return inside.surprise(run, text[:inside.MAX_CHARS])
+
+
+def _surprise_body(text: str, scores: dict, tr) -> str:
+    """The coloured text, its colour legend and its average loss."""
+    values = np.asarray(scores["char_nats"], dtype=float)
+    text = text[:len(values)]  # the part that was scored
+    finite = values[np.isfinite(values)]
+    high = max(float(np.percentile(finite, SURPRISE_SCALE_PERCENTILE)), 1e-6) if finite.size else 1.0
+    nats = scores["nats_per_char"]
+    return "".join([
+        highlight.coloured_html(text, values, "sequential", low=0.0, high=high),
+        highlight.legend_html("sequential", tr("expected (0 nats)"),
+                              tr("surprising ({nats:.1f} nats or more)", nats=high)),
+        paragraph(tr("On average {nats:.3f} nats = {bits:.3f} bits per character, scored as the held-out "
+                     "score is.", nats=nats, bits=nats / LN2)),
+    ])
+
+
+def _surprise_html(run_dir: Path, records: list[dict], private: list[str], tr, language: str) -> str:
+    """The surprise view of one sample (surprise_sample): each character coloured by the
+    kept model's loss there; a sentence instead where the model cannot score it."""
+    sample = surprise_sample(records)
+    if sample is None:
+        return ""
+    parts = [heading("Where the model is surprised", tr)]
+    which = (tr("the kept model's sample (step {step})", step=sample.get("step", "?")) if sample.get("kept")
+             else tr("the latest sample written during training (step {step})", step=sample.get("step", "?")))
+    if not (run_dir / "model.keras").exists():
+        return "".join(parts + [paragraph(tr("This run has no saved model, so its samples cannot be scored."))])
+    try:
+        scores = surprise_scores(run_dir, sample["text"])
+    except TextgenError as e:
+        said = join_sentences([tr("Its samples could not be scored."), translate_error(e, language)], language)
+        return "".join(parts + [paragraph(_hide_paths(said, private))])
+    parts.append(note("Each character of {which} is coloured by the kept model's loss there: clear where the "
+                      "model expected it, red where it was surprised.", tr, which=which))
+    return "".join(parts + [_surprise_body(sample["text"], scores, tr)])
+
+
 # --- the chart ---------------------------------------------------------------------------
 
 
@@ -476,7 +543,8 @@ def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) ->
     config = files.read_json(run_dir / "config.json", {}) or {}
     status = runs.read_status(run_dir)
     records = metrics.read_records(run_dir)
-    kept, learning = training_samples(metrics.read_records(run_dir, metrics.SAMPLES_FILE), tr, language)
+    sample_records = metrics.read_records(run_dir, metrics.SAMPLES_FILE)
+    kept, learning = training_samples(sample_records, tr, language)
     extra = _extra(extra_samples, tr)
     title = runs.run_title(config) or name
 
@@ -487,6 +555,7 @@ def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) ->
     scale = text_scale(train_text or "".join(texts))
     copied = _copying_sentence(texts, results, problem, tr, language)
     base = Path(config["init_from"]) if config.get("init_from") else None
+    private = _folders(run_dir, config)
     parts = [
         "<!DOCTYPE html>",
         f'<html lang="{_e(language)}"><head><meta charset="utf-8">',
@@ -498,8 +567,9 @@ def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) ->
              when=time.strftime("%Y-%m-%d %H:%M")),
         _summary_html(config, bpc, scale, copied, tr, language),
         _samples_html(kept, extra, learning, list(results or [None] * len(shown)), tr),
+        _surprise_html(run_dir, sample_records, private, tr, language),
         _chart_html(records, base, tr),
-        _details_html(run_dir, config, status, _folders(run_dir, config), tr),
+        _details_html(run_dir, config, status, private, tr),
         "</body></html>",
     ]
     return "\n".join(part for part in parts if part)

@@ -14,12 +14,13 @@ from textgen.errors import TextgenError
 from textgen.files import read_json
 
 
-def form_defaults(preset: str, init_from: str | os.PathLike | None = None) -> dict:
-    """The settings the form starts from: the preset's (config.resolve_config), or for a
+def form_defaults(preset: str, init_from: str | os.PathLike | None = None, device: str = "cpu") -> dict:
+    """The settings the form starts from: the preset's on ``device`` ("cpu" or "gpu",
+    config.resolve_config), or for a
     fine-tune of the run ``init_from`` that run's shape, its sequence length and a gentler
     learning rate (config.fine_tune_config). Raises TextgenError when the base run's
     config.json is missing or lacks its shape."""
-    defaults = config.resolve_config(preset)
+    defaults = config.resolve_config(preset, device)
     if not init_from:
         return defaults
     base_config = read_json(Path(init_from) / "config.json", {}) or {}
@@ -31,18 +32,21 @@ def form_defaults(preset: str, init_from: str | os.PathLike | None = None) -> di
     return defaults
 
 
-def run_options(preset: str, values: dict, init_from: str | None = None) -> tuple[dict, dict]:
+def run_options(preset: str, values: dict, init_from: str | None = None,
+                device: str = "cpu") -> tuple[dict, dict]:
     """(resolved settings, job options) for the form's ``values`` ({setting: value or None}).
 
     A time budget left empty means no limit, as 0 does. The options (for
     jobs.start_training) hold ``preset``, every setting whose value differs from the
     preset's (so a time budget of 0 is passed on where the preset has one) and, for a
-    fine-tune, ``init_from`` without the shape, which the base run decides. Raises
-    TextgenError (config.resolve_config) for a value out of range.
+    fine-tune, ``init_from`` without the shape, which the base run decides. ``device``:
+    the device the preset's values are chosen for, as the job will find it (a job resolves
+    its preset for the device it trains on). Raises TextgenError (config.resolve_config)
+    for a value out of range.
     """
     values = dict(values, time_budget=values.get("time_budget") or 0.0)
-    resolved = config.resolve_config(preset, **values)
-    preset_values = config.resolve_config(preset)
+    resolved = config.resolve_config(preset, device, **values)
+    preset_values = config.resolve_config(preset, device)
     options = {"preset": preset}
     for name, value in values.items():
         if init_from and name in config.FINE_TUNE_SHAPE:

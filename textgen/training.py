@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 import keras
 
-from textgen import capacity, files, runs, __version__
+from textgen import capacity, files, runs, speeds, __version__
 from textgen.callbacks import RunMonitor, TrainingState
 from textgen.checkpoints import clear_torn_writes, restore_run, truncate_log
-from textgen.config import fine_tune_config
+from textgen.config import COMMON_DEFAULTS, fine_tune_config
 from textgen.corpus import load_corpus, split_text, require_min_length
 from textgen.heldout import held_out_record, run_held_out_warning
-from textgen.backend import configure_devices, choose_parallel, Parallel
+from textgen.backend import configure_devices, choose_parallel, gpu_report, Parallel
+from textgen.device import detect_device, unused_gpu_message
 from textgen.errors import TextgenError
 from textgen.evaluation import HeldOutText, Scorer
 from textgen.inference import check_saved_model
@@ -225,6 +226,9 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
         raise TextgenError("Training in several processes needs a number of epochs, not a time "
                            "budget: every process must run the same steps. Drop --time-budget.")
     device = configure_devices()
+    gpu_note = unused_gpu_message(detect_device()[0], gpu_report()) if device == "CPU" else None
+    if gpu_note:  # a GPU listed but out of the backend's reach: say so before anything else
+        log(str(gpu_note))
     if config.get("seed") is not None:
         make_repeatable()
     seed = config["seed"] if config.get("seed") is not None else int(time.time()) % 2**31
@@ -286,6 +290,10 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
         model.fit(data, epochs=1, steps_per_epoch=remaining, callbacks=[monitor], verbose=0,
                   shuffle=False)
     final_state, message = monitor.wrap_up()
+    if state.chars_per_sec and parallel.process_count == 1:  # the next estimate for these settings
+        speeds.remember_speed(config, tokenizer.vocab_size,
+                              f"{keras.backend.backend()} {'GPU' if device.startswith('GPU') else 'CPU'}",
+                              state.chars_per_sec / chars_per_token)
 
     # The end: the kept model's held-out score, what it writes, the final status.
     # (wrap_up saved the resume checkpoint: loading the kept weights changes nothing it needs.)
@@ -306,6 +314,22 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
         best_step=state.best_step, finished_at=time.time(), eta_s=0.0)
     log(message + (f" Held-out loss {val_loss:.4f} nats per character." if val_loss else ""))
     return status
+
+
+def measure_speed(settings: dict, vocab_size: int, steps: int = speeds.PROBE_STEPS) -> float:
+    """Training tokens a second of a model with ``settings`` (its shape, batch size and
+    optimizer settings) and ``vocab_size`` tokens on this machine's device: ``steps`` real
+    training steps on random token ids, timed after one step that compiles them. The
+    probe textgen.speeds.measure_in_child runs; about 5-30 s on a CPU."""
+    configure_devices()
+    model = _compiled_model({**COMMON_DEFAULTS, **settings}, None, vocab_size)
+    ids = np.random.default_rng(0).integers(0, vocab_size, (settings["batch_size"], settings["seq_len"] + 1))
+    x, y = ids[:, :-1].astype("int32"), ids[:, 1:].astype("int32")
+    model.train_on_batch(x, y)
+    began = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    return steps * x.size / (time.perf_counter() - began)
 
 
 def _run_tokenizer(run_dir, corpus, config, base_config, resume, train_text, val_text, log):

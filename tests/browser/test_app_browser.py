@@ -360,8 +360,19 @@ def test_a_reload_keeps_the_pasted_text_its_title_and_the_train_settings(page, a
         context.close()
 
 
-def inside(box: dict, viewport: dict) -> bool:
-    return (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+def box_of(locator, timeout_s: float = 20) -> dict | None:
+    """The locator's bounding box once it is drawn: during a rerun the page may replace the
+    element for a moment, and a busy machine makes that moment longer."""
+    deadline = time.time() + timeout_s
+    box = locator.bounding_box()
+    while box is None and time.time() < deadline:
+        locator.page.wait_for_timeout(250)
+        box = locator.bounding_box()
+    return box
+
+
+def inside(box: dict | None, viewport: dict) -> bool:
+    return box is not None and (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= viewport["width"]
             and box["y"] + box["height"] <= viewport["height"])
 
 
@@ -385,8 +396,8 @@ def test_on_a_1280x720_projector_the_live_chart_and_latest_sample_are_on_screen(
         chart = progress.locator('[data-testid="stPlotlyChart"]').first
         assert stop.is_enabled()  # still training
         page.wait_for_timeout(1500)  # the page scrolled back up by itself after the start
-        assert inside(chart.bounding_box(), viewport), chart.bounding_box()
-        assert inside(latest.bounding_box(), viewport), latest.bounding_box()
+        assert inside(box_of(chart), viewport), chart.bounding_box()
+        assert inside(box_of(latest), viewport), latest.bounding_box()
         chart.hover()  # the toolbars show while the pointer is over the chart
         page.wait_for_timeout(500)
         legend = chart.locator(".legend").first.bounding_box()
@@ -478,3 +489,60 @@ def test_chinese_labels_and_legends_stay_readable_at_1280x720(page, app_url, bro
     finally:
         context.close()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def coloured_characters(page) -> int:
+    """Spans of text coloured by a value on the Inside page (textgen.highlight's boxes)."""
+    return page.locator('.textgen-highlight span[style*="background-color"]').count()
+
+
+def heatmaps(page) -> int:
+    """Heatmap traces in the Inside page's attention grid (0 while it is not drawn)."""
+    return page.evaluate("""() => {
+        const g = document.querySelector('.st-key-inside_attention_chart .js-plotly-plot');
+        return g && g.data ? g.data.filter(trace => trace.type === 'heatmap').length : 0;
+    }""")
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
+    wait_idle(page)
+
+
+def test_inside_opens_a_run_from_its_link_and_draws_attention_and_coloured_text(page, app_url, browser_home,
+                                                                                tiny_runs):
+    """/inside?run=NAME opens that run: a Transformer's attention as one heatmap per layer and
+    head, a GRU's units and surprise as coloured text; the link keeps naming the run."""
+    runs_dir = browser_home / "runs"
+    for arch in ("transformer", "gru"):
+        shutil.copytree(tiny_runs[arch], runs_dir / f"inside-{arch}")
+    config = json.loads((tiny_runs["transformer"] / "config.json").read_text())
+    context, page = own_session(page, {"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{app_url}/inside?run=inside-transformer")
+        page.get_by_role("heading", name="Inside", exact=True).first.wait_for(timeout=60_000)
+        wait_idle(page, 120)
+        open_tab(page, "Attention")
+        page.locator(".st-key-inside_attention_chart .js-plotly-plot").wait_for(timeout=60_000)
+        wait_for(lambda: heatmaps(page) == config["layers"] * config["heads"], 30, "every layer x head", page)
+        # What the chosen position reads, coloured over the text.
+        wait_for(lambda: coloured_characters(page) > 0, 60, "coloured text", page)
+        page.get_by_text("What each layer would predict next").wait_for()
+        assert "run=inside-transformer" in page.url
+        screenshot(page, "inside")
+
+        page.goto(f"{app_url}/inside?run=inside-gru")
+        page.get_by_role("heading", name="Inside", exact=True).first.wait_for(timeout=60_000)
+        wait_idle(page, 120)
+        page.get_by_text("Find the units for this pattern").wait_for()  # Neurons, the first tab
+        wait_for(lambda: coloured_characters(page) > 0, 60, "coloured text", page)
+        open_tab(page, "Attention")
+        page.get_by_text("This view is for Transformer models").wait_for()
+        open_tab(page, "Surprise")
+        page.get_by_text("The hardest places").wait_for()
+        wait_for(lambda: coloured_characters(page) > 0, 60, "coloured text", page)
+        assert "run=inside-gru" in page.url
+    finally:
+        context.close()
+        for arch in ("transformer", "gru"):
+            shutil.rmtree(runs_dir / f"inside-{arch}", ignore_errors=True)
