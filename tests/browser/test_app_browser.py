@@ -349,7 +349,9 @@ def test_a_reload_keeps_the_pasted_text_its_title_and_the_train_settings(page, a
         wait_idle(page)
         assert page.get_by_text("Harbour diary").first.is_visible()
         page.get_by_text("Advanced settings").click()
-        assert page.get_by_role("spinbutton", name="Seed", exact=True).input_value() == "1234"
+        seed = page.get_by_role("spinbutton", name="Seed", exact=True)
+        # The first script run of the new session may still be settling the form.
+        wait_for(lambda: seed.input_value() == "1234", 20, f"the kept seed (shown: {seed.input_value()!r})", page)
 
         go_to(page, "Corpus")
         page.get_by_role("heading", name="Using: Harbour diary").wait_for()
