@@ -514,9 +514,10 @@ def open_tab(page, name: str) -> None:
 def test_inside_opens_a_run_from_its_link_and_draws_attention_and_coloured_text(page, app_url, browser_home,
                                                                                 tiny_runs):
     """/inside?run=NAME opens that run: a Transformer's attention as one heatmap per layer and
-    head, a GRU's units and surprise as coloured text; the link keeps naming the run."""
+    head, a GRU's units and surprise and an LSTM's units and saliency as coloured text; the
+    link keeps naming the run."""
     runs_dir = browser_home / "runs"
-    for arch in ("transformer", "gru"):
+    for arch in ("transformer", "gru", "lstm"):
         shutil.copytree(tiny_runs[arch], runs_dir / f"inside-{arch}")
     config = json.loads((tiny_runs["transformer"] / "config.json").read_text())
     context, page = own_session(page, {"width": 1400, "height": 1000})
@@ -544,7 +545,17 @@ def test_inside_opens_a_run_from_its_link_and_draws_attention_and_coloured_text(
         page.get_by_text("The hardest places").wait_for()
         wait_for(lambda: coloured_characters(page) > 0, 60, "coloured text", page)
         assert "run=inside-gru" in page.url
+
+        page.goto(f"{app_url}/inside?run=inside-lstm")
+        page.get_by_role("heading", name="Inside", exact=True).first.wait_for(timeout=60_000)
+        wait_idle(page, 120)
+        open_tab(page, "Neurons")
+        page.get_by_text("Find the units for this pattern").wait_for()
+        wait_for(lambda: coloured_characters(page) > 0, 60, "coloured text", page)
+        open_tab(page, "Why this character?")
+        wait_for(lambda: coloured_characters(page) > 0, 60, "coloured text", page)
+        assert "run=inside-lstm" in page.url
     finally:
         context.close()
-        for arch in ("transformer", "gru"):
+        for arch in ("transformer", "gru", "lstm"):
             shutil.rmtree(runs_dir / f"inside-{arch}", ignore_errors=True)
