@@ -319,8 +319,9 @@ def status_message(status: dict) -> str:
 
 def state_name(state: str | None) -> str:
     """A run's state (runs.STATES) as people read it."""
-    names = {"queued": t("queued"), "running": t("running"), "completed": t("completed"),
-             "stopped": t("stopped"), "failed": t("failed"), "interrupted": t("interrupted")}
+    names = {"queued": t("queued"), "running": t("running"), "paused": t("paused"),
+             "completed": t("completed"), "stopped": t("stopped"), "failed": t("failed"),
+             "interrupted": t("interrupted")}
     return names.get(state) or state or t("unknown")
 
 

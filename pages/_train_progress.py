@@ -13,12 +13,15 @@ import streamlit as st
 
 from pages._models import show_copying
 from pages._shared import error_text, language, records_reader, run_label, state_name, status_message, t
-from textgen import charts, heldout, jobs, metrics, runs
+from pages._train_controls import live_controls
+from textgen import charts, doctor, heldout, jobs, metrics, references, runs
 from textgen.device import trained_on
+from textgen.errors import TextgenError
 from textgen.files import read_json
 from textgen.i18n import join_sentences
 
 STATE_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/autorenew:",
+               "paused": ":material/pause_circle:",
                "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
                "failed": ":material/error:", "interrupted": ":material/warning:"}
 # Compact enough that, at 1280x720, the live chart and the latest sample under it are on
@@ -82,6 +85,9 @@ def state_line(run_dir: Path, status: dict, figures: dict) -> None:
             text = t("Training: {elapsed} so far, about {left} left",
                      elapsed=elapsed, left=charts.format_duration(eta, t))
         st.progress(fraction or 0.0, text=text)
+    elif state == "paused":
+        st.info(t("Paused at step {step}: it keeps its place and waits until you press Continue.",
+                  step=f"{figures['step']:,}"), icon=STATE_ICONS["paused"])
 
 
 def figure_metrics(status: dict, figures: dict) -> None:
@@ -96,17 +102,29 @@ def figure_metrics(status: dict, figures: dict) -> None:
     row2[2].metric(t("Time"), charts.format_duration(elapsed, t) if elapsed is not None else "–")
 
 
-def overfitting_warning(records: list[dict]) -> None:
-    warning = charts.overfitting(records)
-    if warning:
-        best_pt = warning["best"]
-        st.warning(t(
-            "The model has started memorising: its held-out loss rose from "
-            "{best:.3f} (step {step}) to {latest:.3f} while its training loss kept falling. "
-            "The best checkpoint (the star) is the one kept and used for generating. "
-            "More text or more dropout helps.",
-            best=best_pt["val_loss"], step=best_pt.get("step"), latest=warning["latest"]["val_loss"]),
-            icon=":material/trending_up:")
+# How each kind of the doctor's notes shows: the box and its icon.
+NOTE_BOXES = {"overfitting": (st.warning, ":material/trending_up:"),
+              "diverging": (st.error, ":material/whatshot:"),
+              "plateau": (st.info, ":material/trending_flat:")}
+NOTES_SHOWN = 3  # the newest notes in view; earlier ones folded away
+
+
+def note_box(note: dict) -> None:
+    """One of the doctor's notes: its kind, step and sentence, in this page's language."""
+    show, icon = NOTE_BOXES.get(note.get("kind"), (st.info, ":material/stethoscope:"))
+    show(t("{kind} at step {step}: {message}", kind="**" + charts.note_kind_name(note.get("kind"), t) + "**",
+           step=f"{note.get('step', 0):,}", message=doctor.note_text(note, t)), icon=icon)
+
+
+def show_notes(notes: list[dict]) -> None:
+    """The loss-curve doctor's notes (notes.jsonl records), newest first."""
+    newest = list(reversed(notes))
+    for note in newest[:NOTES_SHOWN]:
+        note_box(note)
+    if len(newest) > NOTES_SHOWN:
+        with st.expander(t("Earlier notes ({count})", count=len(newest) - NOTES_SHOWN)):
+            for note in newest[NOTES_SHOWN:]:
+                note_box(note)
 
 
 def sample_text(sample: dict) -> str:
@@ -250,6 +268,60 @@ def tighten_page_top() -> None:
     st.html(f"<style>[data-testid='stMainBlockContainer'] {{padding-top: {PAGE_TOP_REM}rem}}</style>")
 
 
+def run_references(run_dir: Path, active: bool) -> tuple[dict | None, TextgenError | None]:
+    """(the run's reference losses or None, why they cannot be had or None). While the run
+    trains, only what its job has written (it works them out in the background); once it
+    ended, worked out here if need be (kept in the run folder for next time)."""
+    if active:
+        return references.cached_references(run_dir), None
+    try:
+        return references.reference_losses(run_dir), None
+    except TextgenError as e:
+        return None, e
+
+
+def shown_loss(status: dict, records: list[dict]) -> dict | None:
+    """The held-out loss the words describe, as {"loss": nats per character, "kept": whether
+    it is the kept (best) model's, "ended": whether the run ended}: the kept model's once
+    the run ended, else the latest one measured; None before the first score."""
+    ended = status.get("state") not in runs.ACTIVE_STATES
+    if ended and isinstance(status.get("best_val_loss"), (int, float)):
+        if not math.isfinite(status["best_val_loss"]):
+            return None
+        return {"loss": status["best_val_loss"], "kept": True, "ended": True}
+    measured = [r["val_loss"] for r in records if isinstance(r.get("val_loss"), (int, float))
+                and math.isfinite(r["val_loss"])]
+    return {"loss": measured[-1], "kept": False, "ended": ended} if measured else None
+
+
+def latest_texts(timeline: list[dict]) -> set[str]:
+    """The texts the page shows as the latest samples (the last live one, and the kept
+    model's): not to be shown again as examples."""
+    live = [entry for entry in timeline if not entry.get("kept")]
+    kept = [entry for entry in timeline if entry.get("kept")]
+    return {entry["text"] for entry in live[-1:] + kept[-1:] if isinstance(entry.get("text"), str)}
+
+
+def loss_words(refs: dict | None, problem: TextgenError | None, shown: dict | None,
+               timeline: list[dict]) -> None:
+    """Under a loss chart: the loss in words beside the reference lines (``shown``, from
+    shown_loss), with the run's own samples at comparable losses (folded; only with two
+    or more, leaving out those shown as the latest); or why the lines are left out."""
+    if problem is not None:
+        st.caption(t("The reference lines are left out: {reason}", reason=error_text(problem)))
+        return
+    if refs is None or shown is None:
+        return
+    said = references.loss_in_words(shown["loss"], refs, timeline, t, kept=shown["kept"], ended=shown["ended"],
+                                    leave_out=latest_texts(timeline))
+    st.markdown(said["sentence"])
+    if len(said["examples"]) >= 2:
+        with st.expander(t("Its own samples at comparable losses")):
+            for example in said["examples"]:
+                st.caption(example["label"])
+                st.code(example["text"], language=None, wrap_lines=True, height=SAMPLE_HEIGHT)
+
+
 def live_panel(run_dir: Path, was_active: bool, drawn_labels: dict | None = None) -> None:
     status = runs.read_status(run_dir)
     state = status.get("state")
@@ -266,19 +338,24 @@ def live_panel(run_dir: Path, was_active: bool, drawn_labels: dict | None = None
     tighten_page_top()
     chart, latest = st.container(), st.container()
     state_line(run_dir, status, figures)
+    live_controls(run_dir, status, records)
     figure_metrics(status, figures)
     bits = st.toggle(t("Show bits per character"), key="train_bits",
                      help=t("Loss divided by ln 2: how many yes/no questions the model needs per character."))
     base_records = reader.base_records(run_dir)
+    notes = reader.records(run_dir, metrics.NOTES_FILE)
+    refs, problem = run_references(run_dir, state in runs.ACTIVE_STATES)
     figure = charts.loss_figure(records, bits=bits, best=charts.best_point(records),
-                                base_records=base_records, translate=t)
+                                base_records=base_records, translate=t, references=refs, notes=notes)
     figure.update_layout(height=LIVE_CHART_HEIGHT, margin_t=LIVE_CHART_TOP)
     figure.update_yaxes(title_text=t("bits/char") if bits else t("nats/char"))  # a full title would be cut
     samples = reader.records(run_dir, metrics.SAMPLES_FILE)
-    mark_watched_step(figure, run_dir, metrics.learning_timeline(samples, records), base_records)
+    timeline = metrics.learning_timeline(samples, records)
+    mark_watched_step(figure, run_dir, timeline, base_records)
     chart.plotly_chart(figure, key="live_loss_chart")
+    loss_words(refs, problem, shown_loss(status, records), timeline)
     show_held_out_note(run_dir)
-    overfitting_warning(records)
+    show_notes(notes)
     if was_active:  # a run that ended shows its samples in final_summary
         training_samples(run_dir, samples, latest)
         watch_section(run_dir, samples, records, active=True)

@@ -10,7 +10,7 @@ import streamlit as st
 from pages._shared import (FINISHED_STATES, choice_key, language, records_reader, run_label, run_state_name,
                            run_through_app, show_error, status_message, t)
 from pages._shared import error_text
-from pages._train_progress import watch_it_learn
+from pages._train_progress import loss_words, run_references, show_notes, shown_loss, watch_it_learn
 from textgen import archive, charts, comparison, files, heldout, jobs, metrics, report, runs
 from textgen.errors import TextgenError
 
@@ -48,6 +48,9 @@ def runs_table(all_runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).rename(columns=column_names())
 
 
+COMPARED_KEY = "compare_runs_chosen"  # the runs chosen to compare, whichever language chose them
+
+
 def compare_section(all_runs: list[dict]) -> None:
     st.subheader(t("Compare learning curves"))
     with_metrics = [r["name"] for r in all_runs if metrics.has_metrics(r["path"])]
@@ -55,8 +58,12 @@ def compare_section(all_runs: list[dict]) -> None:
         st.caption(t("Curves appear here once a run has recorded its first steps."))
         return
     labels = {r["name"]: run_label(r) for r in all_runs}
-    chosen = st.multiselect(t("Runs to compare"), with_metrics, default=with_metrics[:3], key="compare_runs",
+    # The browser keeps a multiselect's chips as the labels it was first sent: one widget per
+    # language, so that after a switch the chips are in the new one; the choice carries over.
+    before = [name for name in st.session_state.get(COMPARED_KEY, with_metrics[:3]) if name in with_metrics]
+    chosen = st.multiselect(t("Runs to compare"), with_metrics, default=before, key=f"compare_runs_{language()}",
                             format_func=labels.get)
+    st.session_state[COMPARED_KEY] = chosen
     c1, c2, c3 = st.columns(3)
     curve_names = {"val_loss": t("Held-out loss"), "train_loss": t("Training loss")}
     axis_names = {"step": t("Step"), "time": t("Time")}
@@ -178,8 +185,22 @@ def watch_section(run: dict) -> None:
     """The chosen run's samples, to slide through from its first steps to its kept model."""
     st.subheader(t("Watch it learn"))
     reader = records_reader()
-    timeline = metrics.learning_timeline(reader.records(run["path"], metrics.SAMPLES_FILE), reader.records(run["path"]))
-    watch_it_learn(Path(run["path"]), timeline, active=run["state"] in runs.ACTIVE_STATES)
+    records = reader.records(run["path"])
+    timeline = metrics.learning_timeline(reader.records(run["path"], metrics.SAMPLES_FILE), records)
+    active = run["state"] in runs.ACTIVE_STATES
+    refs, problem = run_references(Path(run["path"]), active)
+    loss_words(refs, problem, shown_loss(runs.read_status(run["path"]), records), timeline)
+    watch_it_learn(Path(run["path"]), timeline, active=active)
+
+
+def doctor_section(run: dict) -> None:
+    """What the loss-curve doctor noted about the chosen run's curves, newest first."""
+    st.subheader(t("What the doctor saw"))
+    notes = records_reader().records(run["path"], metrics.NOTES_FILE)
+    if notes:
+        show_notes(notes)
+    else:
+        st.caption(t("Nothing: the loss-curve doctor noted no overfitting, divergence or plateau in this run."))
 
 
 def actions_section(all_runs: list[dict]) -> None:
@@ -218,6 +239,7 @@ def actions_section(all_runs: list[dict]) -> None:
     if run.get("message"):
         st.caption(status_message(run))
     title_section(run)
+    doctor_section(run)
     watch_section(run)
     if generate:
         st.session_state["generate_run"] = name

@@ -16,6 +16,7 @@ from pages._shared import (choice_key, chosen_corpus, corpus_title, in_range, lo
 from pages._train_checks import (base_advice, show_base_advice, show_estimates, show_held_out_check,
                                  warn_unknown)
 from pages._train_progress import final_summary, live_panel
+from pages._train_suggestions import apply_found_rate, learning_rate_finder, suggestion_box
 from textgen import config, jobs, runs, train_options
 from textgen.device import describe_device, preset_device
 from textgen.errors import TextgenError
@@ -190,6 +191,9 @@ def settings_form(overview: dict | None) -> dict | None:
     # New defaults per preset, device and base, so each keeps its own values.
     suffix = f"{preset}_{'gpu_' if device == 'gpu' else ''}{Path(init_from).name if init_from else ''}"
     arch, tokenizer = shape_choices(defaults, suffix, init_from)
+    if not init_from:  # a fine-tune keeps its base model's shape
+        suggestion_box(overview, device, tokenizer, suffix)
+    apply_found_rate()
     values = dict(advanced_settings(defaults, suffix, tokenizer, init_from), arch=arch, tokenizer=tokenizer)
     st.session_state[remember("train_settings")] = {"preset": preset, "seq_len": values["seq_len"],
                                           "val_fraction": values["val_fraction"]}
@@ -198,6 +202,7 @@ def settings_form(overview: dict | None) -> dict | None:
     except TextgenError as e:
         show_error(e)
         return None
+    learning_rate_finder(resolved, init_from, suffix)
     if not show_estimates(resolved, overview, init_from):
         return None  # too big for this machine: Start training stays off
     show_held_out_check(overview, resolved["val_fraction"])

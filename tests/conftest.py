@@ -23,6 +23,19 @@ if str(APP_ROOT) not in sys.path:  # the pages import textgen and pages._shared 
 APP_PAGES = ("home", "corpus", "train", "generate", "runs", "inside")
 
 
+# Widgets of an AppTest found by their label.
+def button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def select(at, label):
+    return next(s for s in at.selectbox if s.label == label)
+
+
+def number(at, label):
+    return next(n for n in at.number_input if n.label == label)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives the real app in Chromium (slow)")
 

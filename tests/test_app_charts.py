@@ -29,15 +29,6 @@ def test_curves_are_downsampled_and_converted_to_bits():
     assert [t.name for t in fig.data] == ["training", "held-out", "best checkpoint"]
 
 
-def test_overfitting_needs_rising_held_out_and_falling_training_loss():
-    rising = [{"step": s, "train_loss": t, "val_loss": v}
-              for s, t, v in [(1, 3.0, 2.5), (2, 2.0, 2.0), (3, 1.5, 2.2), (4, 1.0, 2.4)]]
-    found = charts.overfitting(rising)
-    assert found["best"]["step"] == 2 and found["latest"]["step"] == 4
-    improving = [dict(r, val_loss=3 - r["step"] * 0.1) for r in rising]
-    assert charts.overfitting(improving) is None
-
-
 def test_progress_from_steps_budget_or_eta():
     now = 1000.0
     fraction, eta = charts.progress({"started_at": 900.0, "step": 25, "total_steps": 100}, now)
@@ -207,3 +198,75 @@ def test_a_fine_tunes_chart_opens_on_its_own_part_not_on_its_base_models_thousan
     assert 4600 < low < 4610 and 4700 < high < 4720  # the base ends at 4,600; 100 steps after it
     assert figure.layout.yaxis.range[1] < 2.0  # the base model's 2.1 is outside the view
     assert len(figure.data) == 4  # the base model's two curves are still there, a double-click away
+
+
+# --- the live loss chart's legend, labels and marks (issue 16) -------------------------------
+
+LIVE_REFS = {"uniform": 4.17, "ngram": 1.57, "ngram_order": 5, "vocab_size": 65}
+
+
+def busy_records():
+    """A run's records with reference-worthy curves, control marks close together and a long
+    run of learning-rate changes."""
+    records = [{"step": s, "train_loss": 3.0 - s / 1000, "val_loss": 3.1 - s / 1000} for s in range(0, 1001, 10)]
+    records[50]["control"] = [{"kind": "learning_rate", "value": 0.003}]
+    records[51]["control"] = [{"kind": "add_time", "value": -60}]
+    records[60]["control"] = [{"kind": "pause"}]
+    records[62]["control"] = [{"kind": "add_time", "value": 60}, {"kind": "learning_rate", "value": 0.012},
+                              {"kind": "continue"}]
+    for i in range(80, 100, 2):
+        records[i]["control"] = [{"kind": "learning_rate", "value": 0.0001 * i}]
+    return records
+
+
+def test_the_live_charts_legend_names_only_the_curves():
+    from textgen import doctor
+
+    note = doctor.make_note(300, "plateau", doctor.MESSAGES["plateau"], since=50, before=2.5, now=2.5)
+    fig = charts.loss_figure(busy_records(), best={"step": 900, "val_loss": 2.2}, references=LIVE_REFS,
+                             notes=[note])
+    in_legend = [t.name for t in fig.data if t.showlegend is not False]
+    assert in_legend == ["training", "held-out", "best checkpoint"]
+    texts = [a.text for a in fig.layout.annotations]
+    assert "5-gram model (1.57)" in texts  # on its line, at its right end
+    ngram = next(a for a in fig.layout.annotations if a.text == "5-gram model (1.57)")
+    assert (ngram.x, ngram.y, ngram.xanchor) == (1000, 1.57, "right")
+    assert "↑ uniform guess (4.17)" in texts  # above the curves: a note at the top edge
+    uniform = next(a for a in fig.layout.annotations if a.text.endswith("uniform guess (4.17)"))
+    assert (uniform.yref, uniform.y) == ("y domain", 1)
+
+
+def test_control_marks_close_together_share_a_label_and_long_runs_are_labelled_on_hover():
+    fig = charts.loss_figure(busy_records())
+    marks = [a for a in fig.layout.annotations if a.hovertext]
+    texts = [a.text for a in marks]
+    assert "lr 0.003, −60 s" in texts  # 10 steps apart in 1,000: one label, not "lr 0.00360 s"
+    assert "paused, +60 s, lr 0.012, continued" in texts
+    paused = next(a for a in marks if a.text.startswith("paused"))
+    first = next(a for a in marks if a.text.startswith("lr 0.003"))
+    assert paused.y < first.y  # would overlap the first label: a row lower
+    long_run = next(a for a in marks if a.hovertext.startswith("lr 0.008"))
+    assert long_run.text == "•" and long_run.hovertext.count("lr ") == 10
+    assert len([s for s in fig.layout.shapes if s.line.dash == "dot"]) == 14  # every mark keeps its line
+
+
+def test_the_finder_chart_shows_the_batch_losses_up_to_a_cap_over_the_first_loss():
+    result = {"rates": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], "losses": [4.2, 4.0, 3.0, 2.2, 2.6, 40.0],
+              "smoothed": [4.2, 4.1, 3.7, 3.1, 2.95, 9.0], "suggested": 0.001}
+    bottom, top = charts.lr_finder_figure(result).layout.yaxis.range
+    assert bottom <= 2.2 < 4.2 < top  # the lowest batch loss is in view, not just the smoothed curve
+    assert top <= 1.5 * 4.2 * 1.05  # the blow-up (40) does not flatten the rest
+
+
+def test_the_runs_to_compare_are_labelled_in_the_new_language_and_stay_chosen(open_page, app_home_with_run,
+                                                                              quick_run_dir):
+    """The browser keeps a multiselect's chips as first sent: after a language switch the
+    widget is a new one (its labels in Chinese), with the same runs chosen."""
+    at = open_page("runs")
+    chosen = at.multiselect[0]
+    assert chosen.value == [quick_run_dir.name] and chosen.options[0].endswith(" bits/char)")
+    at.session_state["lang"] = "zh"
+    at.run()
+    again = at.multiselect[0]
+    assert again.key != chosen.key and again.value == [quick_run_dir.name]
+    assert "（已完成，每字符 " in again.options[0] and "比特）" in again.options[0]

@@ -2,11 +2,9 @@
 
 from pathlib import Path
 
+from tests.conftest import button
+
 TEXT = "The lighthouse keeper wrote a letter every evening.\n" * 400  # about 20 KB
-
-
-def button(at, label):
-    return next(b for b in at.button if b.label == label)
 
 
 def spec_files(at) -> list[Path]:

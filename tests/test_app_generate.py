@@ -2,10 +2,7 @@
 
 import json
 from pathlib import Path
-
-
-def button(at, label):
-    return next(b for b in at.button if b.label == label)
+from tests.conftest import button, number
 
 
 def test_without_a_model_the_page_explains_and_links_to_train(open_page, no_shipped_models):
@@ -191,10 +188,6 @@ def test_a_prompts_unknown_words_are_named(open_page, app_home):
 
 
 # --- what a refresh keeps, and text that belongs to the model chosen --------------------
-
-
-def number(at, label):
-    return next(n for n in at.number_input if n.label == label)
 
 
 def shipped_base() -> str:

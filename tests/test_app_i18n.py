@@ -7,14 +7,11 @@ import time
 import pytest
 
 from textgen import files, runs
+from tests.conftest import button
 
 TITLES = {"home": "TextGen Studio", "corpus": "语料", "train": "训练", "generate": "生成", "runs": "运行记录",
           "inside": "模型内部"}
 ZH = {"lang": "zh"}
-
-
-def button(at, label):
-    return next(b for b in at.button if b.label == label)
 
 
 def switch(at):

@@ -2,10 +2,7 @@
 
 import zipfile
 import io
-
-
-def button(at, label):
-    return next(b for b in at.button if b.label == label)
+from tests.conftest import button
 
 
 def test_without_runs_the_page_says_what_to_do(open_page):

@@ -6,19 +6,8 @@ import time
 
 import pytest
 
-from textgen import config, files, jobs, runs
-
-
-def button(at, label):
-    return next(b for b in at.button if b.label == label)
-
-
-def select(at, label):
-    return next(s for s in at.selectbox if s.label == label)
-
-
-def number(at, label):
-    return next(n for n in at.number_input if n.label == label)
+from textgen import config, doctor, files, jobs, runs
+from tests.conftest import button, select, number
 
 
 def fake_run(home, name, state="running", metrics=(), samples=(), **status):
@@ -122,6 +111,8 @@ def test_live_progress_chart_samples_and_overfitting_warning(open_page, app_home
                         "val_loss": val, "chars_per_sec": 12000.0})
     run_dir = fake_run(app_home, "live-run", metrics=metrics, step=50, total_steps=100, device="CPU",
                        samples=[{"step": 50, "text": "Once upon a tide"}])
+    for note in doctor.diagnose(metrics, {}, []):  # what the job's doctor writes on these curves
+        files.append_jsonl(run_dir / doctor.NOTES_FILE, note)
     at = open_page("train")
     assert at.selectbox(key="train_watch").value == "live-run"  # the active run is found again
     assert len(at.get("plotly_chart")) == 1

@@ -88,6 +88,16 @@ def test_a_queued_run_has_no_training_time_and_a_finished_one_its_whole_time(sta
     assert found == elapsed or (found is not None and math.isclose(found, elapsed))
 
 
+def test_the_training_time_so_far_leaves_out_the_seconds_paused_the_current_pause_too():
+    status = {"state": "running", "started_at": 1000.0, "paused_s": 45.0}
+    assert metrics.live_figures(status, [], now=1120.0)["elapsed_s"] == 75.0  # 120 s, 45 of them paused
+    paused = dict(status, state="paused", paused_at=1100.0)
+    assert metrics.live_figures(paused, [], now=1120.0)["elapsed_s"] == 55.0
+    assert metrics.live_figures(paused, [], now=1500.0)["elapsed_s"] == 55.0  # it stands still
+    killed = dict(paused, state="interrupted", updated_at=1130.0)
+    assert metrics.live_figures(killed, [], now=2000.0)["elapsed_s"] == 55.0
+
+
 def test_the_kept_sample_counts_only_while_it_is_the_last_record_and_is_never_a_live_one():
     early = {"step": 10, "text": "a"}
     kept_then = {"step": 8, "text": "k", "temperature": 0.8, "seed": 10, "kept": True}

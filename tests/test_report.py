@@ -157,7 +157,7 @@ def test_the_summary_says_what_the_model_learnt_and_how_good_it_is_against_its_o
     page = report.build_report(run_dir)
     bpc = 1.5 / 0.6931471805599453
     assert ("What it learnt: tales &lt;of&gt; the sea.txt, 1,115,394 characters of text. It is a recurrent "
-            "network (GRU) of 2 layers × 128 units with 123,456 parameters, and it writes one character "
+            "network (GRU) of 2 layers of 128 units with 123,456 parameters, and it writes one character "
             "at a time.") in page
     assert (f"How good it is: it writes recognisable words and phrases, with slips. On the last 10% of "
             f"the text, which it never trained on, it needs {bpc:.2f} bits per character (lower is better). "
@@ -357,3 +357,10 @@ def test_the_surprise_view_says_when_there_is_no_model_and_is_left_out_without_s
     assert "模型在哪里感到意外" in chinese and "这次运行没有保存的模型" in chinese
     (run_dir / "samples.jsonl").unlink()
     assert "Where the model is surprised" not in report.build_report(run_dir)
+
+
+def test_a_models_layers_are_counted_in_the_singular_for_one_layer():
+    assert report.model_in_words({"arch": "gru", "layers": 1, "units": 256}) == \
+        "a recurrent network (GRU) of 1 layer of 256 units"
+    assert report.layers_in_words(2, 256) == "2 layers of 256 units"
+    assert "1 layers" not in report.model_in_words({"arch": "transformer", "layers": 1, "units": 64})

@@ -2,7 +2,9 @@
 
 import pytest
 
-from textgen import suggestions
+from textgen import config, suggestions
+from textgen.corpus import min_corpus_length
+from textgen.errors import TextgenError
 from textgen.files import atomic_write_json
 from textgen.tokenizers import CharTokenizer, WordTokenizer
 
@@ -64,3 +66,88 @@ def test_a_word_base_knows_the_characters_its_words_cover():
     tokenizer = WordTokenizer.fit("the lamp the harbour")
     share = suggestions.known_share(tokenizer, "the lamp the gull")
     assert share == pytest.approx(1 - len("gull") / len("the lamp the gull"))
+
+
+# --- settings suggested for a text's size ------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+@pytest.mark.parametrize("chars", [5_000, 50_000, 300_000, 1_100_000, 20_000_000])
+def test_every_suggestion_lies_inside_the_ranges_and_gives_its_reason_in_one_sentence(chars, device):
+    found = suggestions.suggested_settings(chars, device)
+    settings = found["settings"]
+    assert set(settings) == {"arch", "layers", "units", "embedding_dim", "seq_len", "dropout", "time_budget"}
+    for name in ("layers", "units", "embedding_dim", "seq_len", "dropout", "time_budget"):
+        assert config.check_setting(name, settings[name]) == settings[name]
+    config.resolve_config("balanced", device, **settings)  # a valid whole, Transformer heads included
+    template, params = found["reason"]
+    sentence = template.format(**params).replace("et al.", "et al")  # one sentence: no full stop inside
+    assert sentence.endswith(".") and sentence.count(". ") == 0, sentence
+    assert found["parameters"] == config.count_parameters(settings, suggestions.TYPICAL_CHAR_VOCABULARY)
+    like = "gpu" if settings["arch"] == "transformer" else "cpu"  # the preset with this kind of network
+    assert settings["seq_len"] == config.preset_values("balanced", like)["seq_len"]
+
+
+@pytest.mark.parametrize("chars", [40, 400, 641, 700, 5_000, 1_100_000])
+def test_the_suggested_sequence_length_fits_the_text(chars):
+    preset = config.preset_values("balanced", "cpu")["seq_len"]
+    seq_len = suggestions.suggested_settings(chars, "cpu")["settings"]["seq_len"]
+    assert seq_len >= config.RANGES["seq_len"][1]
+    if chars >= min_corpus_length(config.RANGES["seq_len"][1], 0.1):
+        assert min_corpus_length(seq_len, 0.1) <= chars
+    # the longest that fits: the preset's, or twice the suggestion does not fit
+    assert seq_len == preset or min_corpus_length(2 * seq_len, 0.1) > chars
+    halves = suggestions.suggested_settings(chars, "cpu", val_fraction=0.5)["settings"]["seq_len"]
+    assert halves == config.RANGES["seq_len"][1] or min_corpus_length(halves, 0.5) <= chars
+
+
+def test_a_tiny_ratio_is_given_to_two_significant_figures():
+    found = suggestions.suggested_settings(450, "cpu")
+    template, params = found["reason"]
+    assert 0.001 < params["ratio"] < 0.01
+    assert f"only {params['ratio']:.2g} tokens per parameter" in template.format(**params)
+    assert "only 0.00 tokens" not in template.format(**params)
+
+
+def test_a_small_text_gets_a_small_model_with_dropout_and_a_short_run():
+    small = suggestions.suggested_settings(12_000, "cpu")
+    settings = small["settings"]
+    assert settings["layers"] == 1 and settings["units"] <= 256 and settings["dropout"] >= 0.2
+    assert settings["time_budget"] <= 120
+    assert small["tokens"] / small["parameters"] < 1  # far below Chinchilla's ~20
+    assert "Hoffmann et al. 2022" in small["reason"][0]
+    assert suggestions.suggested_settings(12_000, "gpu")["settings"] == settings  # start-up dominates
+
+
+def test_a_larger_text_gets_a_larger_model_and_less_dropout():
+    by_size = [suggestions.suggested_settings(chars, "cpu") for chars in (5_000, 50_000, 300_000, 1_100_000,
+                                                                           20_000_000)]
+    parameters = [found["parameters"] for found in by_size]
+    dropouts = [found["settings"]["dropout"] for found in by_size]
+    times = [found["settings"]["time_budget"] for found in by_size]
+    assert parameters == sorted(parameters) and parameters[0] < parameters[-1] / 10
+    assert dropouts == sorted(dropouts, reverse=True) and dropouts[-1] == 0.0
+    assert times == sorted(times)
+    medium = by_size[3]["settings"]  # tinyshakespeare's size: Balanced's shape, measured best without dropout
+    assert (medium["arch"], medium["layers"], medium["units"], medium["dropout"]) == ("gru", 2, 256, 0.0)
+
+
+def test_a_gpu_gets_the_transformer_for_a_large_text():
+    large = suggestions.suggested_settings(20_000_000, "gpu")["settings"]
+    assert large["arch"] == "transformer" and large["layers"] >= 6
+    assert suggestions.suggested_settings(20_000_000, "cpu")["settings"]["arch"] == "gru"
+
+
+def test_subword_tokens_cover_more_characters_so_the_same_text_counts_fewer_tokens():
+    chars = 200_000
+    char = suggestions.suggested_settings(chars, "cpu", "char")
+    bpe = suggestions.suggested_settings(chars, "cpu", "bpe")
+    assert bpe["tokens"] == int(chars / config.BPE_CHARS_PER_TOKEN) < char["tokens"] == chars
+    assert bpe["settings"]["layers"] < char["settings"]["layers"]  # 83,000 tokens: a small text
+
+
+def test_an_unknown_device_or_tokenizer_is_refused_with_a_sentence():
+    with pytest.raises(TextgenError, match="Choose cpu or gpu"):
+        suggestions.suggested_settings(1000, "tpu")
+    with pytest.raises(TextgenError, match="Choose char, word or bpe"):
+        suggestions.suggested_settings(1000, "cpu", "sentencepiece")

@@ -266,7 +266,8 @@ BLOWS_UP = {"gru": 64, "lstm": 128, "transformer": 64}
 def test_a_run_whose_loss_blows_up_fails_naming_the_learning_rate(tmp_path, prose_corpus, arch):
     run = tmp_path / "run"
     config = tiny_config(arch=arch, units=BLOWS_UP[arch], embedding_dim=32, seq_len=32,
-                         learning_rate=1.0, epochs=4, eval_every_s=0.0, sample_every_s=0)
+                         learning_rate=1.0, epochs=4, eval_every_s=0.0, sample_every_s=0,
+                         checkpoint_every_s=3600)  # a busy machine's 30 s would save one before the rise
     status = train([str(prose_corpus)], run, config, log=lambda m: None)
     assert status["state"] == "failed", status
     message = status["message"]

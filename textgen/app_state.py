@@ -14,15 +14,14 @@ import math
 import os
 from pathlib import Path
 
-from textgen import runs
-from textgen.files import atomic_write_json, read_json
+from textgen.files import atomic_write_json, read_json, textgen_home
 
 FILE_NAME = "app-state.json"
 
 
 def state_path(home: str | os.PathLike | None = None) -> Path:
     """The remembered choices' file: ``home`` (default: TEXTGEN_HOME) / app-state.json."""
-    return Path(home if home is not None else runs.textgen_home()) / FILE_NAME
+    return Path(home if home is not None else textgen_home()) / FILE_NAME
 
 
 def json_safe(value) -> bool:

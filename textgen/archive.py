@@ -40,7 +40,7 @@ MAX_IMPORT_BYTES = 200 * 1024 * 1024           # the upload itself
 MAX_IMPORT_UNPACKED = 1024 * 1024 * 1024       # everything it unpacks to
 MAX_COMPRESSION_RATIO = 200                    # per member; real run files stay far below
 IMPORT_FILES = ("config.json", "tokenizer.json", "model.keras", "metrics.jsonl",
-                "samples.jsonl", "status.json")
+                "samples.jsonl", "notes.jsonl", "status.json")
 REQUIRED_IMPORT_FILES = ("config.json", "tokenizer.json", "model.keras")
 _S_IFMT, _S_IFLNK = 0o170000, 0o120000
 IMPORT_ERROR_PREFIX = "This archive cannot be imported: "

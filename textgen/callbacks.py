@@ -4,13 +4,15 @@
 what is due, lets several processes agree on it, and runs the parts in a fixed order:
 the divergence watch, stop requests, the held-out score (with the best checkpoint and
 early stopping) or else a metrics record, a sample, the resume checkpoint, the status
-heartbeat. Before every step the learning-rate schedule sets the rate. The parts are
-Keras callbacks that share one ``TrainingState`` and one ``RunClock``.
+heartbeat. Before every step the learning-rate schedule sets the rate. The doctor reads
+every metrics record as it is written. The parts are Keras callbacks that share one
+``TrainingState`` and one ``RunClock``.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +20,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from textgen import files, runs
+from textgen import control, doctor, files, runs
 from textgen.checkpoints import CHECKPOINT_KEEPS, save_best_model, save_checkpoint
-from textgen.config import PRESETS, preset_values
+from textgen.config import PRESETS, check_setting, preset_values
+from textgen.errors import TextgenError
 from textgen.i18n import Message
 from textgen.sampling import Sampler, never_sampled, start_token
 from textgen.sampling_settings import STARTING_TEMPERATURE
@@ -28,6 +31,8 @@ from textgen.sampling_settings import STARTING_TEMPERATURE
 CHECKPOINT_EVERY_S = 30.0  # default; a run's config may set checkpoint_every_s
 HEARTBEAT_EVERY_S = 1.0
 METRICS_EVERY_S = 0.5
+CONTROL_READ_EVERY_S = 0.2  # how often a job looks for live controls (control.jsonl)
+PAUSE_POLL_S = 0.2
 SAVE_FAILED = ("Could not write the checkpoint: the disk is full or not writable. "
                "The previous checkpoint is kept.")
 EARLY_STOP = "Stopped early: the held-out loss stopped improving. The best checkpoint is kept."
@@ -136,12 +141,23 @@ def diverged_message(config, run_dir, what):
     """The sentence a diverged run ends with: ``what`` rose, the learning rate, what to try,
     and whether ``run_dir`` keeps a best checkpoint from before."""
     lr = config["learning_rate"]
-    preset = config.get("preset") if config.get("preset") in PRESETS else "balanced"
-    preset_lr = preset_values(preset, config.get("preset_device", "cpu"))["learning_rate"]
     kept = ("The best checkpoint from before is kept." if (Path(run_dir) / "model.keras").exists()
             else "No checkpoint was saved before that, so there is none to keep.")
     return (f"Training diverged: {what}, so the learning rate {lr:g} is too high. "
-            f"Try {float(f'{min(lr / 10, preset_lr):.1g}'):g} or lower. {kept}")
+            f"Try {safer_learning_rate(config):g} or lower. {kept}")
+
+
+def safer_learning_rate(config):
+    """The learning rate a diverged run is told to try: a tenth of its own, or its preset's
+    where that is lower, to one significant figure."""
+    preset = config.get("preset") if config.get("preset") in PRESETS else "balanced"
+    preset_lr = preset_values(preset, config.get("preset_device", "cpu"))["learning_rate"]
+    return float(f"{min(config['learning_rate'] / 10, preset_lr):.1g}")
+
+
+def is_diverged(message):
+    """Whether a run's end message (``diverged_message``) says it diverged."""
+    return str(message).startswith("Training diverged")
 
 
 def agree(*decisions):
@@ -156,14 +172,35 @@ class RunClock:
 
     ``started``: when this session began (``time.time()``); ``offset``: seconds the run
     trained in earlier sessions; the budget is ``config["time_budget"]`` (0 or None: none).
+    Seconds spent paused (``paused``) count neither against the budget nor on the clock:
+    the clock stands still from ``pause()`` to ``resume()``.
     """
 
     def __init__(self, state, config, started, offset=0.0):
         self.state, self.config, self.started, self.offset = state, config, started, offset
+        self.paused = 0.0
+        self.paused_at = None  # when the current pause began (time.time()); None while training
+        # Where the decay stood when the budget last changed: (its progress, elapsed seconds
+        # then); None until a change. The decay continues from there over the new time left.
+        self.decay_base = None
 
     def elapsed(self):
-        """Seconds since this session started: what the time budget counts."""
-        return time.time() - self.started
+        """Seconds of training since this session started (paused time left out, the current
+        pause included): what the time budget counts."""
+        now = time.time() if self.paused_at is None else self.paused_at
+        return now - self.started - self.paused
+
+    def pause(self):
+        """Stop the clock now (a clock already stopped stays stopped from when it stopped)."""
+        if self.paused_at is None:
+            self.paused_at = time.time()
+
+    def resume(self):
+        """Start the clock again; returns the seconds paused in this session, this pause included."""
+        if self.paused_at is not None:
+            self.paused += time.time() - self.paused_at
+            self.paused_at = None
+        return self.paused
 
     def run_seconds(self):
         """Seconds of training in this run, across resumes: what the charts show."""
@@ -189,8 +226,21 @@ class RunClock:
         budget, began = self.config.get("time_budget"), self.state.decay_began
         if not budget or began is None:
             return 0.0
-        left = budget - began - self.reserve()
-        return 1.0 if left <= 0 else (self.elapsed() - began) / left
+        base, since = self.decay_base or (0.0, began)
+        left = budget - since - self.reserve()
+        return 1.0 if left <= 0 else base + (1.0 - base) * (self.elapsed() - since) / left
+
+    def change_budget(self, seconds):
+        """Add ``seconds`` (negative: take away) to the time budget; returns the new budget.
+
+        The decay keeps the progress it has and spreads the rest over the new time left, so
+        the learning rate never jumps back up. A budget taken below the time already trained
+        ends the run at its next step, as a spent budget does; it stays above 0 (no limit).
+        """
+        if self.state.decay_began is not None:
+            self.decay_base = (min(self.budget_progress(), 1.0), self.elapsed())
+        self.config["time_budget"] = max(self.config["time_budget"] + seconds, 1.0)
+        return self.config["time_budget"]
 
 
 class RunCallback(keras.callbacks.Callback):
@@ -251,6 +301,8 @@ class MetricsLog(RunCallback):
         self.train_spelling = train_spelling
         self.window_began, self.loss_sum, self.batches = time.time(), 0.0, 0
         self.last_written = 0.0
+        self.listeners = []  # called with each record written (the Doctor reads them)
+        self.carry = {}  # fields the next record takes along: the live controls applied since the last
 
     def add(self, loss):
         """Count one batch's training loss (nats per token) into the next record."""
@@ -300,12 +352,15 @@ class MetricsLog(RunCallback):
         if record["step"] <= self.state.logged_step:
             return  # one record per step: steps in metrics.jsonl strictly increase
         record["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        record.update(extra)
+        record.update(self.carry, **extra)
+        self.carry = {}
         if "train_loss" not in record:
             record["train_loss"] = self.state.last_train_loss
         self.state.last_train_loss = record["train_loss"]
         files.append_jsonl(self.path, record)
         self.state.logged_step = record["step"]
+        for listen in self.listeners:
+            listen(record)
         self.window_began = time.time()
         self.last_written = time.time()
 
@@ -347,6 +402,34 @@ class DivergenceWatch(RunCallback):
             per_char = [n / self.chars_per_token + self.train_spelling for n in (self.start, self.smooth)]
             what = f"the loss rose from {per_char[0]:.1f} to {per_char[1]:.1f} nats per character"
         return diverged_message(self.config, self.run_dir, what or "the loss became infinite or NaN")
+
+
+class Doctor(RunCallback):
+    """Reads the curves as they are written (``see``: MetricsLog hands it every record) and
+    appends what ``textgen.doctor`` finds to notes.jsonl; a run that ends diverged gets a
+    note too. On a resume it starts from the records and notes the run kept."""
+
+    def __init__(self, state, run_dir, config):
+        super().__init__(state)
+        self.path, self.config = Path(run_dir) / doctor.NOTES_FILE, config
+        self.records = files.read_jsonl(Path(run_dir) / "metrics.jsonl")[0]
+        self.notes = files.read_jsonl(self.path)[0]
+
+    def see(self, record):
+        """Diagnose after every record, not only held-out scores: a loss can run away between two."""
+        self.records.append(record)
+        self.add(doctor.diagnose(self.records, self.config, self.notes))
+
+    def diverged(self):
+        """The note of a run that ends because it diverged: the rate and advice of its end
+        message (diverged_message)."""
+        self.add([doctor.diverged_note(self.state.step, self.config["learning_rate"],
+                                       safer_learning_rate(self.config))])
+
+    def add(self, notes):
+        for note in notes:
+            files.append_jsonl(self.path, note)
+            self.notes.append(note)
 
 
 class EarlyStop(RunCallback):
@@ -532,16 +615,165 @@ class StopRequests(RunCallback):
                                   "Give it a longer time budget.", budget=budget, seconds=self.clock.elapsed())
 
 
+class Controls(RunCallback):
+    """Applies the live controls sent to the run (``textgen.control``): a new learning rate,
+    time added or taken away, pause and continue.
+
+    Each one applied goes into the next metrics record (``control``: a list of ``kind`` and
+    ``value``) and is acknowledged in status.json. Only requests sent since ``since`` (when
+    this session's command began) count: a resumed run never replays an earlier session's.
+    """
+
+    def __init__(self, state, run_dir, config, clock, metrics, checkpoint, heartbeat, requests, since):
+        super().__init__(state)
+        self.run_dir, self.config, self.clock, self.since = Path(run_dir), config, clock, since
+        self.metrics, self.checkpoint, self.heartbeat = metrics, checkpoint, heartbeat
+        self.requests = requests  # StopRequests: whether this step ends the run
+        self.offset, self.last_read = 0, 0.0
+        self.queue = []  # requests read but not applied yet, oldest first
+        self.applied = []  # ids applied but not acknowledged yet
+
+    def read_new(self, force=False):
+        """Queue the requests appended since the last read (a stat each step, a read at most
+        every CONTROL_READ_EVERY_S unless ``force``)."""
+        now = time.time()
+        if not force and now - self.last_read < CONTROL_READ_EVERY_S:
+            return
+        self.last_read = now
+        try:
+            size = os.stat(control.control_path(self.run_dir)).st_size
+        except OSError:
+            return
+        if size == self.offset:
+            return
+        found, self.offset = control.read_requests(self.run_dir, self.offset)
+        self.queue += [r for r in found
+                       if isinstance(r.get("sent_at"), (int, float)) and r["sent_at"] >= self.since]
+
+    def on_step(self):
+        """Apply the requests that came in, pausing here on a pause. Returns whether this
+        step's metrics record was written, so that nothing else tries to write one."""
+        self.read_new()
+        wrote = False
+        while self.queue:
+            request = self.queue.pop(0)
+            if request["kind"] == "pause":
+                wrote = self.pause(request)
+                break  # what came after the continue waits for the next step
+            self.apply(request)
+        self.acknowledge()
+        if self.metrics.carry and not wrote and not self.requests.pending():
+            # (a run that ends at this step takes the marks into its last record instead)
+            self.metrics.write()
+            wrote = True
+        return wrote
+
+    def mark(self, kind, value=None):
+        self.metrics.carry.setdefault("control", []).append({"kind": kind, "value": value})
+
+    def apply(self, request):
+        """Apply a new learning rate or a change of the time budget; anything else (a
+        continue while running, a pause while paused, a damaged value) is passed over."""
+        kind, value = request["kind"], request.get("value")
+        self.applied.append(request["id"])
+        try:
+            if kind == "learning_rate":
+                value = check_setting("learning_rate", value)
+            elif kind == "add_time":
+                value = float(value)
+        except (TextgenError, TypeError, ValueError):
+            return
+        if kind == "learning_rate":
+            # The schedule reads its peak from the config each step: it continues from the new one.
+            self.config["learning_rate"] = value
+            self.save_setting(learning_rate=value)
+        elif kind == "add_time" and self.config.get("time_budget") and math.isfinite(value):
+            budget = self.clock.change_budget(value)
+            self.save_setting(time_budget=budget)
+            runs.write_status(self.run_dir, time_budget=budget)
+        else:
+            return
+        self.mark(kind, value)
+
+    def save_setting(self, **fields):
+        """Keep a changed setting in config.json, so that --resume continues with it."""
+        path = self.run_dir / "config.json"
+        saved = files.read_json(path)
+        if isinstance(saved, dict):
+            files.atomic_write_json(path, {**saved, **fields})
+
+    def acknowledge(self, **fields):
+        """Say in status.json which requests have been applied, at this step (with ``fields``)."""
+        if not self.applied and not fields:
+            return
+        status = files.read_json(self.run_dir / "status.json", {}) or {}
+        if self.applied:
+            fields.update(control.acknowledgement(status, self.applied, self.state.step))
+        runs.write_status(self.run_dir, **fields)
+        self.applied = []
+
+    def stop_asked(self):
+        return (self.run_dir / "STOP").exists() or self.state.sigterm
+
+    def pause(self, request):
+        """Mark the pause, save the resume checkpoint (a kill then loses nothing), and wait,
+        keeping the heartbeat, until a continue, a STOP file or SIGTERM. Paused seconds count
+        neither against the budget nor on the run's clock: the clock stands still, and
+        status.json keeps them (``paused_s``: this session's; ``paused_at`` while paused).
+        Returns whether this step's record was written."""
+        self.mark("pause")
+        self.metrics.write()
+        self.applied.append(request["id"])
+        if not self.checkpoint.save():
+            self.acknowledge()
+            return True  # the disk refused it: the run ends as failed
+        self.clock.pause()
+        self.heartbeat.beat()  # status.json shows the step it paused at
+        self.acknowledge(state="paused", paused_at=self.clock.paused_at, message=Message(
+            "Paused at step {step:,}. It keeps its place and waits until it is continued.",
+            step=self.state.step))
+        while not self.stop_asked():
+            time.sleep(PAUSE_POLL_S)
+            self.read_new(force=True)
+            if self.take_continue():
+                break
+            if self.heartbeat.due(time.time()):
+                self.heartbeat.beat()
+        paused = self.clock.resume()
+        self.metrics.restart_window()  # paused time is no training time
+        self.acknowledge(state="running", message="Training.", paused_s=round(paused, 3), paused_at=None)
+        return True
+
+    def take_continue(self):
+        """Whether a continue came in; it is marked for the next step's record.
+
+        Everything else sent while paused stays queued, in order, and is applied at the first
+        step after the continue, in that step's record: applied while paused, it would belong
+        to the paused step, whose record is written already, and a run that ended at the
+        continue would never record it. A pause sent before the continue is passed over."""
+        at = next((i for i, r in enumerate(self.queue) if r["kind"] == "continue"), None)
+        if at is None:
+            return False
+        before, after = self.queue[:at], self.queue[at + 1:]
+        self.applied += [self.queue[at]["id"]] + [r["id"] for r in before if r["kind"] == "pause"]
+        self.queue = [r for r in before if r["kind"] != "pause"] + after
+        self.mark("continue")  # recorded with the next step
+        return True
+
+
 class RunMonitor(RunCallback):
     """Streams a run's progress to its folder and decides when training stops, through its parts.
 
     ``state``: the run's TrainingState; ``held_out``: an evaluation.HeldOutText scored with
     ``scorer``; ``started``: when this session began; ``time_offset``: seconds trained in
-    earlier sessions; ``processes``: several must score, sample and stop at the same steps.
+    earlier sessions; ``processes``: several must score, sample and stop at the same steps
+    (live controls steer a single process only); ``controls_since``: live controls sent
+    before then (default ``started``) belong to earlier sessions.
     """
 
     def __init__(self, run_dir, config, state, scorer, held_out, tokenizer,
-                 started, time_offset, chars_per_token, processes=1, train_spelling=0.0):
+                 started, time_offset, chars_per_token, processes=1, train_spelling=0.0,
+                 controls_since=None):
         super().__init__(state)
         run_dir, tokens_per_step = Path(run_dir), config["batch_size"] * config["seq_len"]
         self.processes, self.tokens_per_step = processes, tokens_per_step
@@ -558,9 +790,15 @@ class RunMonitor(RunCallback):
         self.checkpoint = ResumeCheckpoint(state, run_dir, config, self.clock)
         self.heartbeat = StatusHeartbeat(state, run_dir, self.clock, tokens_per_step, chars_per_token)
         self.requests = StopRequests(state, run_dir, config, self.clock, self.first_step)
+        self.controls = Controls(state, run_dir, config, self.clock, self.metrics, self.checkpoint,
+                                 self.heartbeat, self.requests,
+                                 started if controls_since is None else controls_since)
         self.parts = [self.schedule, self.metrics, self.divergence, self.early_stop, self.scoring,
-                      self.samples, self.checkpoint, self.heartbeat, self.requests]
+                      self.samples, self.checkpoint, self.heartbeat, self.requests, self.controls]
         self.prev_running = (0, 0.0)  # (batches, running mean) within fit's single epoch
+        self.doctor = Doctor(state, run_dir, config)
+        self.metrics.listeners.append(self.doctor.see)
+        self.parts.append(self.doctor)
 
     @property
     def stop_reason(self):
@@ -580,8 +818,12 @@ class RunMonitor(RunCallback):
         diverged = self.divergence.diverging(loss)
         if math.isfinite(loss):
             self.metrics.add(loss)
+        # Before anything else writes this step's record; a step that wrote it for a control
+        # leaves the held-out score to the next step (records' steps strictly increase).
+        steered = self.processes == 1 and self.controls.on_step()
         now = time.time()
-        score, sample, request = self.scoring.due(now), self.samples.due(now), self.requests.pending()
+        score, sample, request = (self.scoring.due(now) and not steered, self.samples.due(now),
+                                  self.requests.pending())
         if self.processes > 1:
             request, score, sample, diverged = agree(request, score, sample, diverged)
         if diverged:
@@ -626,6 +868,8 @@ class RunMonitor(RunCallback):
         else:
             self.metrics.write()
         outcome, message = self.stop_reason or ("completed", "Finished.")
+        if outcome == "failed" and is_diverged(message):
+            self.doctor.diverged()
         if self.trained() and outcome != "failed":
             self.checkpoint.save()  # never the weights of a diverged run
             outcome, message = self.stop_reason or ("completed", "Finished.")

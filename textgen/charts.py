@@ -7,12 +7,14 @@ TensorFlow here, so the pages stay thin and these stay easy to test.
 from __future__ import annotations
 
 import math
+import re
 import time
 import unicodedata
 from collections import Counter
 
 import plotly.graph_objects as go
 
+from textgen import doctor
 from textgen.i18n import english
 from textgen.units import LN2
 from textgen.words import WORD_RE
@@ -196,8 +198,11 @@ def _own_part_view(records: list[dict], x: str, bits: bool) -> tuple[list[float]
 
 def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
                 best: dict | None = None, base_records: list[dict] | None = None,
-                translate=english) -> go.Figure:
-    """Training and held-out loss of one run; `best` marks the best checkpoint.
+                translate=english, references: dict | None = None,
+                notes: list[dict] | None = None) -> go.Figure:
+    """Training and held-out loss of one run; `best` marks the best checkpoint;
+    ``references`` (textgen.references.reference_losses) adds its reference lines;
+    ``notes`` (the doctor's, notes.jsonl records) a mark each at its step.
 
     With ``base_records`` (the run a fine-tune started from), the base model's
     curves come first in grey and this run's continue where they end; the chart opens
@@ -215,6 +220,7 @@ def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
         records = continue_after(base_records, records, x)
         if best and best.get(x) is not None:
             best = continue_after(base_records, [best], x)[0]
+        notes = continue_after(base_records, notes, x) if notes and x == "step" else notes
     tx, ty = curve(records, "train_loss", x, bits)
     vx, vy = curve(records, "val_loss", x, bits)
     fig.add_trace(go.Scatter(x=tx, y=ty, name=translate("training"), mode="lines",
@@ -225,6 +231,9 @@ def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
         y = best["val_loss"] / LN2 if bits else best["val_loss"]
         fig.add_trace(go.Scatter(x=[best[x]], y=[y], name=translate("best checkpoint"), mode="markers",
                                  marker=dict(color=VAL_COLOUR, size=14, symbol="star")))
+    _reference_lines(fig, references, bits, translate)
+    _note_marks(fig, notes, records, x, translate, bits)
+    _control_marks(fig, records, x, translate)
     x_title, y_title = _axis_titles(x, bits, translate)
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=380,
                       margin=dict(l=10, r=10, t=30, b=10),
@@ -235,6 +244,192 @@ def loss_figure(records: list[dict], bits: bool = False, x: str = "step",
         fig.update_xaxes(range=view[0])
         fig.update_yaxes(range=view[1])
     return fig
+
+
+REFERENCE_COLOURS = {"uniform": "#6e7781", "ngram": "#2f9e44"}
+# A reference line farther than this share of the curves' span outside them is not drawn
+# (the axis would open on empty space); a note at the top or bottom edge gives its value.
+REFERENCE_REACH = 0.5
+
+
+def _reference_lines(fig: go.Figure, references: dict | None, bits: bool, translate=english) -> None:
+    """Dashed horizontal lines at ``references``' uniform guess and n-gram model scores
+    (nats per character; bits with ``bits``), across the curves' x extent, each labelled with
+    its name and value at its right end; one too far from the curves is not drawn, and a
+    note at the chart's top or bottom edge names it. No legend entries: a legend row under
+    a short live chart takes its height from the plot. None, or a figure without points
+    yet, adds nothing."""
+    if not references:
+        return
+    xs = [v for trace in fig.data for v in (trace.x or ()) if isinstance(v, (int, float))]
+    ys = [v for trace in fig.data for v in (trace.y or ()) if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not xs or not ys:
+        return
+    x_span = _padded_range(xs) or [min(xs), max(xs)]
+    reach = REFERENCE_REACH * max(max(ys) - min(ys), 0.1 * max(ys), 0.1)
+    scale = 1 / LN2 if bits else 1.0
+    unit = translate("bits per character") if bits else translate("nats per character")
+    for key, name in (("uniform", translate("uniform guess")),
+                      ("ngram", translate("{order}-gram model", order=references.get("ngram_order", 5)))):
+        value = references.get(key)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            continue
+        value *= scale
+        shown = min(ys) - reach <= value <= max(ys) + reach
+        label = f"{name} ({value:.2f})"
+        colour = REFERENCE_COLOURS[key]
+        fig.add_trace(go.Scatter(
+            x=x_span if shown else [None], y=[value, value] if shown else [None], mode="lines",
+            name=label, showlegend=False,
+            line=dict(color=colour, width=1.5, dash="dash"),
+            hovertemplate=f"{name}: {value:.2f} {unit}<extra></extra>"))
+        if shown:
+            fig.add_annotation(x=x_span[1], y=value, xref="x", yref="y", text=label, showarrow=False,
+                               xanchor="right", yanchor="bottom", font=dict(size=10, color=colour))
+        else:
+            above = value > max(ys)
+            fig.add_annotation(x=1, y=1 if above else 0, xref="x domain", yref="y domain",
+                               text=("↑ " if above else "↓ ") + label, showarrow=False, xanchor="right",
+                               yanchor="top" if above else "bottom", font=dict(size=10, color=colour),
+                               bgcolor="rgba(255,255,255,0.7)")
+
+
+CONTROL_COLOUR = "#8250df"  # purple: a mark of a person's action, apart from the curves' colours
+
+
+def _control_label(mark: dict, translate=english) -> str | None:
+    """A live control (a metrics record's ``control`` entry) in a few words; None if unknown."""
+    kind, value = mark.get("kind"), mark.get("value")
+    if kind == "learning_rate" and isinstance(value, (int, float)):
+        return translate("lr {value:g}", value=value)
+    if kind == "add_time" and isinstance(value, (int, float)):
+        return (translate("+{seconds:g} s", seconds=value) if value > 0
+                else translate("−{seconds:g} s", seconds=-value))
+    if kind == "pause":
+        return translate("paused")
+    if kind == "continue":
+        return translate("continued")
+    return None
+
+
+# Marks closer than this share of the x range share one label; a label is drawn about
+# LABEL_CHAR_SHARE of the x range wide a character (10-pixel text on a ~1,000-pixel plot), and
+# labels that would still overlap are staggered on up to CONTROL_LEVELS rows; a run of
+# marks with no room left is labelled only on hover.
+CONTROL_CLOSE_SHARE = 0.03
+LABEL_CHAR_SHARE = 0.006
+CONTROL_LEVELS = 3
+CONTROL_LEVEL_STEP = 0.09  # of the plot's height, between two rows of labels
+CONTROL_GROUP_LABELS = 4  # a longer run of marks close together is labelled on hover only
+
+
+def control_groups(records: list[dict], x: str, translate=english) -> list[tuple[float, list[str]]]:
+    """[(x of the group's first mark, [label, ...]), ...]: the live controls of ``records``
+    (their ``control`` lists, textgen.control) at ``x`` (step or time), marks within
+    CONTROL_CLOSE_SHARE of the x range of each other in one group, in order."""
+    placed = []
+    for record in records:
+        marks = record.get("control")
+        if not isinstance(marks, list) or not isinstance(record.get(x), (int, float)):
+            continue
+        labels = [label for label in (_control_label(m, translate) for m in marks if isinstance(m, dict))
+                  if label]
+        if labels:
+            placed.append((record[x], labels))
+    xs = [r[x] for r in records if isinstance(r.get(x), (int, float))]
+    span = max(max(xs) - min(xs), 1e-9) if xs else 1.0
+    groups = []
+    for at, labels in placed:
+        if groups and at - groups[-1][2] <= CONTROL_CLOSE_SHARE * span:
+            groups[-1][1].extend(labels)
+            groups[-1][2] = at
+        else:
+            groups.append([at, list(labels), at])
+    return [(at, labels) for at, labels, _ in groups]
+
+
+def _control_marks(fig: go.Figure, records: list[dict], x: str, translate=english) -> None:
+    """A thin dotted vertical line at each record that carries live controls (its
+    ``control`` list, textgen.control), at its ``x`` (step or time), labelled with what was
+    done: "lr 0.001", "+60 s", "paused", "continued". Marks close together share one label
+    (control_groups); labels that would overlap go on lower rows, and where no row has room,
+    or for a long run of marks, the label is a small "•" whose hover text says it. No legend
+    entries."""
+    xs = [r[x] for r in records if isinstance(r.get(x), (int, float))]
+    span = max(max(xs) - min(xs), 1e-9) if xs else 1.0
+    for record in records:
+        marks = record.get("control")
+        if isinstance(marks, list) and isinstance(record.get(x), (int, float)) and any(
+                isinstance(m, dict) and _control_label(m, translate) for m in marks):
+            fig.add_vline(x=record[x], line_dash="dot", line_width=1, line_color=CONTROL_COLOUR)
+    row_ends = [None] * CONTROL_LEVELS  # x of each row's last label: its right end, at its line
+    for at, labels in control_groups(records, x, translate):
+        text = ", ".join(labels)
+        width = label_width(text) * LABEL_CHAR_SHARE * span
+        level = next((i for i, end in enumerate(row_ends) if end is None or at - width > end), None)
+        shown = level is not None and len(labels) <= CONTROL_GROUP_LABELS
+        if shown:
+            row_ends[level] = at
+        fig.add_annotation(x=at, y=1 - CONTROL_LEVEL_STEP * (level or 0), xref="x", yref="y domain",
+                           text=text if shown else "•", hovertext=text, showarrow=False, xanchor="right",
+                           yanchor="top", font=dict(size=10, color=CONTROL_COLOUR))
+
+
+NOTE_STYLES = {"overfitting": ("#d6336c", "triangle-up"), "diverging": ("#c92a2a", "x"),
+               "plateau": ("#7048e8", "diamond")}
+HOVER_WIDTH = 60  # narrow characters per line of a note's hover text
+
+
+def note_kind_name(kind: str, translate=english) -> str:
+    """The name of a doctor's note kind, as the chart's legend and the pages show it."""
+    names = {"overfitting": translate("overfitting"), "diverging": translate("diverging"),
+             "plateau": translate("plateau")}
+    return names.get(kind, kind)
+
+
+def _hover_lines(text: str) -> str:
+    """``text`` broken into lines of about HOVER_WIDTH narrow characters (Plotly's hover
+    box does not wrap); Chinese, with no spaces, is cut between characters."""
+    lines, line = [], ""
+    for piece in re.findall(r"\S+\s*|\s+", text):
+        if line and label_width(line + piece.rstrip()) > HOVER_WIDTH:
+            lines.append(line.rstrip())
+            line = ""
+        while label_width(piece) > HOVER_WIDTH:
+            cut = next(i for i in range(1, len(piece) + 1) if label_width(piece[:i]) > HOVER_WIDTH) - 1
+            lines.append(piece[:cut])
+            piece = piece[cut:]
+        line += piece
+    return "<br>".join(lines + [line.rstrip()] if line.strip() else lines)
+
+
+def _note_marks(fig: go.Figure, notes: list[dict] | None, records: list[dict], x: str,
+                translate=english, bits: bool = False) -> None:
+    """A mark per doctor's note, at its step on the held-out curve (the training curve before
+    the first score), coloured by kind, its sentence on hover; no legend entries (the
+    marks carry their sentences, and the short live chart keeps its legend to one row).
+    ``records``: the run's, moved as its curves are; ``notes`` with steps to match."""
+    placed = {}
+    steps = [r for r in records if isinstance(r.get("step"), (int, float)) and isinstance(r.get(x), (int, float))]
+    for note in notes or []:
+        kind, step = note.get("kind"), note.get("step")
+        upto = [r for r in steps if r["step"] <= step] if isinstance(step, (int, float)) else []
+        if kind not in NOTE_STYLES or not upto:
+            continue
+        losses = [r[k] for k in ("val_loss", "train_loss") for r in reversed(upto)
+                  if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])]
+        if not losses:
+            continue
+        xs, ys, texts = placed.setdefault(kind, ([], [], []))
+        xs.append(upto[-1][x])
+        ys.append(losses[0] / LN2 if bits else losses[0])
+        texts.append(_hover_lines(doctor.note_text(note, translate)))
+    for kind, (xs, ys, texts) in placed.items():
+        colour, symbol = NOTE_STYLES[kind]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=note_kind_name(kind, translate),
+                                 showlegend=False, text=texts, hovertemplate="%{text}<extra></extra>",
+                                 marker=dict(color=colour, size=13, symbol=symbol,
+                                             line=dict(color="white", width=1))))
 
 
 def compare_figure(curves: dict[str, list[dict]], key: str = "val_loss", bits: bool = False,
@@ -258,37 +453,6 @@ def best_point(records: list[dict]) -> dict | None:
     """The record with the lowest held-out loss (the saved checkpoint), if any."""
     measured = [r for r in records if isinstance(r.get("val_loss"), (int, float))]
     return min(measured, key=lambda r: r["val_loss"]) if measured else None
-
-
-def overfitting(records: list[dict], tolerance: float = 0.02) -> dict | None:
-    """Held-out loss rising while training loss keeps falling: the model memorises.
-
-    Returns the best and latest held-out points when the latest held-out loss is
-    more than `tolerance` (relative) above the best one, at least two evaluations
-    after it, and the training loss fell in between; else None.
-    """
-    measured = [r for r in records if isinstance(r.get("val_loss"), (int, float))]
-    if len(measured) < 3:
-        return None
-    best_index = min(range(len(measured)), key=lambda i: measured[i]["val_loss"])
-    best, latest = measured[best_index], measured[-1]
-    if len(measured) - 1 - best_index < 2 or latest["val_loss"] <= best["val_loss"] * (1 + tolerance):
-        return None
-    train_then = _train_near(records, best.get("step"))
-    train_now = _train_near(records, latest.get("step"))
-    if train_then is None or train_now is None or train_now >= train_then:
-        return None
-    return {"best": best, "latest": latest}
-
-
-def _train_near(records: list[dict], step) -> float | None:
-    """Mean training loss of the few records up to `step` (one step is noisy)."""
-    values = [r["train_loss"] for r in records
-              if isinstance(r.get("train_loss"), (int, float)) and (step is None or (r.get("step") or 0) <= step)]
-    if not values:
-        return None
-    tail = values[-5:]
-    return sum(tail) / len(tail)
 
 
 def progress(status: dict, now: float | None = None) -> tuple[float | None, float | None]:
@@ -329,3 +493,53 @@ def format_duration(seconds, translate=english) -> str:
         return translate("{minutes} min {seconds:02d} s", minutes=minutes, seconds=seconds)
     hours, minutes = divmod(minutes, 60)
     return translate("{hours} h {minutes:02d} min", hours=hours, minutes=minutes)
+
+
+# --- the learning-rate finder --------------------------------------------------------
+
+
+LR_FINDER_TOP = 1.5  # the y axis stops at this many times the first smoothed loss
+
+
+def lr_finder_range(result: dict) -> list[float] | None:
+    """[bottom, top] of the finder chart's loss axis: both the per-batch and the smoothed
+    losses (find_learning_rate's ``losses`` and ``smoothed``, nats per token) up to where the
+    loss blew up, the top at most LR_FINDER_TOP times the first smoothed loss so that a
+    blow-up many times the minimum does not flatten the rest; None without losses."""
+    smooth = [y for y in result.get("smoothed") or [] if isinstance(y, (int, float)) and math.isfinite(y)]
+    raw = [y for y in result.get("losses") or [] if isinstance(y, (int, float)) and math.isfinite(y)]
+    values = smooth + raw
+    if not values:
+        return None
+    low, top = min(values), max(values)
+    if smooth:
+        top = min(top, LR_FINDER_TOP * smooth[0])
+    top = max(top, low + 1e-3)
+    return [max(0.0, low - 0.05 * (top - low)), top + 0.02 * (top - low)]
+
+
+def lr_finder_figure(result: dict, translate=english) -> go.Figure:
+    """The range test's loss against learning rate (textgen.lr_finder.find_learning_rate's
+    ``result``: its raw losses faint, the smoothed curve bold, nats per token) on a log rate
+    axis, with the suggested rate marked by a dashed vertical line. Losses that were not
+    finite (None) are left out."""
+    rates = result.get("rates") or []
+    fig = go.Figure()
+    for key, name, line in (("losses", translate("loss of each batch"), dict(color=TRAIN_COLOUR, width=1)),
+                            ("smoothed", translate("smoothed loss"), dict(color=VAL_COLOUR, width=2.5))):
+        pairs = [(r, y) for r, y in zip(rates, result.get(key) or []) if y is not None]
+        fig.add_trace(go.Scatter(x=[r for r, _ in pairs], y=[y for _, y in pairs], name=name, mode="lines",
+                                 line=line, opacity=0.45 if key == "losses" else 1.0,
+                                 hovertemplate="%{x:.2g}: %{y:.3f}<extra></extra>"))
+    suggested = result.get("suggested")
+    if suggested:
+        fig.add_vline(x=suggested, line=dict(color="#2f9e44", dash="dash", width=2))
+        fig.add_trace(go.Scatter(x=[suggested], y=[None], mode="lines", line=dict(color="#2f9e44", dash="dash"),
+                                 name=translate("suggested: {rate:.2g}", rate=suggested)))
+    span = lr_finder_range(result)
+    if span is not None:
+        fig.update_yaxes(range=span)
+    fig.update_xaxes(type="log", title=translate("learning rate"))
+    fig.update_layout(yaxis_title=translate("training loss (nats per token)"), height=320,
+                      margin=dict(l=10, r=10, t=30, b=10))
+    return legend_below(fig)

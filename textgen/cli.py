@@ -1,4 +1,4 @@
-"""``python -m textgen``: train, generate, evaluate and list runs.
+"""``python -m textgen``: train, generate, evaluate, steer and list runs.
 
 Exit status 0 on success; 2 on bad input, with one ``error: ...`` line on
 stderr; 1 on an unexpected failure. Bad input never touches an existing run.
@@ -17,7 +17,7 @@ import time
 
 STARTED = time.time()  # the time budget counts from here, start-up included
 
-from textgen import runs  # noqa: E402  (light: file IO)
+from textgen import control, runs  # noqa: E402  (light: file IO)
 from textgen.backend import configure_devices  # noqa: E402  (light: imports no TensorFlow)
 from textgen.config import RANGES, check_setting, resolve_config  # noqa: E402  (light: plain data)
 from textgen.errors import TextgenError  # noqa: E402
@@ -167,6 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("corpus", nargs="?")
 
+    c = sub.add_parser(
+        "control", help="steer a running job: learning rate, time budget, pause, continue",
+        description="Steer a job that is training: it applies the control at its next step, "
+                    "within a second or two, and records it in metrics.jsonl.")
+    c.add_argument("run_dir", help="the run folder of a job that is training or paused")
+    what = c.add_mutually_exclusive_group(required=True)
+    what.add_argument("--learning-rate", type=number, metavar="F",
+                      help="a new peak learning rate: the schedule continues from it")
+    what.add_argument("--add-time", type=number, metavar="SECONDS",
+                      help="seconds added to the time budget; negative to shorten it")
+    what.add_argument("--pause", action="store_true",
+                      help="pause training; the job keeps its place (and its checkpoint) until continued")
+    what.add_argument("--continue", dest="continue_", action="store_true", help="continue a paused job")
+
     r = sub.add_parser("runs", help="list runs with their state and best held-out loss")
     r.add_argument("--root")
     return parser
@@ -214,6 +228,26 @@ def cmd_evaluate(args):
     return 0
 
 
+CONTROL_WAIT_S = 10.0  # how long `control` waits to say at which step the job applied it
+
+
+def cmd_control(args):
+    if args.learning_rate is not None:
+        kind, value = "learning_rate", args.learning_rate
+    elif args.add_time is not None:
+        kind, value = "add_time", args.add_time
+    else:
+        kind, value = ("pause" if args.pause else "continue"), None
+    request = control.send(args.run_dir, kind, value)
+    what = control.describe(kind, request["value"])
+    step = control.wait_applied(args.run_dir, request["id"], CONTROL_WAIT_S)
+    if step is None:
+        print(f"{what[0].upper()}{what[1:]}: sent; the job applies it at its next step.")
+    else:
+        print(f"{what[0].upper()}{what[1:]}: applied at step {step:,}.")
+    return 0
+
+
 def cmd_runs(args):
     rows = runs.list_runs(args.root)
     if not rows:
@@ -226,7 +260,8 @@ def cmd_runs(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate, "runs": cmd_runs}
+COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
+            "control": cmd_control, "runs": cmd_runs}
 
 
 def main(argv=None) -> int:

@@ -327,6 +327,15 @@ def min_corpus_length(seq_len: int, val_fraction: float) -> int:
     return high
 
 
+def require_min_tokens(train_tokens: int, seq_len: int, held_out_tokens: int = 2) -> None:
+    """Raise TextgenError when ``train_tokens`` training tokens make no training window of
+    ``seq_len`` (plus the next token), or ``held_out_tokens`` none to score: a word or
+    subword tokenizer can leave too few tokens of a text long enough in characters."""
+    if train_tokens <= seq_len + 1 or held_out_tokens < 2:
+        raise TextgenError("The corpus is too short for a sequence length of {seq_len} tokens. "
+                           "Add more text or lower the sequence length.", seq_len=seq_len)
+
+
 def require_min_length(text: str, seq_len: int, val_fraction: float) -> None:
     """Raise TextgenError naming the minimum size when the corpus is too short to make
     even one training window and one held-out window."""

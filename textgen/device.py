@@ -7,14 +7,12 @@ costs seconds, while `nvidia-smi -L` answers in milliseconds where a GPU exists.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
+from textgen import child
 from textgen.i18n import Message
 
 _GPU_LINE = re.compile(r"^GPU \d+: (?P<name>.+?)(?: \(UUID: [^)]*\))?$")
@@ -112,10 +110,6 @@ def unused_gpu_message(listed: list[str], report: dict) -> Message | None:
     return Message(GPU_UNUSED_NO_CUDA, gpu=gpu, backend=backend)
 
 
-# Run in a child process, so that the app's own process never imports TensorFlow.
-_PROBE = "import json; from textgen.backend import gpu_report; print(json.dumps(gpu_report()))"
-
-
 @functools.lru_cache(maxsize=1)
 def gpu_problem(timeout_s: float = 180.0) -> Message | None:
     """unused_gpu_message for this machine, found once per process; None at once where
@@ -124,11 +118,9 @@ def gpu_problem(timeout_s: float = 180.0) -> Message | None:
     listed = detect_device()[0]
     if not listed:
         return None
-    try:
-        out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                             timeout=timeout_s, cwd=Path(__file__).resolve().parent.parent)
-        report = json.loads(out.stdout.strip().splitlines()[-1])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+    try:  # in a child process: the app's own never imports the backend (textgen.child)
+        report = child.call("textgen.backend:gpu_report", timeout_s=timeout_s)
+    except (subprocess.SubprocessError, child.ChildFailed):
         return None
     return unused_gpu_message(listed, report) if isinstance(report, dict) else None
 

@@ -16,6 +16,12 @@ import tempfile
 from pathlib import Path
 
 
+def textgen_home() -> Path:
+    """The workspace every part of the product keeps its files in: $TEXTGEN_HOME, default
+    the current folder (runs/, corpora/, speeds.json, app-state.json)."""
+    return Path(os.environ.get("TEXTGEN_HOME", ".")).expanduser()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path`` to write in whole (by any library: Keras,

@@ -103,7 +103,7 @@ def queue_position(name: str, root=None) -> tuple[int | None, int]:
     that is not waiting (still starting up, or training already).
     """
     active = active_jobs(root)
-    running = sum(1 for r in active if r["state"] == "running")
+    running = sum(1 for r in active if r["state"] in runs.TRAINING_STATES)
     statuses = {r["name"]: runs.read_status(r["path"]) for r in active if r["state"] == "queued"}
     waiting = sorted((n for n, s in statuses.items() if is_waiting(s)),
                      key=lambda n: statuses[n]["waiting_since"])

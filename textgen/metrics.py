@@ -1,4 +1,4 @@
-"""A run's recorded curves read back: metrics.jsonl, samples.jsonl, and the figures
+"""A run's recorded curves read back: metrics.jsonl, samples.jsonl, notes.jsonl, and the figures
 the Train page shows beside them.
 
 A training job appends to these files while pages read them, so a reader keeps, per
@@ -15,12 +15,14 @@ import os
 import time
 from pathlib import Path
 
+from textgen import doctor
 from textgen.charts import best_point
 from textgen.files import read_json, read_jsonl
 from textgen.runs import ACTIVE_STATES
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.jsonl"
+NOTES_FILE = doctor.NOTES_FILE  # the loss-curve doctor's notes, read like the others
 
 
 def file_size(path: str | os.PathLike) -> int:
@@ -134,8 +136,10 @@ def live_figures(status: dict, records: list[dict], now: float | None = None) ->
     """The numbers shown above a run's live curve, from its status.json and metrics records.
 
     Returns ``step`` (int), ``train_loss`` and ``best_val_loss`` (nats per token),
-    ``chars_per_sec`` and ``elapsed_s`` (seconds of training so far; the whole run's once it
-    ended). Each is None where not known yet. ``now`` defaults to the current time.
+    ``chars_per_sec`` and ``elapsed_s`` (seconds of training in this session so far, from
+    status.json's ``started_at``, less the seconds it was paused: ``paused_s``, and the
+    current pause from ``paused_at``; the whole session's once it ended). Each is None
+    where not known yet. ``now`` defaults to the current time.
     """
     now = time.time() if now is None else now
     state = status.get("state")
@@ -149,5 +153,11 @@ def live_figures(status: dict, records: list[dict], now: float | None = None) ->
     end = status.get("updated_at") if state not in ACTIVE_STATES else now
     # A queued run has no training time yet (a resumed one still holds its last session's start).
     elapsed = end - started if isinstance(started, (int, float)) and end and state != "queued" else None
+    if elapsed is not None:
+        # Paused time is no training time, as on the job's own clock (callbacks.RunClock).
+        paused, paused_at = _number(status.get("paused_s")) or 0.0, _number(status.get("paused_at"))
+        if paused_at is not None:
+            paused += max(end - paused_at, 0.0)
+        elapsed = max(elapsed - paused, 0.0)
     return {"step": status.get("step") or latest.get("step") or 0, "train_loss": _number(latest.get("train_loss")),
             "best_val_loss": _number(best_loss), "chars_per_sec": _number(speed), "elapsed_s": elapsed}

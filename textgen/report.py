@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import plotly.io as pio
 
-from textgen import charts, comparison, files, highlight, memorisation, metrics, runs
+from textgen import charts, comparison, doctor, files, highlight, memorisation, metrics, references, runs
 from textgen.corpus import shown_corpus_name
 from textgen.errors import TextgenError
 from textgen.i18n import DEFAULT_LANGUAGE, english, join_sentences, message_text, translate, translate_error
@@ -185,16 +185,23 @@ def _corpus_name(corpus: dict, tr) -> str:
 # --- the summary ---------------------------------------------------------------------
 
 
+def layers_in_words(layers: int, units: int, tr=english) -> str:
+    """A model's depth and width as a phrase: "1 layer of 256 units", "2 layers of 256 units"."""
+    if layers == 1:
+        return tr("1 layer of {units} units", units=units)
+    return tr("{layers} layers of {units} units", layers=layers, units=units)
+
+
 def model_in_words(config: dict, tr=english) -> str:
-    """The kind of model as a phrase: "a recurrent network (GRU) of 2 layers × 128 units"."""
+    """The kind of model as a phrase: "a recurrent network (GRU) of 2 layers of 128 units"."""
     arch = config.get("arch")
     layers, units = config.get("layers"), config.get("units")
     if arch not in ("gru", "lstm", "transformer") or not isinstance(layers, int) or not isinstance(units, int):
         return tr("a neural network")
+    shape = layers_in_words(layers, units, tr)
     if arch == "transformer":
-        return tr("a small GPT-style Transformer of {layers} layers × {units} units", layers=layers, units=units)
-    return tr("a recurrent network ({arch}) of {layers} layers × {units} units",
-              arch=comparison.architecture_name(arch), layers=layers, units=units)
+        return tr("a small GPT-style Transformer of {shape}", shape=shape)
+    return tr("a recurrent network ({arch}) of {shape}", arch=comparison.architecture_name(arch), shape=shape)
 
 
 def _learnt_sentence(config: dict, tr, language: str) -> str:
@@ -414,23 +421,27 @@ def _surprise_html(run_dir: Path, records: list[dict], private: list[str], tr, l
 # --- the chart ---------------------------------------------------------------------------
 
 
-def loss_figure(records: list[dict], base_records: list[dict] | None = None, tr=english):
+def loss_figure(records: list[dict], base_records: list[dict] | None = None, tr=english,
+                refs: dict | None = None, notes: list[dict] | None = None):
     """The report's learning curves (a Plotly figure) in bits per character. A fine-tune's
     curve continues its base model's (``base_records``); the chart opens on the
     fine-tune's own part, and zooming out (double-click) shows the base model's. The
     legend stands under the chart (charts.legend_below) and the axes make room for their
-    titles, so no label covers another at any page width."""
+    titles, so no label covers another at any page width. ``refs``: the run's reference
+    losses (textgen.references), drawn as dashed lines; ``notes``: the doctor's, marked."""
     fig = charts.loss_figure(records, bits=True, best=charts.best_point(records),
-                             base_records=base_records or None, translate=tr)
+                             base_records=base_records or None, translate=tr, references=refs,
+                             notes=notes)
     fig.update_layout(height=460)
     fig.update_xaxes(automargin=True, title_standoff=10)
     fig.update_yaxes(automargin=True, title_standoff=10)
     return fig
 
 
-def loss_chart_html(records: list[dict], base_records: list[dict] | None = None, tr=english) -> str:
+def loss_chart_html(records: list[dict], base_records: list[dict] | None = None, tr=english,
+                    refs: dict | None = None, notes: list[dict] | None = None) -> str:
     """loss_figure as HTML, with plotly.js inlined (it works offline)."""
-    return pio.to_html(loss_figure(records, base_records, tr), include_plotlyjs=True, full_html=False,
+    return pio.to_html(loss_figure(records, base_records, tr, refs, notes), include_plotlyjs=True, full_html=False,
                        config={"displaylogo": False, "responsive": True})
 
 
@@ -451,7 +462,8 @@ def paragraph(text: str) -> str:
     return f"<p>{_e(text)}</p>"
 
 
-def _summary_html(config: dict, bpc: float | None, scale: str, copied: str, tr, language: str) -> str:
+def _summary_html(config: dict, bpc: float | None, scale: str, copied: str, tr, language: str,
+                  meaning: str = "") -> str:
     """The plain-language summary: what the model learnt, how good it is, how much it copies."""
     score = (f'<p class="muted">{_e(tr("Best held-out score"))}</p>'
              f'<p class="score">{_e(tr("{bpc:.3f} bits per character", bpc=bpc))}</p>'
@@ -459,7 +471,7 @@ def _summary_html(config: dict, bpc: float | None, scale: str, copied: str, tr, 
     return "".join([heading("Summary", tr), '<div class="summary">',
                     paragraph(_learnt_sentence(config, tr, language)),
                     paragraph(_quality_sentence(config, bpc, scale, tr, language)),
-                    paragraph(copied), score, "</div>"])
+                    paragraph(meaning) if meaning else "", paragraph(copied), score, "</div>"])
 
 
 def _samples_html(kept, extra, learning, checks: list, tr) -> str:
@@ -483,7 +495,8 @@ def _samples_html(kept, extra, learning, checks: list, tr) -> str:
     return "".join(parts)
 
 
-def _chart_html(records: list[dict], base: Path | None, tr) -> str:
+def _chart_html(records: list[dict], base: Path | None, tr, refs: dict | None = None,
+                notes: list[dict] | None = None) -> str:
     if not records:
         return heading("Learning curves", tr) + paragraph(tr("No learning curve was recorded."))
     base_records = metrics.read_records(base) if base else None
@@ -493,7 +506,26 @@ def _chart_html(records: list[dict], base: Path | None, tr) -> str:
              "marks the checkpoint that was kept. Hover, zoom and pan work offline.", tr),
         note("The chart opens on the fine-tune's own training; double-click it to zoom out to the "
              "base model's curve before it.", tr) if base_records else "",
-        loss_chart_html(records, base_records, tr)])
+        note("The dashed lines are references for the same held-out text: a uniform guess among the "
+             "model's tokens, and a {order}-gram model of the training text.", tr,
+             order=refs["ngram_order"]) if refs else "",
+        loss_chart_html(records, base_records, tr, refs, notes)])
+
+
+def _doctor_html(notes: list[dict], tr) -> str:
+    """"What the doctor saw": the loss-curve doctor's notes, oldest first, each with its kind
+    and step; nothing when it noted nothing."""
+    if not notes:
+        return ""
+    items = []
+    for n in notes:
+        kind = charts.note_kind_name(n.get("kind"), tr)
+        step = tr("step {step}", step=f"{n.get('step', 0):,}")
+        items.append(f"<li><strong>{_e(kind)}</strong> · {_e(step)}: {_e(doctor.note_text(n, tr))}</li>")
+    return "".join([heading("What the doctor saw", tr),
+                    note("Read from the learning curves while the model trained; the marks on the "
+                         "chart above show where.", tr),
+                    "<ul>" + "".join(items) + "</ul>"])
 
 
 def _details_html(run_dir: Path, config: dict, status: dict, private: list[str], tr) -> str:
@@ -543,6 +575,7 @@ def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) ->
     config = files.read_json(run_dir / "config.json", {}) or {}
     status = runs.read_status(run_dir)
     records = metrics.read_records(run_dir)
+    notes = metrics.read_records(run_dir, metrics.NOTES_FILE)
     sample_records = metrics.read_records(run_dir, metrics.SAMPLES_FILE)
     kept, learning = training_samples(sample_records, tr, language)
     extra = _extra(extra_samples, tr)
@@ -556,6 +589,12 @@ def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) ->
     copied = _copying_sentence(texts, results, problem, tr, language)
     base = Path(config["init_from"]) if config.get("init_from") else None
     private = _folders(run_dir, config)
+    try:
+        refs = references.reference_losses(run_dir)
+    except TextgenError:
+        refs = None  # the corpus is gone: the report leaves the reference lines out
+    meaning = (references.loss_in_words(bpc * LN2, refs, [], tr, kept=True, ended=True)["sentence"]
+               if refs and bpc is not None else "")
     parts = [
         "<!DOCTYPE html>",
         f'<html lang="{_e(language)}"><head><meta charset="utf-8">',
@@ -565,10 +604,11 @@ def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) ->
         note("Run {name}.", tr, name=name) if title != name else "",
         note("A language model trained with TextGen Studio. Report made {when}.", tr,
              when=time.strftime("%Y-%m-%d %H:%M")),
-        _summary_html(config, bpc, scale, copied, tr, language),
+        _summary_html(config, bpc, scale, copied, tr, language, meaning),
         _samples_html(kept, extra, learning, list(results or [None] * len(shown)), tr),
         _surprise_html(run_dir, sample_records, private, tr, language),
-        _chart_html(records, base, tr),
+        _chart_html(records, base, tr, refs, notes),
+        _doctor_html(notes, tr),
         _details_html(run_dir, config, status, private, tr),
         "</body></html>",
     ]

@@ -15,11 +15,13 @@ import unicodedata
 from pathlib import Path
 
 from textgen.errors import TextgenError
-from textgen.files import atomic_write_json, read_json
+from textgen.files import atomic_write_json, read_json, textgen_home
 from textgen.units import LN2
 
-STATES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
-ACTIVE_STATES = ("queued", "running")
+STATES = ("queued", "running", "paused", "completed", "stopped", "failed", "interrupted")
+ACTIVE_STATES = ("queued", "running", "paused")
+# States of a job that holds a training slot; a paused job keeps its slot and its heartbeat.
+TRAINING_STATES = ("running", "paused")
 # A job that has not touched its heartbeat for this long is presumed dead even
 # if its pid was reused by another process.
 HEARTBEAT_TIMEOUT_S = 120
@@ -28,10 +30,6 @@ MAX_RUN_NAME_CHARS = 80  # 240 bytes at most in UTF-8, under every file system's
 # everything else (spaces, slashes, control characters ...) is replaced or refused.
 RUN_NAME_PUNCTUATION = "._-"
 MAX_TITLE_CHARS = 120  # a title is read in lists and as the report's heading: one line
-
-
-def textgen_home() -> Path:
-    return Path(os.environ.get("TEXTGEN_HOME", ".")).expanduser()
 
 
 def runs_root(root: str | os.PathLike | None = None) -> Path:
@@ -108,7 +106,7 @@ def read_status(run_dir: str | os.PathLike) -> dict:
     state = status.get("state")
     if state in ACTIVE_STATES:
         stale = time.time() - float(status.get("updated_at") or 0) > HEARTBEAT_TIMEOUT_S
-        if not pid_alive(status.get("pid")) or (state == "running" and stale):
+        if not pid_alive(status.get("pid")) or (state in TRAINING_STATES and stale):
             status = dict(status, state="interrupted",
                           message="The training process ended unexpectedly. "
                                   "The best checkpoint is kept; you can resume the run.")

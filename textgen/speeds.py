@@ -9,15 +9,14 @@ thumb would be wrong by several times between a laptop, a server CPU and a GPU.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
+from textgen import child
 from textgen.device import preset_device
 from textgen.errors import TextgenError
-from textgen.files import atomic_write_json, read_json
+from textgen.files import atomic_write_json, read_json, textgen_home
 
 FILE_NAME = "speeds.json"
 # What decides the time a step takes: the backend and device, the model's shape and the
@@ -28,7 +27,7 @@ PROBE_STEPS = 8  # timed after one compiling step: enough for a steady figure in
 
 def speeds_path(home: str | os.PathLike | None = None) -> Path:
     """``home`` (default: TEXTGEN_HOME) / speeds.json."""
-    return Path(home if home is not None else os.environ.get("TEXTGEN_HOME", ".")).expanduser() / FILE_NAME
+    return (Path(home).expanduser() if home is not None else textgen_home()) / FILE_NAME
 
 
 def speed_key(config: dict, vocab_size: int, where: str) -> str:
@@ -61,14 +60,15 @@ def remember_speed(config: dict, vocab_size: int, where: str, tokens_per_s: floa
         pass
 
 
+def where(backend: str, gpu: bool) -> str:
+    """speed_key's ``where`` for a ``backend`` ("tensorflow") on a GPU or a CPU."""
+    return f"{backend} {'GPU' if gpu else 'CPU'}"
+
+
 def probe_where() -> str:
     """Where a training job on this machine would run, in speed_key's words, found without
     importing the backend: KERAS_BACKEND (default tensorflow) and "GPU" or "CPU"."""
-    return f"{os.environ.get('KERAS_BACKEND', 'tensorflow')} {preset_device().upper()}"
-
-
-_PROBE = ("import json, sys; from textgen.training import measure_speed; "
-          "settings = json.loads(sys.argv[1]); print(json.dumps(measure_speed(settings, int(sys.argv[2]))))")
+    return where(os.environ.get("KERAS_BACKEND", "tensorflow"), preset_device() == "gpu")
 
 
 def measure_in_child(config: dict, vocab_size: int, timeout_s: float = 300.0) -> float:
@@ -79,14 +79,12 @@ def measure_in_child(config: dict, vocab_size: int, timeout_s: float = 300.0) ->
     settings = {name: config[name] for name in (*SHAPE, "dropout", "learning_rate", "weight_decay",
                                                   "clipnorm", "heads") if name in config}
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(settings), str(int(vocab_size))],
-                              capture_output=True, text=True, timeout=timeout_s,
-                              cwd=Path(__file__).resolve().parent.parent)
-        tokens_per_s = float(json.loads(done.stdout.strip().splitlines()[-1]))
+        tokens_per_s = float(child.call("textgen.training:measure_speed", settings, int(vocab_size),
+                                        timeout_s=timeout_s))
     except subprocess.TimeoutExpired:
         raise TextgenError("Measuring the speed took more than {seconds:.0f} seconds; try smaller "
                            "settings.", seconds=timeout_s) from None
-    except (OSError, ValueError, IndexError):
+    except (child.ChildFailed, TypeError, ValueError):
         raise TextgenError("The speed of these settings could not be measured on this machine.") from None
     remember_speed(config, vocab_size, probe_where(), tokens_per_s)
     return tokens_per_s

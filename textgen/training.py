@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import keras
 
-from textgen import capacity, files, runs, speeds, __version__
+from textgen import capacity, files, references, runs, speeds, __version__
 from textgen.callbacks import RunMonitor, TrainingState
 from textgen.checkpoints import clear_torn_writes, restore_run, truncate_log
+from textgen.doctor import NOTES_FILE
 from textgen.config import COMMON_DEFAULTS, fine_tune_config
-from textgen.corpus import load_corpus, split_text, require_min_length
+from textgen.corpus import load_corpus, split_text, require_min_length, require_min_tokens
 from textgen.heldout import held_out_record, run_held_out_warning
 from textgen.backend import configure_devices, choose_parallel, gpu_report, Parallel
 from textgen.device import detect_device, unused_gpu_message
@@ -186,14 +187,16 @@ def _train_in_slot(corpus, run_dir, config, base_config, resume, started, log):
         if not acquired:
             return runs.write_status(run_dir, state="stopped",
                                      message="Removed from the queue before it started.")
+        asked = started  # live controls sent since the command began are this session's
         started = time.time() if os.environ.get("TEXTGEN_QUEUE_DIR") else started
 
         def begin(message="Preparing the model."):
             state.begun = True
-            # A resumed run's status still holds the end of its last session: no ETA yet.
+            # A resumed run's status still holds the end of its last session: no ETA yet,
+            # and none of that session's paused seconds.
             runs.write_status(run_dir, state="running", started_at=started, pid=os.getpid(),
                               message=message, time_budget=config.get("time_budget"),
-                              eta_s=None, finished_at=None)
+                              eta_s=None, finished_at=None, paused_s=0.0, paused_at=None)
 
         if not resume:
             begin()
@@ -202,7 +205,7 @@ def _train_in_slot(corpus, run_dir, config, base_config, resume, started, log):
             parallel = choose_parallel(config.get("distribute"), config["batch_size"])
             with parallel.scope():
                 return _fit(corpus, run_dir, config, base_config, resume, started, state, log,
-                            parallel, begin=begin)
+                            parallel, begin=begin, controls_since=asked)
         except TextgenError as e:
             if state.begun:
                 runs.write_status(run_dir, state="failed", message=str(e))
@@ -215,9 +218,10 @@ def _train_in_slot(corpus, run_dir, config, base_config, resume, started, log):
 
 
 def _fit(corpus, run_dir, config, base_config, resume, started, state, log, parallel=None,
-         begin=None):
+         begin=None, controls_since=None):
     """Train in ``parallel``'s scope (one device where it is None); ``state``: the run's
-    TrainingState. Returns the final status dict.
+    TrainingState. Returns the final status dict. ``controls_since``: live controls sent
+    before this time (``time.time()``; default ``started``) belong to earlier sessions.
 
     ``begin(message)`` marks the run as running; a resume calls it only once the run's
     files have been read and found usable, before it changes any of them."""
@@ -244,9 +248,7 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
         log(str(held_out_note))
     tokenizer = _run_tokenizer(run_dir, corpus, config, base_config, resume, train_text, val_text, log)
     train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
-    if len(train_ids) <= config["seq_len"] + 1 or len(val_ids) < 2:
-        raise TextgenError("The corpus is too short for a sequence length of {seq_len} tokens. "
-                           "Add more text or lower the sequence length.", seq_len=config["seq_len"])
+    require_min_tokens(len(train_ids), config["seq_len"], len(val_ids))
     chars_per_token = len(train_text) / len(train_ids)
     # Periodic scoring uses the start of the held-out split when it is very long.
     eval_text = val_text[: config["eval_max_chars"]]
@@ -255,7 +257,7 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
 
     # The model, then where the run starts: step 0, or where it left off.
     capacity.check_fits(config, tokenizer.vocab_size, "train", gpu=device.startswith("GPU"))
-    model = _compiled_model(config, base_config, tokenizer.vocab_size)
+    model = compiled_model(config, base_config, tokenizer.vocab_size)
     state.update(step=0, total_steps=total_steps_for(config, len(train_ids)),
                  train_tokens=len(train_ids))
     scorer = Scorer(model, config)
@@ -271,11 +273,13 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
                       device=device, created_at=time.time(),
                       init_from=str(Path(config["init_from"]).resolve()) if config.get("init_from") else None)
         files.atomic_write_json(run_dir / "config.json", config)
+    references.compute_in_background(run_dir, log)  # the chart's reference lines, beside training
 
     # The training loop: model.fit, with RunMonitor acting between steps.
     monitor = RunMonitor(run_dir, config, state, scorer, held_out, tokenizer,
                          started, time_offset, chars_per_token, parallel.process_count,
-                         train_spelling=spelling_nats_per_char(tokenizer, train_text))
+                         train_spelling=spelling_nats_per_char(tokenizer, train_text),
+                         controls_since=controls_since)
     monitor.set_model(model)  # before fit: a budget spent during start-up stops it there
     runs.write_status(run_dir, message=resume_note or "Training.", device=device, step=state.step,
                       total_steps=state.total_steps)
@@ -292,7 +296,7 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
     final_state, message = monitor.wrap_up()
     if state.chars_per_sec and parallel.process_count == 1:  # the next estimate for these settings
         speeds.remember_speed(config, tokenizer.vocab_size,
-                              f"{keras.backend.backend()} {'GPU' if device.startswith('GPU') else 'CPU'}",
+                              speeds.where(keras.backend.backend(), device.startswith("GPU")),
                               state.chars_per_sec / chars_per_token)
 
     # The end: the kept model's held-out score, what it writes, the final status.
@@ -322,7 +326,7 @@ def measure_speed(settings: dict, vocab_size: int, steps: int = speeds.PROBE_STE
     training steps on random token ids, timed after one step that compiles them. The
     probe textgen.speeds.measure_in_child runs; about 5-30 s on a CPU."""
     configure_devices()
-    model = _compiled_model({**COMMON_DEFAULTS, **settings}, None, vocab_size)
+    model = compiled_model({**COMMON_DEFAULTS, **settings}, None, vocab_size)
     ids = np.random.default_rng(0).integers(0, vocab_size, (settings["batch_size"], settings["seq_len"] + 1))
     x, y = ids[:, :-1].astype("int32"), ids[:, 1:].astype("int32")
     model.train_on_batch(x, y)
@@ -348,7 +352,7 @@ def _run_tokenizer(run_dir, corpus, config, base_config, resume, train_text, val
     return tokenizer
 
 
-def _compiled_model(config, base_config, vocab_size):
+def compiled_model(config, base_config, vocab_size):
     """A new model for ``config``, compiled; a fine-tune starts from its base run's weights."""
     model = build_model(config, vocab_size)
     if base_config:
@@ -377,5 +381,6 @@ def _continue_run(run_dir, model, state, score, begin, log):
     state.update(**point["state"])
     state.logged_step = truncate_log(run_dir / "metrics.jsonl", state.step)
     truncate_log(run_dir / "samples.jsonl", state.step)
+    truncate_log(run_dir / NOTES_FILE, state.step)  # the doctor's notes up to here stay
     clear_torn_writes(run_dir)
     return resume_note, point["elapsed"]
