@@ -303,7 +303,7 @@ def latest_texts(timeline: list[dict]) -> set[str]:
 
 
 def loss_words(refs: dict | None, problem: TextgenError | None, shown: dict | None,
-               timeline: list[dict]) -> None:
+               timeline: list[dict], bits: bool = False) -> None:
     """Under a loss chart: the loss in words beside the reference lines (``shown``, from
     shown_loss), with the run's own samples at comparable losses (folded; only with two
     or more, leaving out those shown as the latest); or why the lines are left out."""
@@ -313,7 +313,7 @@ def loss_words(refs: dict | None, problem: TextgenError | None, shown: dict | No
     if refs is None or shown is None:
         return
     said = references.loss_in_words(shown["loss"], refs, timeline, t, kept=shown["kept"], ended=shown["ended"],
-                                    leave_out=latest_texts(timeline))
+                                    leave_out=latest_texts(timeline), bits=bits)
     st.markdown(said["sentence"])
     if len(said["examples"]) >= 2:
         with st.expander(t("Its own samples at comparable losses")):
@@ -353,7 +353,7 @@ def live_panel(run_dir: Path, was_active: bool, drawn_labels: dict | None = None
     timeline = metrics.learning_timeline(samples, records)
     mark_watched_step(figure, run_dir, timeline, base_records)
     chart.plotly_chart(figure, key="live_loss_chart")
-    loss_words(refs, problem, shown_loss(status, records), timeline)
+    loss_words(refs, problem, shown_loss(status, records), timeline, bits)
     show_held_out_note(run_dir)
     show_notes(notes)
     if was_active:  # a run that ended shows its samples in final_summary

@@ -292,3 +292,16 @@ def test_the_page_leaves_out_the_latest_live_sample_and_the_kept_models():
                 {"step": 150, "text": "kept one", "kept": True}]
     assert latest_texts(timeline) == {"latest", "kept one"}
     assert latest_texts(timeline[:2]) == {"latest"} and latest_texts([]) == set()
+
+
+def test_the_sentence_speaks_in_bits_beside_a_chart_in_bits():
+    timeline = [{"step": 100 * i, "text": f"sample {i}", "kept": False, "val_loss": loss, "time": None,
+                 "val_step": 100 * i} for i, loss in enumerate([4.0, 3.0, 1.68, 1.5])]
+    said = references.loss_in_words(1.5, REFS, timeline, bits=True)
+    # 1.5 / ln 2 = 2.164; (4.17 - 1.5) / ln 2 = 3.85 below the uniform guess; 0.17 / ln 2 = 0.25
+    uniform_bits = (REFS["uniform"] - 1.5) / math.log(2)
+    assert said["sentence"].startswith("Held-out loss now 2.16 bits per character: "
+                                       f"{uniform_bits:.2f} below the uniform guess and "
+                                       f"{(REFS['ngram'] - 1.5) / math.log(2):.2f} below a 5-gram model")
+    assert said["examples"][0]["label"] == f"Step 200, held-out loss {1.68 / math.log(2):.2f}"
+    assert said["regime"] == references.loss_in_words(1.5, REFS, timeline)["regime"]

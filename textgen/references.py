@@ -37,6 +37,7 @@ from textgen.errors import TextgenError
 from textgen.i18n import english
 from textgen.tokenizers import load_tokenizer
 from textgen.unknowns import spelling_nats_per_char
+from textgen.units import LN2
 
 REFERENCES_FILE = "references.json"
 FORMAT = 2  # bump when the way the references are worked out changes
@@ -164,12 +165,20 @@ def regime(loss: float, references: dict) -> str:
 SAME_AS_UNIFORM = 0.05
 
 
-def _sentence(loss: float, references: dict, translate, kept: bool = False, ended: bool = False) -> str:
-    order, uniform, gram = references["ngram_order"], references["uniform"], references["ngram"]
+def _sentence(loss: float, references: dict, translate, kept: bool = False, ended: bool = False,
+              bits: bool = False) -> str:
     where = regime(loss, references)
-    subject = (translate("The kept model's held-out loss {loss:.2f} nats per character", loss=loss) if kept
-               else translate("Held-out loss now {loss:.2f} nats per character", loss=loss))
-    near = abs(loss - uniform) < SAME_AS_UNIFORM
+    near = abs(loss - references["uniform"]) < SAME_AS_UNIFORM
+    # Said in the unit of the chart beside it: every figure below is in it.
+    scale = LN2 if bits else 1.0
+    order, uniform, gram = references["ngram_order"], references["uniform"] / scale, references["ngram"] / scale
+    loss = loss / scale
+    if bits:
+        subject = (translate("The kept model's held-out loss {loss:.2f} bits per character", loss=loss) if kept
+                   else translate("Held-out loss now {loss:.2f} bits per character", loss=loss))
+    else:
+        subject = (translate("The kept model's held-out loss {loss:.2f} nats per character", loss=loss) if kept
+                   else translate("Held-out loss now {loss:.2f} nats per character", loss=loss))
     if near and ended:
         return translate("{subject}: about the same as the uniform guess ({uniform:.2f}), so the network did "
                          "no better than guessing blindly.", subject=subject, uniform=uniform)
@@ -216,7 +225,7 @@ def _example_entries(references: dict, timeline: list[dict], leave_out=()) -> li
 
 
 def loss_in_words(loss: float, references: dict, timeline: list[dict], translate=english, *,
-                  kept: bool = False, ended: bool = False, leave_out=()) -> dict:
+                  kept: bool = False, ended: bool = False, leave_out=(), bits: bool = False) -> dict:
     """The held-out ``loss`` (nats per character) set beside ``references``
     (``reference_losses``) in words, with the run's own samples at comparable losses.
 
@@ -225,17 +234,19 @@ def loss_in_words(loss: float, references: dict, timeline: list[dict], translate
     uniform guess the loss is said to be about the same as it.
     ``timeline``: metrics.learning_timeline (each sample with the held-out loss it had then);
     samples whose text is in ``leave_out`` (shown elsewhere on the page) are not examples.
+    ``bits``: every figure in bits per character (nats / ln 2) rather than nats, as the chart
+    beside it shows them.
     Returns ``{"regime": "uniform" | "ngram" | "beyond" (see ``regime``), "sentence": str,
     "examples": [{"label": str, "text": str, "step": int, "val_loss": float}, ...]}`` with up
     to three examples, oldest first, each labelled with its step and loss.
     """
-    examples = []
+    examples, scale = [], LN2 if bits else 1.0
     for entry in _example_entries(references, timeline, tuple(leave_out)):
         label = (translate("The kept model (step {step}), held-out loss {loss:.2f}",
-                           step=f"{entry['step']:,}", loss=entry["val_loss"]) if entry.get("kept")
+                           step=f"{entry['step']:,}", loss=entry["val_loss"] / scale) if entry.get("kept")
                  else translate("Step {step}, held-out loss {loss:.2f}", step=f"{entry['step']:,}",
-                                loss=entry["val_loss"]))
+                                loss=entry["val_loss"] / scale))
         examples.append({"label": label, "text": entry["text"], "step": entry["step"],
                          "val_loss": entry["val_loss"]})
-    return {"regime": regime(loss, references), "sentence": _sentence(loss, references, translate, kept, ended),
+    return {"regime": regime(loss, references), "sentence": _sentence(loss, references, translate, kept, ended, bits),
             "examples": examples}

@@ -593,7 +593,7 @@ def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) ->
         refs = references.reference_losses(run_dir)
     except TextgenError:
         refs = None  # the corpus is gone: the report leaves the reference lines out
-    meaning = (references.loss_in_words(bpc * LN2, refs, [], tr, kept=True, ended=True)["sentence"]
+    meaning = (references.loss_in_words(bpc * LN2, refs, [], tr, kept=True, ended=True, bits=True)["sentence"]
                if refs and bpc is not None else "")
     parts = [
         "<!DOCTYPE html>",
