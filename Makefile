@@ -39,7 +39,7 @@ chromium:
 	  || echo "Could not install Chromium: browser tests will be skipped (apt-get install chromium)."; }
 
 test: $(VENV)/.dev chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 test-fast: $(VENV)/.dev
 	$(BIN)/python -m pytest -q -m "not browser and not slow"

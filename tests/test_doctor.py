@@ -182,8 +182,11 @@ MADE_TO = {
     # A learning rate so small that nothing moves, held there (no decay to fall under
     # doctor.TINY_LR_SHARE however late a busy machine scores it), and no early stop: on a
     # quiet machine six scores without improvement come within the first hundred steps,
-    # before a plateau is long enough to be one.
-    "plateau": (20_000, dict(units=32, learning_rate=1e-6, min_lr_ratio=1.0, epochs=20, patience=1000)),
+    # before a plateau is long enough to be one. By the clock, not by steps: a plateau must
+    # span a fifth of the steps and four scores, and scores come by the clock, so a fast
+    # machine would run a fixed number of steps in too few scores.
+    "plateau": (20_000, dict(units=32, learning_rate=1e-6, min_lr_ratio=1.0, epochs=1000, time_budget=15,
+                             eval_every_s=0.25, patience=1000)),
 }
 
 
@@ -234,8 +237,9 @@ def test_a_resumed_run_keeps_its_notes_up_to_where_it_continues(made_runs, tmp_p
     kept = notes_of(run)
     step = files.read_json(run / "status.json")["step"]
     files.append_jsonl(run / doctor.NOTES_FILE, doctor.diverged_note(step + 1000, 0.1, 0.01))  # after the checkpoint
-    config = resolve_config("quick", **{**TINY_GRU, **MADE_TO["plateau"][1], "epochs": 21})
-    train([], run, config, explicit={"epochs": 21}, resume=True, log=lambda m: None)
+    config = resolve_config("quick", **{**TINY_GRU, **MADE_TO["plateau"][1], "time_budget": 17})
+    train([], run, config, explicit={"time_budget": 17}, resume=True, log=lambda m: None)
+    assert files.read_json(run / "status.json")["step"] > step
     notes = notes_of(run)
     assert notes[:len(kept)] == kept and all(n["step"] < step + 1000 for n in notes)
 
