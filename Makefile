@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test test-fast chromium benchmarks base-model clean gpu-wheels
+.PHONY: run test test-fast chromium web-runtime benchmarks base-model clean gpu-wheels
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,21 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(RUNTIME)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(RUNTIME)
+run: $(RUNTIME) web-runtime
 	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+# The browser runtime an exported model page embeds (TensorFlow.js, pinned in package-lock.json),
+# installed with the ordinary npm client: Debian's npm package where it is missing.
+WEB_RUNTIME := node_modules/.installed
+$(WEB_RUNTIME): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq npm >/dev/null; }
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+# The app runs without it (exporting a model as a web page then says what to install).
+web-runtime:
+	@$(MAKE) --no-print-directory $(WEB_RUNTIME) || echo "Could not install the browser runtime: exporting a model as a web page needs npm (apt-get install npm, then make run)."
 
 # Browser tests drive Debian's Chromium, with a Chinese font so that screenshots of the Chinese
 # interface show its text; install them when missing (needs root or sudo).
@@ -38,14 +51,14 @@ chromium:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null \
 	  || echo "Could not install Chromium: browser tests will be skipped (apt-get install chromium)."; }
 
-test: $(VENV)/.dev chromium
+test: $(VENV)/.dev chromium $(WEB_RUNTIME)
 	$(BIN)/python -m pytest -q --durations=25
 
 test-fast: $(VENV)/.dev
 	$(BIN)/python -m pytest -q -m "not browser and not slow"
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache node_modules
 
 # The shipped base model: a character-level GRU pre-trained on all built-in corpora.
 # Reproducible (fixed seed); the time budget decides how far it gets on this machine.

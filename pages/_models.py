@@ -1,5 +1,5 @@
-"""Trained models for the Generate page: loaded once for every session of this server,
-and the memorisation meter under what they write.
+"""Trained models for the Generate and Runs pages: loaded once for every session of this
+server, the memorisation meter under what they write, and their download as a web page.
 
 Not a page itself (app.py does not list it). TensorFlow loads here, when a model is used.
 """
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import error_text, t
-from textgen import memorisation
+from pages._shared import error_text, language, t
+from textgen import export, memorisation
 from textgen.errors import TextgenError
 
 
@@ -67,3 +67,27 @@ def show_copying(results: dict, key, path: str, text: str, where=st) -> None:
     warning = memorisation.copied_warning(result, t)
     if warning:
         where.warning(warning, icon=":material/content_copy:")
+
+
+def web_page_button(path: str | None, key: str, disabled: bool = False) -> None:
+    """"Download as web page": the model at ``path`` in one HTML file that runs it in any
+    browser, offline (textgen.export), built when clicked; disabled, saying why, where the
+    browser runtime is not installed."""
+    page_language = language()  # read now: the download is built outside this script run
+    try:
+        export.check_runtime()
+        problem = None
+    except TextgenError as e:
+        problem = error_text(e)
+    model = Path(path) / "model.keras" if path else None
+    usable = model is not None and model.exists() and not disabled and problem is None
+
+    def page() -> str:
+        return export.build_page(load_model(str(path), model.stat().st_mtime), page_language)
+
+    st.download_button(t("Download as web page"), page if usable else "", file_name=f"{Path(path or 'model').name}.html",
+                       mime="text/html", icon=":material/language:", on_click="ignore", key=key,
+                       disabled=not usable,
+                       help=problem or t("One HTML file with the model inside: whoever opens it types a prompt "
+                                         "and watches the model write, on their own computer, offline, with "
+                                         "nothing to install."))

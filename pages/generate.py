@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._models import show_copying, use_model
+from pages._models import show_copying, use_model, web_page_button
 from pages._shared import choice_key, in_range, is_text, model_choices, remember, run_through_app, show_error, t
 from textgen import explore, files, memorisation, metrics, unknowns
 from textgen.errors import TextgenError
@@ -118,8 +118,10 @@ def generate_section(choices: dict[str, str], model_path: str | None, no_model: 
                      settings: dict, num_samples: int):
     """The Generate button: writes the samples, streaming a single one as it grows; returns
     the container the results are shown in."""
-    generate_clicked = st.button(t("Generate"), type="primary", icon=":material/edit_note:", disabled=no_model,
-                                 key="generate_button")
+    with st.container(horizontal=True):
+        generate_clicked = st.button(t("Generate"), type="primary", icon=":material/edit_note:", disabled=no_model,
+                                     key="generate_button")
+        web_page_button(model_path, "generate_download_page", disabled=no_model)
     results = st.container()
     if generate_clicked:
         placeholder = results.empty()

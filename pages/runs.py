@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from pages._models import web_page_button
 from pages._shared import (FINISHED_STATES, choice_key, language, records_reader, run_label, run_state_name,
                            run_through_app, show_error, status_message, t)
 from pages._shared import error_text
@@ -227,6 +228,7 @@ def actions_section(all_runs: list[dict]) -> None:
                            icon=":material/summarize:", on_click="ignore", key="runs_download_report",
                            help=t("One web page to share: the corpus, settings, interactive learning "
                                   "curves, best score and sample texts. It opens offline in any browser."))
+        web_page_button(run["path"], "runs_download_page", disabled=not run["has_model"])
         generate = st.button(t("Generate"), icon=":material/edit_note:", disabled=not run["has_model"],
                              key="runs_generate", help=t("Write text with this run's model."))
         fine_tune = st.button(t("Fine-tune from this run"), icon=":material/tune:",

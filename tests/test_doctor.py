@@ -16,7 +16,7 @@ from textgen.config import resolve_config
 from textgen.i18n import catalog, translate
 from textgen.training import train
 
-CORPUS = Path("/work/shared/corpora/tinyshakespeare.txt")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 
 
 def replay(records, config=None):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from textgen import config, corpus, encodings, report
+from textgen import config, corpus, encodings, export, report
 from textgen.errors import TextgenError
 from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, join_sentences, translate, translate_error
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
 UI_FILES = [*PAGES, *(ROOT / "textgen" / name
                        for name in ("charts.py", "report.py", "explore.py", "memorisation.py",
-                                    "unknowns.py"))]
+                                    "unknowns.py", "export.py"))]
 # Every module, not a list kept by hand: a new module that raises errors is scanned too.
 ERROR_FILES = [*sorted((ROOT / "textgen").rglob("*.py")), *PAGES]
 IMPORT_ERROR_PREFIX = "This archive cannot be imported: "
@@ -30,10 +30,12 @@ IMPORT_ERROR_PREFIX = "This archive cannot be imported: "
 def _calls(path: Path, names: set[str], position: int = 0):
     """(function name, argument) of every call of ``names`` whose argument at ``position`` is a literal."""
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names \
+        name = node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else \
+            node.func.attr if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) else None
+        if name in names \
                 and len(node.args) > position and isinstance(node.args[position], ast.Constant) \
                 and isinstance(node.args[position].value, str):
-            yield node.func.id, node.args[position].value
+            yield name, node.args[position].value
 
 
 def ui_strings() -> set[str]:
@@ -106,7 +108,8 @@ def shown_from_data() -> set[str]:
     catalog entries too, but change with those modules; they fall back to English.)"""
     helps = {h[0].upper() + h[1:] + "." for *_, h in config.RANGES.values()}  # Train's number inputs
     verdicts = {words for scale in report.VERDICTS.values() for _, words in scale}  # the report's summary
-    return set(corpus.BUILTIN_CORPORA.values()) | helps | {label for _, label in report.SETTINGS} | verdicts
+    units = set(export.LENGTH_UNITS.values())  # what an exported page's Length counts
+    return set(corpus.BUILTIN_CORPORA.values()) | helps | {label for _, label in report.SETTINGS} | verdicts | units
 
 
 def fields(template: str) -> set[str]:

@@ -25,8 +25,9 @@ from textgen.checkpoints import CHECKPOINT_KEEPS, save_best_model, save_checkpoi
 from textgen.config import PRESETS, check_setting, preset_values
 from textgen.errors import TextgenError
 from textgen.i18n import Message
-from textgen.sampling import Sampler, never_sampled, start_token
+from textgen.sampling import Sampler
 from textgen.sampling_settings import STARTING_TEMPERATURE
+from textgen.tokenizers import never_sampled, start_token
 
 CHECKPOINT_EVERY_S = 30.0  # default; a run's config may set checkpoint_every_s
 HEARTBEAT_EVERY_S = 1.0

@@ -1,4 +1,4 @@
-"""``python -m textgen``: train, generate, evaluate, steer and list runs.
+"""``python -m textgen``: train, generate, evaluate, steer, export and list runs.
 
 Exit status 0 on success; 2 on bad input, with one ``error: ...`` line on
 stderr; 1 on an unexpected failure. Bad input never touches an existing run.
@@ -181,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="pause training; the job keeps its place (and its checkpoint) until continued")
     what.add_argument("--continue", dest="continue_", action="store_true", help="continue a paused job")
 
+    x = sub.add_parser(
+        "export", help="write a run as one web page that runs its model in a browser",
+        description="Write one self-contained HTML file: the model, its vocabulary and the runtime "
+                    "inside, so that it opens from disk and writes text with no server and no network.")
+    x.add_argument("run_dir", help="the run folder of a trained model")
+    x.add_argument("--format", choices=["html"], type=str.lower, default="html",
+                   help="html: one web page (the only format)")
+    x.add_argument("--out", required=True, help="the file to write, such as model.html")
+    x.add_argument("--language", choices=["en", "zh"], type=str.lower, default="en",
+                   help="the language of the page's interface (default: en)")
+
     r = sub.add_parser("runs", help="list runs with their state and best held-out loss")
     r.add_argument("--root")
     return parser
@@ -248,6 +259,17 @@ def cmd_control(args):
     return 0
 
 
+def cmd_export(args):
+    import textgen
+    from textgen.export import check_destination, check_runtime, export_html
+    check_destination(args.out)  # refused before the model loads
+    check_runtime()
+    configure_devices()
+    size = export_html(textgen.load_run(args.run_dir), args.out, args.language)
+    print(f"Wrote {args.out} ({size / 1e6:.1f} MB): open it in a browser, no server needed.")
+    return 0
+
+
 def cmd_runs(args):
     rows = runs.list_runs(args.root)
     if not rows:
@@ -261,7 +283,7 @@ def cmd_runs(args):
 
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate,
-            "control": cmd_control, "runs": cmd_runs}
+            "control": cmd_control, "export": cmd_export, "runs": cmd_runs}
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from textgen.charts import legend_below, visible_char
 from textgen.i18n import english
 from textgen.sampling_settings import DEFAULT_TEMPERATURE, SamplingSettings
+from textgen.tokenizers import never_sampled
 
 TOP = 20
 TAIL_CHARS = 200  # the end of the text shown above the chart: what the model continues
@@ -49,7 +50,6 @@ def next_token_logits(run, prompt: str) -> np.ndarray:
     """
     from keras import ops
     from textgen.models import cached_context
-    from textgen.sampling import never_sampled
 
     ids = prompt_ids(run, prompt)
     if run.config.get("arch") == "transformer":
@@ -130,8 +130,6 @@ def summary(rows: list[dict]) -> dict:
 def next_token_distribution(run, prompt: str = "", temperature: float = DEFAULT_TEMPERATURE, top_k=None,
                             top_p=None, top: int | None = TOP) -> list[dict]:
     """What the run's model gives the token after ``prompt``: see ``distribution_from_logits``."""
-    from textgen.sampling import never_sampled
-
     return distribution_from_logits(run.tokenizer.tokens, next_token_logits(run, prompt),
                                     temperature, top_k, top_p, top, never=never_sampled(run.tokenizer))
 

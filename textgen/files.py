@@ -22,6 +22,12 @@ def textgen_home() -> Path:
     return Path(os.environ.get("TEXTGEN_HOME", ".")).expanduser()
 
 
+# The process's umask, read once (reading it means setting it): files written here get
+# the permissions any new file would, not mkstemp's owner-only ones.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path`` to write in whole (by any library: Keras,
@@ -36,6 +42,7 @@ def atomic_path(path: str | os.PathLike):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
     tmp = Path(tmp)
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
         with open(tmp, "rb+") as f:

@@ -16,9 +16,9 @@ from textgen.errors import TextgenError
 from textgen.evaluation import Scorer, score_text
 from textgen.files import read_json
 from textgen.heldout import rebuild_held_out
-from textgen.sampling import Sampler, never_sampled, start_token
+from textgen.sampling import Sampler
 from textgen.sampling_settings import DEFAULT_LENGTH, DEFAULT_TEMPERATURE, SamplingSettings
-from textgen.tokenizers import load_tokenizer
+from textgen.tokenizers import load_tokenizer, never_sampled, start_token
 from textgen.unknowns import unknown_pieces
 
 

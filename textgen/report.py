@@ -165,7 +165,9 @@ def _table(rows) -> str:
     return f"<table>{body}</table>"
 
 
-def _best_bpc(status: dict, records: list[dict]) -> float | None:
+def best_bits_per_char(status: dict, records: list[dict]) -> float | None:
+    """The kept model's held-out score in bits per character: status.json's best, else the
+    best held-out record; None when the run was never scored."""
     best = status.get("best_val_loss")
     if not isinstance(best, (int, float)) or not math.isfinite(best):
         point = charts.best_point(records)
@@ -528,6 +530,12 @@ def _doctor_html(notes: list[dict], tr) -> str:
                     "<ul>" + "".join(items) + "</ul>"])
 
 
+def settings_html(config: dict, tr=english) -> str:
+    """The run's settings as an HTML table, each named as people call it (SETTINGS), with
+    values in words where the interface translates them; folders appear by name only."""
+    return _table([(tr(label), _value(key, config[key], tr)) for key, label in SETTINGS if key in config])
+
+
 def _details_html(run_dir: Path, config: dict, status: dict, private: list[str], tr) -> str:
     """The technical details, folded: the training's state and time, the corpus with its
     fingerprint, every setting and version. Folders of this machine are left out."""
@@ -546,8 +554,7 @@ def _details_html(run_dir: Path, config: dict, status: dict, private: list[str],
         (tr("Encoding"), tr(corpus["encoding"]) if corpus.get("encoding") else tr("unknown")),
         (tr("Fingerprint (SHA-256)"), corpus.get("sha256") or tr("unknown")),
     ])
-    settings_table = _table([(tr(label), _value(key, config[key], tr)) for key, label in SETTINGS
-                             if key in config])
+    settings_table = settings_html(config, tr)
     all_settings = _hide_paths(json.dumps({k: v for k, v in config.items() if k != "corpus"}, indent=2,
                                           ensure_ascii=False, default=str), private)
     return "".join([
@@ -584,7 +591,7 @@ def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) ->
     shown = kept + extra + learning
     texts = [text for _, text in shown]
     results, problem, train_text = copying(run_dir, texts)
-    bpc = _best_bpc(status, records)
+    bpc = best_bits_per_char(status, records)
     scale = text_scale(train_text or "".join(texts))
     copied = _copying_sentence(texts, results, problem, tr, language)
     base = Path(config["init_from"]) if config.get("init_from") else None

@@ -14,7 +14,6 @@ import keras
 from keras import ops
 
 from textgen.backend import compile_function
-from textgen.errors import TextgenError
 from textgen.models import make_stepper
 from textgen.sampling_settings import DEFAULT_TEMPERATURE, SamplingSettings
 
@@ -44,19 +43,6 @@ def pick(probs, sorted_ids, uniform):
     index = ops.sum(ops.cast(cdf < uniform[:, None], "int32"), axis=-1)
     index = ops.minimum(index, ops.shape(probs)[-1] - 1)
     return ops.squeeze(ops.take_along_axis(sorted_ids, index[:, None], axis=-1), -1)
-
-
-def start_token(tokenizer) -> int:
-    """What an empty prompt starts from: a line break where the vocabulary has one."""
-    try:
-        return int(tokenizer.encode("\n")[0])
-    except TextgenError:  # no line break in the vocabulary
-        return 0
-
-
-def never_sampled(tokenizer) -> list[int]:
-    """Token ids generation must not produce: the unknown token stands for no text."""
-    return [] if tokenizer.unknown_id is None else [tokenizer.unknown_id]
 
 
 class Sampler:

@@ -327,6 +327,23 @@ class BpeTokenizer:
 
 
 # ---------------------------------------------------------------------------------------
+# Where generation starts and what it never writes
+
+
+def start_token(tokenizer) -> int:
+    """What an empty prompt starts from: a line break where the vocabulary has one."""
+    try:
+        return int(tokenizer.encode("\n")[0])
+    except TextgenError:  # no line break in the vocabulary
+        return 0
+
+
+def never_sampled(tokenizer) -> list[int]:
+    """Token ids generation must not produce: the unknown token stands for no text."""
+    return [] if tokenizer.unknown_id is None else [tokenizer.unknown_id]
+
+
+# ---------------------------------------------------------------------------------------
 # Factory and persistence
 
 TOKENIZER_KINDS = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BpeTokenizer}
