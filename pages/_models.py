@@ -80,6 +80,8 @@ def web_page_button(path: str | None, key: str, disabled: bool = False) -> None:
     except TextgenError as e:
         problem = error_text(e)
     model = Path(path) / "model.keras" if path else None
+    if problem is None and path and not model.exists():
+        problem = t("There is no saved model yet: a run saves one at its first held-out score.")
     usable = model is not None and model.exists() and not disabled and problem is None
 
     def page() -> str:

@@ -122,6 +122,16 @@ def test_the_page_is_written_in_the_language_chosen(tiny_runs, tmp_path):
         export.build_page(load_run(tiny_runs["lstm"]), "fr")
 
 
+def test_a_page_exported_while_the_run_trains_says_so(tiny_runs, tmp_path):
+    run_dir = tmp_path / "training"
+    shutil.copytree(tiny_runs["gru"], run_dir)
+    runs.write_status(run_dir, state="running", step=1234, pid=os.getpid())
+    page = export.build_page(load_run(run_dir))
+    assert "Exported while it was still training, at step 1,234" in page
+    runs.write_status(run_dir, state="completed", step=1234)
+    assert "still training" not in export.build_page(load_run(run_dir))
+
+
 def test_text_in_the_page_cannot_end_its_script(tiny_runs, tmp_path):
     run_dir = tmp_path / "odd"
     shutil.copytree(tiny_runs["gru"], run_dir)

@@ -58,6 +58,7 @@ STYLE = report.STYLE + """
 .knobs { display: grid; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); gap: 0 1rem; }
 .knobs input { width: 100%; box-sizing: border-box; font: inherit; }
 .knobs .hint { font-weight: 400; font-size: 0.85rem; color: #656d76; }
+.knobs > div { display: flex; flex-direction: column; justify-content: flex-end; }  /* boxes in one row */
 #generate { margin-top: 1rem; font: inherit; font-weight: 600; padding: 0.45rem 1.4rem; border-radius: 6px;
             border: 1px solid #1f6feb; background: #1f6feb; color: white; cursor: pointer; }
 #generate:disabled { opacity: 0.5; cursor: wait; }
@@ -192,6 +193,9 @@ def script_text(tr) -> dict[str, str]:
         "failed": tr("The model could not be started in this browser."),
         "speed": tr("{chars} characters in {seconds} s ({rate} a second).", chars="{chars}",
                     seconds="{seconds}", rate="{rate}"),
+        "speed_one": tr("1 character in {seconds} s.", seconds="{seconds}"),
+        "stopped": tr("Stopped."),
+        "reading": tr("Reading the prompt..."),
         "unknown_characters": tr("The model has never seen these characters: {shown}. Remove them from "
                                  "the prompt.", shown="{shown}"),
         # SamplingSettings' own sentences, with its limits.
@@ -252,9 +256,11 @@ def build_page(run, language: str = DEFAULT_LANGUAGE) -> str:
     status, records = runs.read_status(run_dir), metrics.read_records(run_dir)
     title = runs.run_title(config) or run_dir.name
     bpc = report.best_bits_per_char(status, records)
-    about = [report.paragraph(tr("It is {model}, with {parameters:,} parameters.", model=report.model_in_words(config, tr),
-                                 parameters=config["parameters"]) if isinstance(config.get("parameters"), int)
-                              else tr("It is {model}.", model=report.model_in_words(config, tr)))]
+    about = [report.paragraph(report.learnt_sentence(config, tr, language))]
+    if status.get("state") in runs.ACTIVE_STATES:
+        about.append(report.paragraph(tr("Exported while it was still training, at step {step:,}: the model "
+                                         "kept by then, which further training improves.",
+                                         step=status.get("step") or 0)))
     if bpc is not None:
         about.append(report.paragraph(tr("Best held-out score: {bpc:.3f} bits per character (lower is better).",
                                          bpc=bpc)))
@@ -274,9 +280,10 @@ def build_page(run, language: str = DEFAULT_LANGUAGE) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(tr('{name}: a TextGen Studio model', name=title))}</title><style>{STYLE}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
-        report.note("Run {name}. A language model trained with TextGen Studio, exported {when}. It runs in "
-                    "this page, on this computer: nothing is installed and nothing is sent anywhere.", tr,
-                    name=run_dir.name, when=time.strftime("%Y-%m-%d %H:%M")),
+        report.note("Run {name}.", tr, name=run_dir.name) if title != run_dir.name else "",
+        report.note("A language model trained with TextGen Studio, exported {when}. It runs in this page, on "
+                    "this computer: nothing is installed and nothing is sent anywhere.", tr,
+                    when=time.strftime("%Y-%m-%d %H:%M")),
         _writer_html(tr, run.tokenizer.kind),
         # The model starts before the page below it is read.
         *(_script(code) for code in scripts),

@@ -206,7 +206,8 @@ def model_in_words(config: dict, tr=english) -> str:
     return tr("a recurrent network ({arch}) of {shape}", arch=comparison.architecture_name(arch), shape=shape)
 
 
-def _learnt_sentence(config: dict, tr, language: str) -> str:
+def learnt_sentence(config: dict, tr=english, language: str = DEFAULT_LANGUAGE) -> str:
+    """What the model learnt from, what it is and how it writes, in one or two sentences."""
     corpus = config.get("corpus") or {}
     writes = {"char": tr("one character at a time"), "word": tr("one word at a time"),
               "bpe": tr("in word pieces (subword tokens)")}.get(config.get("tokenizer"), tr("token by token"))
@@ -434,7 +435,9 @@ def loss_figure(records: list[dict], base_records: list[dict] | None = None, tr=
     fig = charts.loss_figure(records, bits=True, best=charts.best_point(records),
                              base_records=base_records or None, translate=tr, references=refs,
                              notes=notes)
-    fig.update_layout(height=460)
+    # Its own template: Streamlit, once imported, makes its own Plotly's default, so a page
+    # made in the app and one made by the command line would otherwise differ.
+    fig.update_layout(height=460, template="plotly_white")
     fig.update_xaxes(automargin=True, title_standoff=10)
     fig.update_yaxes(automargin=True, title_standoff=10)
     return fig
@@ -471,7 +474,7 @@ def _summary_html(config: dict, bpc: float | None, scale: str, copied: str, tr, 
              f'<p class="score">{_e(tr("{bpc:.3f} bits per character", bpc=bpc))}</p>'
              if bpc is not None else paragraph(tr("No held-out score was recorded.")))
     return "".join([heading("Summary", tr), '<div class="summary">',
-                    paragraph(_learnt_sentence(config, tr, language)),
+                    paragraph(learnt_sentence(config, tr, language)),
                     paragraph(_quality_sentence(config, bpc, scale, tr, language)),
                     paragraph(meaning) if meaning else "", paragraph(copied), score, "</div>"])
 

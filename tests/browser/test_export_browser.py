@@ -140,8 +140,14 @@ def test_a_person_types_a_prompt_and_watches_the_model_write(pages, browser):
     page.fill("#temperature", "11")
     page.get_by_role("button", name="Generate").click()
     assert "from 0 (always the likeliest) to 10" in page.locator("#note").inner_text()
-    assert page.locator("#output").inner_text() == first  # a refused setting keeps the text
+    assert page.locator("#output").inner_text() == ""  # no earlier text under a refusal
     page.fill("#temperature", "1")
+    page.fill("#prompt", "ROMEO: " * 1000)  # a long prompt is read without freezing the page
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_role("button", name="Stop").click()  # ... and Stop works while it is read
+    page.wait_for_function("() => document.getElementById('generate').textContent === 'Generate'")
+    assert page.locator("#note").inner_text().startswith("Stopped.")
+    assert page.locator("#output").inner_text() == "ROMEO: " * 1000
     page.fill("#prompt", "ROMEO: ✈")
     page.get_by_role("button", name="Generate").click()
     assert 'never seen these characters: "✈"' in page.locator("#note").inner_text()

@@ -297,15 +297,31 @@
     return prompt ? tokenizer.encode(prompt) : [SPEC.start_id];
   }
 
-  // Feeds ``ids`` through the model; returns the logits (Float32Array) after the last one
-  // and the state, which the caller disposes.
-  function feedAll(ids) {
+  // Lets the page draw and take clicks about every 30 ms of a long computation.
+  let yielded = 0;
+  async function breathe() {
+    if (performance.now() - yielded > 30) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      yielded = performance.now();
+    }
+  }
+
+  // Feeds ``ids`` through the model, one step each, from a fresh state; returns the logits
+  // (Float32Array) after the last one and the state, which the caller disposes, or null
+  // when ``stopped()`` said so first.
+  async function feedAll(ids, stopped = () => false) {
     let state = model.initialState(), logits = null;
     for (const id of ids) {
       if (logits) logits.dispose();
       const out = model.step(id, state);
       logits = out.logits;
       state = out.state;
+      await breathe();
+      if (stopped()) {
+        logits.dispose();
+        dispose(state);
+        return null;
+      }
     }
     const values = logits.dataSync().slice();
     logits.dispose();
@@ -314,19 +330,22 @@
 
   // The model's chances for the token after ``text`` (softmax of its logits: no
   // temperature, no filter), as a plain array indexed by token id.
-  function probabilities(text) {
-    const { logits, state } = feedAll(promptIds(text));
+  async function probabilities(text) {
+    const { logits, state } = await feedAll(promptIds(text));
     dispose(state);
     return softmax(Array.from(logits));
   }
 
   // Writes ``settings.length`` tokens after ``prompt``; ``onPiece(text)`` gets each new
-  // piece as it is written, and the loop yields to the page between pieces so text appears
-  // as it comes. Resolves to the whole continuation.
-  async function generate(prompt, settings, onPiece = () => {}, stopped = () => false) {
+  // piece as it is written, ``onWriting()`` is called once the prompt is read, and the
+  // page draws between pieces so text appears as it comes. Resolves to the whole
+  // continuation (shorter when ``stopped()`` said so).
+  async function generate(prompt, settings, onPiece = () => {}, stopped = () => false, onWriting = () => {}) {
     const draw = random(Number.isInteger(settings.seed) ? settings.seed : Math.floor(Math.random() * 2 ** 32));
-    let { logits, state } = feedAll(promptIds(prompt));
-    let written = "", yielded = performance.now();
+    const fed = await feedAll(promptIds(prompt), stopped);
+    if (!fed) return "";
+    let { logits, state } = fed, written = "";
+    onWriting();
     try {
       for (let n = 0; n < settings.length && !stopped(); n++) {
         const token = choose(logits, settings, draw);
@@ -338,10 +357,7 @@
         state = out.state;
         logits = out.logits.dataSync().slice();
         out.logits.dispose();
-        if (performance.now() - yielded > 30) {
-          await new Promise((resolve) => setTimeout(resolve, 0));
-          yielded = performance.now();
-        }
+        await breathe();
       }
     } finally {
       dispose(state);
@@ -370,10 +386,11 @@
   async function onGenerate() {
     if (running) { stopping = true; return; }
     const output = $("output"), note = $("note"), button = $("generate");
+    output.textContent = ""; // what is shown always answers the latest request
     let settings;
     try {
       settings = readSettings();
-      promptIds($("prompt").value); // refuses unknown characters before anything is cleared
+      promptIds($("prompt").value); // refuses unknown characters before anything is computed
     } catch (e) {
       note.textContent = e instanceof UnknownCharacters ? say(TEXT.unknown_characters, { shown: e.message }) : e.message;
       note.className = "problem";
@@ -381,20 +398,22 @@
     }
     running = true; stopping = false;
     button.textContent = TEXT.stop;
-    output.textContent = "";
     const promptSpan = document.createElement("span");
     promptSpan.className = "prompt";
     promptSpan.textContent = $("prompt").value;
     const written = document.createElement("span");
     output.append(promptSpan, written);
     note.className = "muted";
-    note.textContent = TEXT.writing;
-    const started = performance.now();
+    note.textContent = TEXT.reading;
+    let started = performance.now();
+    const writing = () => { note.textContent = TEXT.writing; started = performance.now(); };
     try {
-      const text = await generate($("prompt").value, settings, (piece) => { written.textContent += piece; }, () => stopping);
-      const seconds = (performance.now() - started) / 1000;
-      note.textContent = say(TEXT.speed, { chars: Array.from(text).length, seconds: seconds.toFixed(1),
-                                           rate: Math.round(Array.from(text).length / Math.max(seconds, 1e-3)) });
+      const text = await generate($("prompt").value, settings, (piece) => { written.textContent += piece; },
+                                  () => stopping, writing);
+      const seconds = (performance.now() - started) / 1000, chars = Array.from(text).length;
+      const done = chars === 1 ? say(TEXT.speed_one, { seconds: seconds.toFixed(1) })
+        : say(TEXT.speed, { chars, seconds: seconds.toFixed(1), rate: Math.round(chars / Math.max(seconds, 1e-3)) });
+      note.textContent = stopping ? TEXT.stopped + " " + done : done;
     } finally {
       running = false;
       button.textContent = TEXT.generate;
