@@ -1,19 +1,20 @@
 """A run as one web page that runs its model in the browser: ``build_page`` and ``export_html``.
 
 The page holds everything it needs and fetches nothing: the model's weights (float32,
-base64), its vocabulary, the runtime (TensorFlow.js core and its plain-JavaScript CPU
-backend from the npm registry, pinned in package-lock.json and installed by ``make``), the
-script that runs the model one token at a time (textgen/web/page.js, which follows
-textgen.models' steppers, textgen.tokenizers and textgen.sampling), the run's settings and
-its learning curves (the report's chart, plotly.js inlined). A Content-Security-Policy
-forbids every request, so opened from disk it works with no network, and shared it sends
-nothing anywhere.
+base64), its vocabulary, the runtime (TensorFlow.js core with its WebAssembly and
+plain-JavaScript CPU backends, from the npm registry, pinned in package-lock.json and
+installed by ``make``), the script that runs the model one token at a time
+(textgen/web/page.js, which follows textgen.models' steppers, textgen.tokenizers and
+textgen.sampling), the run's settings and its learning curves (the report's chart, plotly.js
+inlined). A Content-Security-Policy forbids every request, so opened from disk it works with
+no network, and shared it sends nothing anywhere.
 
-Why TensorFlow.js: its core with the CPU backend is 0.4 MB of JavaScript, computes in
-float32 as the Python model does (so the page's probabilities match within 1e-4), and needs
-no converter: the layers are a few lines of its operations on the exported weights.
-onnxruntime-web would add a WebAssembly binary of about 10 MB and an ONNX export of a
-one-step model with its state, which Keras does not make.
+Why TensorFlow.js: its core and backends add about 1 MB to a page, compute in float32 as
+the Python model does (so the page's probabilities match within 1e-4), and need no
+converter: the layers are a few lines of its operations on the exported weights. Its
+WebAssembly backend writes several times faster than its JavaScript one on a CPU
+(benchmarks/README.md). onnxruntime-web would add a WebAssembly binary of about 10 MB and an
+ONNX export of a one-step model with its state, which Keras does not make.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ RUNTIME_FILES = (  # in the order the page loads them: the core, then the backen
 # start, the page computes with the CPU backend instead, slower, and says so.
 RUNTIME_WASM = RUNTIME / "tfjs-backend-wasm" / "dist" / "tfjs-backend-wasm-simd.wasm"
 PAGE_SCRIPT = Path(__file__).resolve().parent / "web" / "page.js"
-FORMATS = ("html",)
 
 # Nothing may be fetched: no connection, no frame, no script or style from elsewhere. The
 # runtime and plotly.js are inline; plotly.js builds functions at run time ('unsafe-eval');
@@ -66,6 +66,7 @@ STYLE = report.STYLE + """
 #output .prompt { color: #656d76; }
 .problem { color: #cf222e; }
 """
+
 
 def model_tensors(run) -> dict[str, np.ndarray]:
     """The weights page.js reads, by name, as float32 arrays: for a GRU or LSTM
