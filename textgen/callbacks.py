@@ -64,7 +64,8 @@ class TrainingState:
     last_eval_step: int | None = None
     """The step of the latest held-out score in this session (None before the first)."""
     eval_seconds: float = 0.0
-    """Seconds the latest held-out score took: it paces scoring and is kept back from a budget."""
+    """Seconds the latest held-out score took (0 after the first of a session, which compiles):
+    it paces scoring and is kept back from a budget."""
     logged_step: int = -1
     """The step of the last record in metrics.jsonl (-1: none); records' steps strictly increase."""
     last_train_loss: float | None = None
@@ -471,7 +472,9 @@ class HeldOutScore(RunCallback):
         self.synced_model()
         began = time.time()
         val_loss = self.held_out.nats_per_char(self.scorer)
-        s.eval_seconds = time.time() - began
+        # The first score of a session also compiles the scoring function, which can take
+        # many times what scoring does: paced by it, the next score would come far too late.
+        s.eval_seconds = time.time() - began if s.last_eval_step is not None else 0.0
         s.last_eval_step = s.step
         if not math.isfinite(val_loss):
             self.metrics.write(record)
