@@ -1,10 +1,10 @@
 """What the Train page's defaults give on a small text of one's own, against the old defaults.
 
-    python benchmarks/small_text_default.py [--chars 12000] [--offset 500000]
+    python benchmarks/small_text_default.py [--chars 12000] [--offset 500000] [--text FILE]
 
 Takes ``--chars`` characters of tinyshakespeare from ``--offset`` (text the shipped base
-model was never trained on; the copy goes to benchmarks/out/, never committed) and trains
-twice through the CLI:
+model was never trained on; the copy goes to benchmarks/out/, never committed), or the
+text in ``--text`` (a small text of one's own), and trains twice through the CLI:
 
 - the old defaults: the Balanced preset from scratch, stopped by its old cap of 30 epochs;
 - the page's defaults, untouched: the route and settings the Train page starts with for
@@ -20,6 +20,7 @@ import json
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 from common import OUT, ROOT, held_out_nats, machine, shakespeare_slice
 
@@ -54,12 +55,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--chars", type=int, default=12_000)
     parser.add_argument("--offset", type=int, default=500_000)
+    parser.add_argument("--text", help="a small text of one's own instead of the tinyshakespeare slice")
     args = parser.parse_args()
-    corpus = shakespeare_slice(args.chars, args.offset)
+    corpus = Path(args.text) if args.text else shakespeare_slice(args.chars, args.offset)
     old = {"preset": "balanced", "epochs": 30, "time_budget": 0, "seed": 1}
     new = dict(page_defaults(corpus), seed=1)
     print(f"machine: {machine()}")
-    print(f"corpus: {args.chars:,} characters of tinyshakespeare from character {args.offset:,}")
+    print(f"corpus: {corpus.name}, {len(corpus.read_text(encoding='utf-8')):,} characters" if args.text else
+          f"corpus: {args.chars:,} characters of tinyshakespeare from character {args.offset:,}")
     for name, label, options in (("small-old", "old defaults (from scratch, 30 epochs)", old),
                                  ("small-page", "the page's defaults", new)):
         loss, seconds, message = train_and_score(corpus, name, options)

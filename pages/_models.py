@@ -52,18 +52,28 @@ def copying_sentence(result: dict) -> str:
     return memorisation.summary(result, t) + memorisation.passage_markdown(result, translate=t)
 
 
-def show_copying(results: dict, key, path: str, text: str, where=st) -> None:
-    """The memorisation meter under one sample, and a warning when the sample is mostly
-    copied; ``results`` keeps the check across reruns."""
+def copying_help() -> str:
+    return t("A model that copies long passages has memorised its training text "
+             "instead of learning to write like it. The prompt is not counted.")
+
+
+def show_copying(results: dict, key, path: str, text: str, where=st, label: str | None = None) -> None:
+    """The memorisation meter of one sample, and a warning when the sample is mostly copied;
+    ``results`` keeps the check across reruns. With ``label``, the meter is a few words after
+    it on one line ("... · 12% copied from the training text"), its sentence on hover."""
     if key not in results:
         results[key] = copying(path, text)
     result = results[key]
     if isinstance(result, Exception):
-        where.caption(error_text(result))
+        where.caption((label + " · " if label else "") + error_text(result))
         return
-    where.caption(copying_sentence(result),
-                  help=t("A model that copies long passages has memorised its training text "
-                         "instead of learning to write like it. The prompt is not counted."))
+    if label is not None and result["share"] is not None:
+        where.caption(label + " · " + t("{share:.0%} copied from the training text", share=result["share"]),
+                      help=copying_sentence(result) + "\n\n" + copying_help())
+    else:
+        if label is not None:
+            where.caption(label)
+        where.caption(copying_sentence(result), help=copying_help())
     warning = memorisation.copied_warning(result, t)
     if warning:
         where.warning(warning, icon=":material/content_copy:")

@@ -158,6 +158,17 @@ def remember(key: str, fits=None) -> str:
     return key
 
 
+def forget(*keys: str) -> None:
+    """Drop remembered choices (a run's name and title once it started): from this session
+    and from app-state.json, so a refresh does not bring them back."""
+    for key in keys:
+        st.session_state.pop(key, None)
+    stored = st.session_state.get(STORED_KEY)
+    if stored is not None and set(keys) & set(stored):
+        st.session_state[STORED_KEY] = app_state.save(
+            {key: value for key, value in app_state.load().items() if key not in keys})
+
+
 def is_text(value) -> bool:
     """A ``fits`` for remember(): the value of a text box."""
     return isinstance(value, str)

@@ -92,12 +92,13 @@ def show_estimates(resolved: dict, overview: dict | None, init_from: str | None)
     stats = overview["stats"]
     found = run_estimates(resolved, overview, init_from)
     parameters, seconds = found["parameters"], found["seconds"]
-    size_col, time_col = st.columns(2)
-    size_col.metric(t("Model size (parameters)"), f"{parameters:,}",
-                    help=t("Numbers the model learns. More can capture more, but needs more text and time."))
-    time_col.metric(t("Estimated time"), charts.format_duration(seconds, t) if seconds < 1e9 else t("no limit"),
-                    help=t("At most the time budget, or all epochs at the speed measured on this machine "
-                           "if that is sooner; it stops earlier when it stops improving."))
+    with st.container(horizontal=True):  # figures wrap onto a new line rather than being cut
+        st.metric(t("Model size (parameters)"), f"{parameters:,}", width="content",
+                  help=t("Numbers the model learns. More can capture more, but needs more text and time."))
+        st.metric(t("Time, at most"), charts.format_duration(seconds, t) if seconds < 1e9 else t("no limit"),
+                  width="content",
+                  help=t("The time budget, or all epochs at the speed measured on this machine if that "
+                         "is sooner. A run stops earlier once its held-out loss stops improving."))
     show_speed(resolved, found, seconds)
     minimum = corpus.min_corpus_length(resolved["seq_len"], resolved["val_fraction"])
     if stats["chars"] < minimum:

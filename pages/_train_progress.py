@@ -30,7 +30,7 @@ LIVE_CHART_HEIGHT = 230
 LIVE_CHART_TOP = 24  # pixels above the plot: room for Plotly's toolbar (the legend is under the plot)
 PAGE_TOP_REM = 2.5  # space above the page title: Streamlit's header is 3.75rem, the title's own margin covers the rest
 EARLIER_SAMPLES = 6  # live samples kept in view under "Earlier samples", newest first
-SAMPLE_HEIGHT = 140  # pixels: the latest live sample's box (about five lines; a longer text scrolls)
+SAMPLE_HEIGHT = 112  # pixels: the latest live sample's box (about four lines; a longer text scrolls)
 WATCH_LINE_COLOUR = "#8c959f"  # grey: marks a step without competing with the curves' colours
 
 
@@ -92,14 +92,14 @@ def state_line(run_dir: Path, status: dict, figures: dict) -> None:
 
 def figure_metrics(status: dict, figures: dict) -> None:
     elapsed = figures["elapsed_s"]
-    row1, row2 = st.columns(3), st.columns(3)
-    row1[0].metric(t("Step"), f"{figures['step']:,}")
-    row1[1].metric(t("Training loss"), number_text(figures["train_loss"], "{:.3f}"))
-    row1[2].metric(t("Best held-out loss"), number_text(figures["best_val_loss"], "{:.3f}"),
-                   help=t("Measured on text the model never trains on; lower is better."))
-    row2[0].metric(t("Speed (chars/s)"), number_text(figures["chars_per_sec"], "{:,.0f}"))
-    row2[1].metric(t("Device"), trained_on(status.get("device"), t) or "–")
-    row2[2].metric(t("Time"), charts.format_duration(elapsed, t) if elapsed is not None else "–")
+    with st.container(horizontal=True):  # figures wrap onto a new line rather than being cut
+        st.metric(t("Step"), f"{figures['step']:,}", width="content")
+        st.metric(t("Training loss"), number_text(figures["train_loss"], "{:.3f}"), width="content")
+        st.metric(t("Best held-out loss"), number_text(figures["best_val_loss"], "{:.3f}"), width="content",
+                  help=t("Measured on text the model never trains on; lower is better."))
+        st.metric(t("Speed (chars/s)"), number_text(figures["chars_per_sec"], "{:,.0f}"), width="content")
+        st.metric(t("Device"), trained_on(status.get("device"), t) or "–", width="content")
+        st.metric(t("Time"), charts.format_duration(elapsed, t) if elapsed is not None else "–", width="content")
 
 
 # How each kind of the doctor's notes shows: the box and its icon.
@@ -132,15 +132,20 @@ def sample_text(sample: dict) -> str:
 
 
 def show_sample(run_dir: Path, sample: dict, label: str, where=st, compact: bool = False) -> None:
-    """One samples.jsonl record: its label, its text and the copy meter under it. Each
-    sample is checked once per session (the run's index is built once per server).
-    ``compact``: the text scrolls in a box of ``SAMPLE_HEIGHT`` pixels."""
+    """One samples.jsonl record: its label, its text and the copy meter. Each sample is
+    checked once per session (the run's index is built once per server). ``compact``: the
+    meter on the label's line, above the text, which scrolls in a box of ``SAMPLE_HEIGHT``
+    pixels, so that both stay on a projector's screen under the live chart."""
     text = sample_text(sample)
-    where.caption(label)
-    where.code(text, language=None, wrap_lines=True, height=SAMPLE_HEIGHT if compact else "content")
     results = st.session_state.setdefault("train_copying", {})
     key = (str(run_dir), sample.get("step"), sample.get("time"), bool(sample.get("kept")))
-    show_copying(results, key, str(run_dir), text, where)
+    if compact:
+        show_copying(results, key, str(run_dir), text, where, label=label)
+    else:
+        where.caption(label)
+    where.code(text, language=None, wrap_lines=True, height=SAMPLE_HEIGHT if compact else "content")
+    if not compact:
+        show_copying(results, key, str(run_dir), text, where)
 
 
 def earlier_samples(run_dir: Path, samples: list[dict]) -> None:

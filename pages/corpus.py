@@ -59,7 +59,7 @@ def handle_uploads(uploads: list, columns: dict[str, str | None]) -> tuple[list[
 def title_input(key: str, default: str) -> str:
     """The Title box of a pasted or uploaded text: the name it goes by on every page, in its
     runs and their reports; left empty, ``default`` names it."""
-    return st.text_input(t("Title"), key=key, placeholder=default, max_chars=80,
+    return st.text_input(t("Title"), key=key, persist_state="session", placeholder=default, max_chars=80,
                          help=t("The name this text goes by on Train, in Runs and in the report. "
                                 "Leave it empty to use {default}.", default=default))
 
@@ -119,7 +119,8 @@ def upload_section() -> None:
 
 
 def paste_section() -> None:
-    text = st.text_area(t("Paste text"), height=200, key=remember("corpus_paste", fits=is_text),
+    text = st.text_area(t("Paste text"), height=200,
+                        persist_state="session", key=remember("corpus_paste", fits=is_text),
                         placeholder=t("Paste any text here: a story, song lyrics, emails..."))
     title = title_input(remember("corpus_paste_title", fits=is_text), t("pasted text"))
     if st.button(t("Use this text"), key="corpus_use_paste"):
@@ -141,7 +142,7 @@ def paste_section() -> None:
 def builtin_section() -> None:
     labels = {name: f"{name}: {t(description)}" for name, description in corpus.BUILTIN_CORPORA.items()}
     key = choice_key(remember("corpus_builtin", fits=labels.__contains__))
-    name = st.radio(t("Built-in corpus"), list(labels), key=key, format_func=labels.get)
+    name = st.radio(t("Built-in corpus"), list(labels), key=key, persist_state="session", format_func=labels.get)
     if st.button(t("Use this corpus"), key="corpus_use_builtin"):
         choose_corpus([f"builtin:{name}"], f"built-in {name}", "built-in {name}", name=name)
 
@@ -198,13 +199,13 @@ def overview_section(spec: list[str]) -> None:
         return
     stats = overview["stats"]
     st.subheader(t("Using: {name}", name=corpus_title()))
-    cols = st.columns(5)
-    cols[0].metric(t("Characters"), f"{stats['chars']:,}")
-    cols[1].metric(t("Distinct characters"), f"{stats['distinct_chars']:,}")
-    cols[2].metric(t("Words"), f"{stats['words']:,}")
-    cols[3].metric(t("Lines"), f"{stats['lines']:,}")
-    cols[4].metric(t("Encoding"), overview["encoding"].split(" (")[0],
-                   help=t("Detected encoding: {encoding}", encoding=t(overview["encoding"])))
+    with st.container(horizontal=True):  # figures wrap onto a new line rather than being cut
+        st.metric(t("Characters"), f"{stats['chars']:,}", width="content")
+        st.metric(t("Distinct characters"), f"{stats['distinct_chars']:,}", width="content")
+        st.metric(t("Words"), f"{stats['words']:,}", width="content")
+        st.metric(t("Lines"), f"{stats['lines']:,}", width="content")
+        st.metric(t("Encoding"), overview["encoding"].split(" (")[0], width="content",
+                  help=t("Detected encoding: {encoding}", encoding=t(overview["encoding"])))
     warnings_for(overview)
     st.caption(t("Preview (the beginning of the text)"))
     st.code(overview["preview"], language=None, wrap_lines=True, height=220)

@@ -75,38 +75,43 @@ def model_choice() -> tuple[dict[str, str], str | None, bool]:
             st.session_state["generate_model"] = path
     if paths and st.session_state.get("generate_model") not in paths:
         st.session_state["generate_model"] = paths[0]
-    model_path = st.selectbox(t("Model"), paths, format_func=choices.get, key=choice_key("generate_model"),
+    model_path = st.selectbox(t("Model"), paths, format_func=choices.get,
+                              persist_state="session", key=choice_key("generate_model"),
                               disabled=no_model, placeholder=t("No trained model yet"))
     return choices, model_path, no_model
 
 
 def sampling_controls(model_path: str | None, no_model: bool) -> tuple[str, dict, int]:
     """The prompt and the sampling settings; (the prompt, Run.generate's settings, number of samples)."""
-    prompt = st.text_area(t("Prompt"), key=remember("generate_prompt", fits=is_text), disabled=no_model,
+    prompt = st.text_area(t("Prompt"), persist_state="session", key=remember("generate_prompt", fits=is_text),
+                          disabled=no_model,
                           placeholder=t("The beginning of the text; leave empty to let the model start."),
                           help=t("The model continues this text. It only knows characters (or words) it saw "
                                  "while training."))
     c1, c2, c3 = st.columns(3)
     temperature = c1.slider(t("Temperature"), 0.0, 2.0, STARTING_TEMPERATURE, 0.05, disabled=no_model,
-                            key=remember("generate_temperature", fits=in_range(0.0, 2.0)),
+                            persist_state="session", key=remember("generate_temperature", fits=in_range(0.0, 2.0)),
                             help=t("How adventurous the choices are: 0 = always the likeliest, "
                                    "1 = as learnt, above 1 = wilder."))
     top_k = c2.slider(t("Top-k"), 0, 100, 0, disabled=no_model,
-                      key=remember("generate_top_k", fits=in_range(0, 100, whole=True)),
+                      persist_state="session", key=remember("generate_top_k", fits=in_range(0, 100, whole=True)),
                       help=t("Choose only among the k likeliest next {unit}s; 0 = off.",
                              unit=t(unit_of(model_path))))
     top_p = c3.slider(t("Top-p"), 0.0, 1.0, 1.0, 0.05, disabled=no_model,
-                      key=remember("generate_top_p", fits=in_range(0.0, 1.0)),
+                      persist_state="session", key=remember("generate_top_p", fits=in_range(0.0, 1.0)),
                       help=t("Choose only among the likeliest next {unit}s that together make up this "
                              "share of the chance; 1.0 = off.", unit=t(unit_of(model_path))))
     c4, c5, c6 = st.columns(3)
     length = c4.number_input(t("Length"), 1, 5000, 300, disabled=no_model,
+                             persist_state="session",
                              key=remember("generate_length", fits=in_range(1, 5000, whole=True)),
                              help=t("How many {unit}s to write after the prompt.", unit=t(unit_of(model_path))))
     seed = c5.number_input(t("Seed"), 0, 2**31 - 1, None, placeholder=t("random"), disabled=no_model,
+                           persist_state="session",
                            key=remember("generate_seed", fits=in_range(0, 2**31 - 1, whole=True)),
                            help=t("The same seed, prompt and settings give the same text again."))
     num_samples = c6.number_input(t("Number of samples"), 1, 10, 1, disabled=no_model,
+                                  persist_state="session",
                                   key=remember("generate_num_samples", fits=in_range(1, 10, whole=True)),
                                   help=t("How many different continuations to write."))
     settings = SamplingSettings(float(temperature), int(top_k), float(top_p), int(length),
@@ -124,6 +129,8 @@ def generate_section(choices: dict[str, str], model_path: str | None, no_model: 
         web_page_button(model_path, "generate_download_page", disabled=no_model)
     results = st.container()
     if generate_clicked:
+        if settings["seed"] is None:  # drawn here, so that the text's label names the seed that writes it again
+            settings = dict(settings, seed=random.randrange(2**31))
         placeholder = results.empty()
         try:
             run = use_model(model_path)
@@ -162,9 +169,11 @@ def show_generated(results, choices: dict[str, str], model_path: str | None) -> 
         if unknown_warning:
             st.warning(unknown_warning, icon=":material/help:")
         shown_prompt = explore.text_tail(generated["prompt"])  # a long prompt would bury what was written
+        seed = (generated.get("settings") or {}).get("seed")
         st.caption(t("From {model}; the prompt is included at the start. "
                      "Use the copy icon at the top right of a text to copy it.",
                      model=choices.get(generated.get("path"), generated["model"]))
+                   + (" " + t("Seed {seed}.", seed=seed) if seed is not None else "")
                    + (" " + t("Only the prompt's last {count:,} characters are shown; the download "
                               "holds it all.", count=len(shown_prompt) - 1)
                       if shown_prompt != generated["prompt"] else ""))

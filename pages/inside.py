@@ -61,7 +61,8 @@ def run_choice() -> str | None:
                        name=requested), icon=":material/search_off:")
     if st.session_state.get("inside_run") not in paths:
         st.session_state["inside_run"] = paths[0]
-    path = st.selectbox(t("Model"), paths, format_func=choices.get, key=choice_key("inside_run"))
+    path = st.selectbox(t("Model"), paths, format_func=choices.get,
+                        persist_state="session", key=choice_key("inside_run"))
     name = Path(path).name
     st.session_state[LINKED_KEY] = name
     if st.query_params.get(RUN_PARAM) != name:
@@ -145,13 +146,15 @@ def text_choice(path: str) -> str:
     labels = {"sample": t("A sample it wrote"), "held_out": t("A passage of its held-out text"),
               "typed": t("My own text")}
     source = st.radio(t("Text to look at"), SOURCES, format_func=labels.get, horizontal=True,
-                      key=choice_key(remember("inside_source", fits=SOURCES.__contains__)))
+                      persist_state="session", key=choice_key(remember("inside_source", fits=SOURCES.__contains__)))
     if source == "sample":
         text = sample_text(path) or held_out_passage(path)  # a run too short to write samples
     elif source == "held_out":
         text = held_out_passage(path)
     else:
-        text = st.text_area(t("Your text"), key=remember("inside_typed", fits=is_text), max_chars=inside.MAX_CHARS,
+        text = st.text_area(t("Your text"),
+                            persist_state="session",
+                            key=remember("inside_typed", fits=is_text), max_chars=inside.MAX_CHARS,
                             placeholder=t("Type or paste up to {count:,} characters.", count=inside.MAX_CHARS))
     return text or ""
 
@@ -230,7 +233,7 @@ def pattern_mask(text: str) -> np.ndarray:
     labels = {"quotes": t("Inside quotes"), "line_start": t("Start of a line"), "after_space": t("After a space"),
               "brackets": t("Inside brackets"), "char": t("A chosen character"), "span": t("A span I mark")}
     pattern = st.selectbox(t("Pattern"), PATTERNS, index=PATTERNS.index("after_space"), format_func=labels.get,
-                           key=choice_key("inside_pattern"))  # spaces: in almost every text
+                           persist_state="session", key=choice_key("inside_pattern"))  # spaces: in almost every text
     if pattern == "char":
         char = st.text_input(t("Character"), "e", max_chars=1, key="inside_pattern_char")
         return inside.pattern_mask(text, "char", char)

@@ -69,9 +69,9 @@ def compare_section(all_runs: list[dict]) -> None:
     curve_names = {"val_loss": t("Held-out loss"), "train_loss": t("Training loss")}
     axis_names = {"step": t("Step"), "time": t("Time")}
     key = c1.radio(t("Curve"), list(curve_names), format_func=curve_names.get, horizontal=True,
-                   key=choice_key("compare_curve"))
+                   persist_state="session", key=choice_key("compare_curve"))
     axis = c2.radio(t("Horizontal axis"), list(axis_names), format_func=axis_names.get, horizontal=True,
-                    key=choice_key("compare_axis"))
+                    persist_state="session", key=choice_key("compare_axis"))
     bits = c3.toggle(t("Bits per character"), value=True, key="compare_bits")
     paths = {r["name"]: r["path"] for r in all_runs}
     reader = records_reader()
@@ -122,7 +122,7 @@ def undo_section() -> None:
     if not deleted:
         return
     with st.container(horizontal=True, vertical_alignment="center"):
-        st.info(t("Deleted {name}.", name=deleted["name"]), icon=":material/delete:")
+        st.info(t("Deleted {name}.", name=deleted.get("title") or deleted["name"]), icon=":material/delete:")
         if st.button(t("Undo"), icon=":material/undo:", key="runs_undo"):
             try:
                 runs.restore_run(deleted["trash"])
@@ -130,6 +130,9 @@ def undo_section() -> None:
                 show_error(e)
             else:
                 st.session_state.pop("deleted_run", None)
+                if "compared" in deleted:
+                    st.session_state[COMPARED_KEY] = deleted["compared"]
+                    st.session_state.pop(f"compare_runs_{language()}", None)  # drawn anew from the choice
                 st.rerun()
 
 
@@ -208,7 +211,8 @@ def actions_section(all_runs: list[dict]) -> None:
     st.subheader(t("Manage a run"))
     by_name = {r["name"]: r for r in all_runs}
     labels = {n: run_label(r) for n, r in by_name.items()}
-    name = st.selectbox(t("Run"), list(by_name), format_func=labels.get, key=choice_key("runs_manage"))
+    name = st.selectbox(t("Run"), list(by_name), format_func=labels.get,
+                        persist_state="session", key=choice_key("runs_manage"))
     run = by_name[name]
     path = Path(run["path"])
     finished = run["state"] in FINISHED_STATES
@@ -263,7 +267,9 @@ def actions_section(all_runs: list[dict]) -> None:
         except TextgenError as e:
             show_error(e)
         else:
-            st.session_state["deleted_run"] = {"name": name, "trash": str(trash)}
+            # What Undo puts back: the run, and its place among the runs compared.
+            st.session_state["deleted_run"] = {"name": name, "title": run.get("title") or name, "trash": str(trash),
+                                               "compared": list(st.session_state.get(COMPARED_KEY, []))}
             st.rerun()
 
 

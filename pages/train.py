@@ -11,8 +11,8 @@ from pathlib import Path
 import streamlit as st
 import streamlit.components.v1 as components
 
-from pages._shared import (choice_key, chosen_corpus, corpus_title, in_range, load_overview, model_choices,
-                           remember, run_label, run_through_app, show_error, show_gpu_problem, t)
+from pages._shared import (choice_key, chosen_corpus, corpus_title, forget, in_range, is_text, load_overview,
+                           model_choices, remember, run_label, run_through_app, show_error, show_gpu_problem, t)
 from pages._train_checks import (base_advice, show_base_advice, show_estimates, show_held_out_check,
                                  warn_unknown)
 from pages._train_progress import final_summary, live_panel
@@ -67,7 +67,7 @@ def number_setting(column, name: str, label: str, default, key_suffix: str, disa
     args.update(extra)
     key = remember(f"adv_{name}_{key_suffix}", fits=in_range(args["min_value"], args["max_value"], kind is int))
     return column.number_input(label, help=t(help_text[0].upper() + help_text[1:] + "."),
-                               key=key, disabled=disabled, **args)
+                               key=key, persist_state="session", disabled=disabled, **args)
 
 
 def preset_choice(device: str) -> str:
@@ -75,7 +75,7 @@ def preset_choice(device: str) -> str:
     or "gpu", as device.preset_device finds it); the preset's name in lower case."""
     presets = preset_names()
     preset = st.radio(t("Preset"), list(presets), index=1, horizontal=True,
-                      key=choice_key(remember("train_preset", fits=presets.__contains__)),
+                      persist_state="session", key=choice_key(remember("train_preset", fits=presets.__contains__)),
                       format_func=presets.get,
                       help=t("A starting point for all settings; change any of them under Advanced settings."))
     preset = preset.lower()
@@ -115,7 +115,7 @@ def base_choice(advice: tuple[str, dict] | None) -> str | None:
     if st.session_state.get("train_init_from") not in (NO_BASE, *bases):
         st.session_state["train_init_from"] = NO_BASE
     choice = st.selectbox(
-        t("Fine-tune from"), [NO_BASE, *bases], key=choice_key("train_init_from"),
+        t("Fine-tune from"), [NO_BASE, *bases], persist_state="session", key=choice_key("train_init_from"),
         format_func={NO_BASE: t("None (start from scratch)"), **bases}.get,
         help=t("Start from a model already trained (for example the shipped base model, trained on "
                "a large general text) and adapt it to this corpus. It keeps that model's shape and vocabulary."))
@@ -129,6 +129,7 @@ def shape_choices(defaults: dict, suffix: str, init_from: str | None) -> tuple[s
 
     arch = arch_col.selectbox(t("Architecture"), list(ARCH_NAMES), format_func=ARCH_NAMES.get,
                               index=list(ARCH_NAMES).index(defaults["arch"]),
+                              persist_state="session",
                               key=choice_key(remember(f"arch_{suffix}", fits=ARCH_NAMES.__contains__)),
                               disabled=bool(init_from),
                               help=t("GRU is fast and good on a CPU; LSTM is similar but slower; "
@@ -136,6 +137,7 @@ def shape_choices(defaults: dict, suffix: str, init_from: str | None) -> tuple[s
     tokenizers = tokenizer_names()
     tokenizer = tok_col.selectbox(t("Tokenizer"), list(tokenizers), format_func=tokenizers.get,
                                   index=list(tokenizers).index(defaults["tokenizer"]),
+                                  persist_state="session",
                                   key=choice_key(remember(f"tok_{suffix}", fits=tokenizers.__contains__)),
                                   disabled=bool(init_from),
                                   help=t("Character: the model writes letter by letter and can invent "
@@ -213,6 +215,8 @@ def suggest_run_name(plan: dict | None, corpus_name: str) -> None:
     """A fresh run name from the architecture and corpus; a suggested name the user left
     as it was follows a change of either, so it never names what the run is not."""
     prefix = train_options.run_name_prefix(plan["resolved"]["arch"] if plan else "run", corpus_name)
+    remember("train_run_name", fits=lambda name: is_text(name) and not runs.run_path(name).exists())
+    remember("train_run_name_suggested", fits=lambda made: isinstance(made, dict))
     suggested = st.session_state.get("train_run_name_suggested") or {}
     untouched = st.session_state.get("train_run_name") == suggested.get("name")
     if "train_run_name" not in st.session_state or (untouched and suggested.get("prefix") != prefix):
@@ -228,8 +232,7 @@ def start(spec: list[str], name: str, options: dict) -> None:
         show_error(e)
         return
     st.session_state["selected_run"] = name
-    st.session_state.pop("train_run_name", None)  # suggest a fresh name next time
-    st.session_state.pop("train_run_title", None)  # and no title
+    forget("train_run_name", "train_run_title")  # a fresh name next time, and no title
     st.session_state["train_scroll_up"] = True
     st.rerun()
 
@@ -258,10 +261,11 @@ def new_run_section() -> tuple[list[str], dict | None, str]:
     warn_unknown(spec, overview, plan)
     suggest_run_name(plan, corpus_name)
     name_col, title_col = st.columns(2)
-    run_name = name_col.text_input(t("Run name"), key="train_run_name",
+    run_name = name_col.text_input(t("Run name"), key="train_run_name", persist_state="session",
                                    help=t("A folder name for this run: letters (of any language), digits, "
                                           "dots, dashes, underscores."))
-    title = title_col.text_input(t("Title"), key="train_run_title", placeholder=t("optional"),
+    title = title_col.text_input(t("Title"), key=remember("train_run_title", fits=is_text), persist_state="session",
+                                 placeholder=t("optional"),
                                  max_chars=runs.MAX_TITLE_CHARS,
                                  help=t("What people read in lists and in the report, in any words. "
                                         "The run keeps its folder name."))
@@ -298,7 +302,7 @@ def watch_choice() -> tuple[dict | None, dict[str, str]]:
         st.session_state["train_watch"] = (active or names)[0]
     by_name = {r["name"]: r for r in all_runs}
     labels = {n: run_label(r) for n, r in by_name.items()}
-    return by_name[st.selectbox(t("Run to watch"), names, key=choice_key("train_watch"),
+    return by_name[st.selectbox(t("Run to watch"), names, persist_state="session", key=choice_key("train_watch"),
                                 format_func=labels.get)], labels
 
 

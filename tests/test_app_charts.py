@@ -228,9 +228,11 @@ def test_the_live_charts_legend_names_only_the_curves():
     in_legend = [t.name for t in fig.data if t.showlegend is not False]
     assert in_legend == ["training", "held-out", "best checkpoint"]
     texts = [a.text for a in fig.layout.annotations]
-    assert "5-gram model (1.57)" in texts  # on its line, at its right end
+    assert "5-gram model (1.57)" in texts  # on its line, at its left end, away from the newest points
     ngram = next(a for a in fig.layout.annotations if a.text == "5-gram model (1.57)")
-    assert (ngram.x, ngram.y, ngram.xanchor) == (1000, 1.57, "right")
+    line = next(t for t in fig.data if t.name == "5-gram model (1.57)")
+    assert (ngram.x, ngram.y, ngram.xanchor) == (line.x[0], 1.57, "left")
+    assert ngram.x < 100 < 900  # the first points; the best checkpoint is at step 900
     assert "↑ uniform guess (4.17)" in texts  # above the curves: a note at the top edge
     uniform = next(a for a in fig.layout.annotations if a.text.endswith("uniform guess (4.17)"))
     assert (uniform.yref, uniform.y) == ("y domain", 1)

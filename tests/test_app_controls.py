@@ -52,7 +52,8 @@ def test_pause_then_continue_on_train_pause_and_continue_the_real_job(open_page,
         at = open_page("train", session_state={"selected_run": "live"})
         # The box shows the schedule's peak; the caption says the rate of this moment beside it.
         caption = next(c.value for c in at.caption if c.value.startswith("Learning rate now"))
-        assert caption.endswith("the schedule decays from its peak 0.003 towards 0.0003.")
+        assert caption.endswith(("the schedule decays from its peak 0.003 towards 0.0003.",
+                                 "warming up to its peak 0.003, from where the schedule decays towards 0.0003."))
         now = float(caption.split()[3].rstrip(":"))
         assert 0 < now <= 0.003
         keys = [b.key for b in at.button]

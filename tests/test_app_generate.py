@@ -44,6 +44,20 @@ def test_generate_writes_text_that_can_be_copied_and_downloaded(open_page, app_h
     assert [c.value for c in at.code] == [text]
 
 
+def test_without_a_seed_the_text_names_the_seed_that_writes_it_again(open_page, app_home_with_run):
+    at = open_page("generate", timeout=120)
+    at.text_area[0].input("The lighthouse")
+    next(n for n in at.number_input if n.label == "Length").set_value(40)
+    button(at, "Generate").click().run()
+    assert not at.exception and not at.error
+    (text,) = [c.value for c in at.code]
+    seed = at.session_state["generated"]["settings"]["seed"]
+    assert isinstance(seed, int) and any(f"Seed {seed}." in c.value for c in at.caption)
+    next(n for n in at.number_input if n.label == "Seed").set_value(seed)
+    button(at, "Generate").click().run()
+    assert [c.value for c in at.code] == [text]
+
+
 def test_several_samples(open_page, app_home_with_run):
     at = open_page("generate", timeout=120)
     next(n for n in at.number_input if n.label == "Length").set_value(20)

@@ -31,6 +31,7 @@ def test_the_zip_holds_the_run(app_home_with_run, quick_run_dir):
 
 def test_delete_and_undo(open_page, app_home_with_run, quick_run_dir):
     at = open_page("runs")
+    assert quick_run_dir.name in at.multiselect(key="compare_runs_en").value
     button(at, "Delete").click().run()
     assert not at.exception
     assert not (app_home_with_run / "runs" / quick_run_dir.name).exists()
@@ -38,6 +39,8 @@ def test_delete_and_undo(open_page, app_home_with_run, quick_run_dir):
     button(at, "Undo").click().run()
     assert (app_home_with_run / "runs" / quick_run_dir.name).exists()
     assert quick_run_dir.name in list(at.dataframe[0].value["Run"])
+    # back where it was: among the runs compared too
+    assert quick_run_dir.name in at.multiselect(key="compare_runs_en").value
 
 
 def test_fine_tune_from_this_run_opens_train_with_it_selected(open_page, app_home_with_run, quick_run_dir):
@@ -108,7 +111,9 @@ def test_a_report_can_be_downloaded_with_this_sessions_texts(open_page, app_home
     path = str(app_home_with_run / "runs" / quick_run_dir.name)
     extra = report.session_samples(path, at.session_state["generated"], None)
     assert len(extra) == 1 and extra[0]["text"].startswith("The lighthouse")
-    assert extra[0]["label"].startswith("Generated (temperature ") and extra[0]["label"].endswith("random seed)")
+    # No seed was typed: the one drawn for it is named, so that the text can be written again.
+    seed = at.session_state["generated"]["settings"]["seed"]
+    assert isinstance(seed, int) and extra[0]["label"] == f"Generated (temperature 0.8, seed {seed})"
     page = report.build_report(path, extra)
     assert quick_run_dir.name in page and html.escape(extra[0]["text"]) in page
 
@@ -193,6 +198,11 @@ def test_a_run_gets_a_title_on_the_runs_page_and_the_lists_show_it(open_page, ap
     at.switch_page("pages/train.py").run()
     assert label in at.selectbox(key="train_watch").options
     assert label in at.selectbox(key="train_init_from").options
+    at.switch_page("pages/runs.py").run()
+    button(at, "Delete").click().run()
+    assert any(i.value == "Deleted Team notes." for i in at.info)  # by the name people know it by
+    button(at, "Undo").click().run()
+    assert not at.exception and (app_home_with_run / "runs" / name).exists()
 
 
 def test_an_active_runs_title_cannot_be_changed(open_page, app_home):

@@ -53,7 +53,7 @@ def test_train_page_has_presets_settings_and_buttons(open_page):
     assert not button(at, "Start training").disabled
     assert button(at, "Stop training").disabled  # nothing is training
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Model size (parameters)"] and metrics["Estimated time"]
+    assert metrics["Model size (parameters)"] and metrics["Time, at most"]
 
 
 def test_quick_preset_fills_in_its_settings(open_page):
@@ -458,14 +458,18 @@ def test_the_latest_live_sample_carries_the_copy_meter_and_says_when_it_is_mostl
     codes = [c.value for c in at.code]
     assert codes[0] == copied  # the latest first, right under the chart
     assert "KEPT MODEL TEXT" not in codes  # an earlier session's kept sample is not a live one
-    meters = [c.value for c in at.caption if c.value.startswith("Copied from the training text")]
-    assert meters[0].startswith("Copied from the training text: 100% of its 12-character pieces")
-    assert "Longest copied passage (240 characters)" in meters[0]
+    # The latest's meter shares its label's line, above the text, so that both fit under the
+    # chart on a projector; its whole sentence is its help.
+    latest = next(c for c in at.caption if c.value.startswith("**What the model writes so far**"))
+    assert latest.value == "**What the model writes so far** · Step 200 · 100% copied from the training text"
+    assert latest.help.startswith("Copied from the training text: 100% of its 12-character pieces")
+    assert "Longest copied passage (240 characters)" in latest.help
     (warning,) = [w.value for w in at.warning if w.value.startswith("Mostly copied")]
     assert warning.startswith("Mostly copied: 100% of this text lies in passages of 24 or more characters")
     assert [e.label for e in at.expander if e.label.startswith("Earlier samples")] == ["Earlier samples (1)"]
     assert "thee wonld the sande of hes" in codes  # folded away, with its own meter
-    assert len(meters) == 2
+    meters = [c.value for c in at.caption if c.value.startswith("Copied from the training text")]
+    assert len(meters) == 1
 
 
 def test_a_finished_run_shows_its_last_live_sample_beside_the_kept_models(open_page, app_home):

@@ -126,6 +126,18 @@ def test_a_paused_job_is_active_keeps_its_slot_and_is_interrupted_once_its_heart
 # --- the decay when the time budget changes ----------------------------------------------
 
 
+def test_the_rate_in_use_is_said_to_warm_up_while_it_rises_and_to_decay_after():
+    config = {"learning_rate": 9e-4, "min_lr_ratio": 0.1, "warmup_steps": 50}
+    rising = [{"step": 20, "lr": 0.000846}, {"step": 40, "lr": 0.000899449}]
+    assert control.learning_rates(config, rising) == {"now": 0.000899449, "peak": 9e-4, "floor": 9e-5,
+                                                      "warming_up": True}
+    assert control.learning_rates(config, rising[:1])["warming_up"]  # one record, within the warm-up steps
+    falling = rising + [{"step": 120, "lr": 0.00088}]
+    assert not control.learning_rates(config, falling)["warming_up"]
+    assert not control.learning_rates(config, [{"step": 400, "lr": 0.0005}])["warming_up"]
+    assert control.learning_rates(config, []) is None
+
+
 def test_the_decay_never_jumps_back_when_time_is_added_and_runs_ahead_when_time_is_taken():
     state = TrainingState(step=500, total_steps=10**9, decay_began=10.0)
     config = {"time_budget": 100.0, "learning_rate": 0.002, "min_lr_ratio": 0.1, "warmup_steps": 10}

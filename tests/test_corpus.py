@@ -150,6 +150,28 @@ def test_a_utf8_file_with_one_stray_byte_is_read_as_utf8(tmp_path):
         "One byte of one-bad-byte.txt was not valid UTF-8 and was left out; it is on line 1."]
 
 
+@pytest.mark.parametrize("stray", [b"\xff", b"\xff\xfe", b"\x80"])
+def test_english_with_a_few_dashes_and_a_stray_byte_or_two_is_read_as_utf8(stray):
+    # Mostly ASCII, so few valid multi-byte characters; a dash is three bytes that
+    # Windows-1252 text forms only as mojibake ("â€”"), so it vouches for UTF-8.
+    prose = "The team met on Monday \u2014 the caf\u00e9 was closed \u2014 and planned the week.\r\n"
+    text = "".join(f"Line {i}. " + "We shipped the first draft and read it again.\r\n" for i in range(60))
+    data = (prose + text).encode("utf-8")
+    cut = data.index(b"first draft", 2000)
+    decoded = read_text(data[:cut] + stray + data[cut:], "team.txt")
+    assert decoded.encoding == "UTF-8"
+    assert decoded.text == (prose + text).replace("\r\n", "\n")
+    line = data[:cut].count(b"\n") + 1
+    count = "One byte" if len(stray) == 1 else f"{len(stray)} bytes"
+    assert str(decoded.notes[0]).startswith(f"{count} of team.txt") and f"line {line}." in str(decoded.notes[0])
+
+
+def test_windows_1252_german_with_a_two_byte_utf8_lookalike_stays_windows_1252():
+    text = "\u201eDer Fu\u00df\u201c, sagte er. Sch\u00f6ne Gr\u00fc\u00dfe aus M\u00fcnchen, bis bald.\n" * 3
+    assert "\u00df\u201c".encode("cp1252").decode("utf-8")  # "ß“" is a valid UTF-8 pair
+    assert decode_bytes(text.encode("cp1252")) == (text, "Windows-1252")
+
+
 def test_the_note_counts_the_bad_bytes_and_names_the_line_of_the_first():
     lines = [f"Ligne {i} : déjà vu, café crème.\r\n".encode("utf-8") for i in range(1, 41)]
     for index in (11, 11, 29):  # lines 12 (twice) and 30

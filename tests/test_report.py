@@ -197,6 +197,11 @@ def test_the_summary_says_how_much_of_the_samples_is_copied_from_the_training_te
     page = report.build_report(run_dir)
     assert "samples are mostly copied" in page and "1 of 2 samples are mostly copied" in page
     assert "Copied from the training text: 100% of its 12-character pieces" in page  # under the copy
+    assert "Copied from the training text: 0% of its 12-character pieces" in page  # under the other
+    # The summary's figure is the samples' own measure over both: copied pieces of all pieces.
+    copy_pieces, other_pieces = 300 - 12 + 1, len("qzx vvk plomb wrrt " * 10) - 12 + 1
+    share = copy_pieces / (copy_pieces + other_pieces)
+    assert f"How much is copied: {share:.0%} of the 12-character pieces of the samples below occur verbatim" in page
     assert page.count("Mostly copied: 100% of this text lies in passages") == 1
     assert "So much of its fluency is memory" in page  # half the samples are mostly copied
     assert str(tmp_path) not in page

@@ -67,6 +67,15 @@ def fits_upright(labels) -> bool:
     return sum(label_width(label) for label in labels) <= UPRIGHT_LABEL_WIDTH
 
 
+# A titled chart's title sits just above its plot, and the top margin leaves a band above
+# the title for Plotly's toolbar, which appears there on hover and would cover the title.
+TITLED_MARGIN = dict(l=10, r=10, t=80, b=10)
+
+
+def _title(text: str) -> dict:
+    return dict(text=text, yref="paper", y=1, yanchor="bottom", pad=dict(b=12))
+
+
 def _bar_figure(pairs, title: str, label_title: str, colour: str, translate=english) -> go.Figure:
     """Bars of counts, most frequent first: upright where the labels fit side by side,
     else horizontal (most frequent at the top), so labels never overlap."""
@@ -82,10 +91,10 @@ def _bar_figure(pairs, title: str, label_title: str, colour: str, translate=engl
         fig = go.Figure(go.Bar(x=counts, y=labels, orientation="h", marker_color=colour,
                                hovertemplate="%{y}: %{x:,}<extra></extra>"))
         fig.update_layout(xaxis_title=count_title, yaxis_title=label_title,
-                          height=max(340, 110 + BAR_ROW_PX * len(labels)))
+                          height=max(340, 60 + TITLED_MARGIN["t"] + BAR_ROW_PX * len(labels)))
         fig.update_yaxes(autorange="reversed")
         label_axis = fig.update_yaxes
-    fig.update_layout(title=title, margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=_title(title), margin=TITLED_MARGIN)
     # Category axis: keep '1' or '2020' as labels instead of turning them into numbers,
     # and label every bar.
     label_axis(type="category", tickmode="array", tickvals=labels, tickangle=0, automargin=True)
@@ -106,8 +115,8 @@ def line_length_figure(lengths: list[int], translate=english) -> go.Figure:
     hover = translate("%{x} characters: %{y:,} lines")
     fig = go.Figure(go.Histogram(x=lengths, nbinsx=50, marker_color="#7048e8",
                                  hovertemplate=hover + "<extra></extra>"))
-    fig.update_layout(title=translate("Line lengths"), xaxis_title=translate("characters per line"),
-                      yaxis_title=translate("lines"), margin=dict(l=10, r=10, t=50, b=10), height=340,
+    fig.update_layout(title=_title(translate("Line lengths")), xaxis_title=translate("characters per line"),
+                      yaxis_title=translate("lines"), margin=TITLED_MARGIN, height=340,
                       bargap=0.05)
     return fig
 
@@ -255,7 +264,7 @@ REFERENCE_REACH = 0.5
 def _reference_lines(fig: go.Figure, references: dict | None, bits: bool, translate=english) -> None:
     """Dashed horizontal lines at ``references``' uniform guess and n-gram model scores
     (nats per character; bits with ``bits``), across the curves' x extent, each labelled with
-    its name and value at its right end; one too far from the curves is not drawn, and a
+    its name and value at its left end; one too far from the curves is not drawn, and a
     note at the chart's top or bottom edge names it. No legend entries: a legend row under
     a short live chart takes its height from the plot. None, or a figure without points
     yet, adds nothing."""
@@ -283,9 +292,10 @@ def _reference_lines(fig: go.Figure, references: dict | None, bits: bool, transl
             name=label, showlegend=False,
             line=dict(color=colour, width=1.5, dash="dash"),
             hovertemplate=f"{name}: {value:.2f} {unit}<extra></extra>"))
-        if shown:
-            fig.add_annotation(x=x_span[1], y=value, xref="x", yref="y", text=label, showarrow=False,
-                               xanchor="right", yanchor="bottom", font=dict(size=10, color=colour))
+        if shown:  # at the left end: losses fall, so the newest points and the best mark are right
+            fig.add_annotation(x=x_span[0], y=value, xref="x", yref="y", text=label, showarrow=False,
+                               xanchor="left", yanchor="bottom", font=dict(size=10, color=colour),
+                               bgcolor="rgba(255,255,255,0.7)")
         else:
             above = value > max(ys)
             fig.add_annotation(x=1, y=1 if above else 0, xref="x domain", yref="y domain",

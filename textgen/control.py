@@ -149,14 +149,22 @@ def learning_rates(config: dict, records: list[dict]) -> dict | None:
     """The rate a job trains at beside its schedule, so that the peak a page shows is not
     taken for the rate in use: ``now`` (the latest metrics record's ``lr``), ``peak``
     (config.json's learning rate, where the schedule decays from) and ``floor`` (peak x
-    ``min_lr_ratio``, where it decays to). None until a record holds a rate, or without a peak."""
+    ``min_lr_ratio``, where it decays to), and ``warming_up``: the rate still rises towards
+    the peak (the linear warm-up of callbacks.learning_rate_at: the latest rate above the one
+    before, or within the first ``warmup_steps``). None until a record holds a rate, or
+    without a peak."""
     peak = config.get("learning_rate")
-    now = next((r["lr"] for r in reversed(records) if isinstance(r.get("lr"), (int, float))), None)
-    if not isinstance(peak, (int, float)) or now is None:
+    rated = [r for r in records if isinstance(r.get("lr"), (int, float))]
+    if not isinstance(peak, (int, float)) or not rated:
         return None
+    now, step = rated[-1]["lr"], rated[-1].get("step")
     ratio = config.get("min_lr_ratio")
     ratio = ratio if isinstance(ratio, (int, float)) else COMMON_DEFAULTS["min_lr_ratio"]
-    return {"now": now, "peak": peak, "floor": peak * ratio}
+    warmup = config.get("warmup_steps")
+    warmup = warmup if isinstance(warmup, int) else COMMON_DEFAULTS["warmup_steps"]
+    rising = len(rated) > 1 and now > rated[-2]["lr"]
+    early = isinstance(step, int) and step < warmup
+    return {"now": now, "peak": peak, "floor": peak * ratio, "warming_up": now < peak and (rising or early)}
 
 
 def describe(kind: str, value=None, translate=None) -> str:

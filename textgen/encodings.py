@@ -167,6 +167,12 @@ NEARLY_UTF8_RATIO = 4
 # gives bad bytes side by side, and single-byte text hardly any valid multi-byte characters,
 # so this many valid characters among lone bad bytes make the reading UTF-8 as well.
 MIXED_MIN_MULTIBYTE = 8
+# A valid three- or four-byte sequence (a dash, a curly quote, an emoji) is what
+# single-byte text forms only as mojibake ("â€”"), so where the detector's choice is a
+# single-byte encoding, one of them vouches for UTF-8 among up to this many bad bytes (an
+# English text with a few dashes and a stray byte or two). Two-byte sequences vouch for
+# nothing alone: German in Windows-1252 forms them ("ß“").
+BAD_BYTES_PER_WIDE_CHAR = 4
 _ADJACENT_BAD_RE = re.compile("[\udc80-\udcff]{2}")
 
 
@@ -196,6 +202,16 @@ def _utf8_reading(data: bytes) -> str | None:
     return None
 
 
+def _wide_utf8_reading(data: bytes) -> str | None:
+    """The bytes as UTF-8, bad bytes escaped, when its three- and four-byte characters
+    vouch for it (BAD_BYTES_PER_WIDE_CHAR); asked only once a single-byte reading is the
+    alternative."""
+    text = data.decode("utf-8", "surrogateescape")
+    wide = sum(1 for c in text if ord(c) > 0x7FF and not 0xDC80 <= ord(c) <= 0xDCFF)
+    inner_bad = len(ESCAPED_BYTE_RE.findall(text)) - _cut_bytes(text)
+    return text if wide * BAD_BYTES_PER_WIDE_CHAR >= inner_bad > 0 else None
+
+
 # Legacy (pre-Unicode) encodings, as Python's codecs name them, with their labels.
 # Multi-byte ones are decoded with the codec given; the GB family with GB18030, which
 # holds GBK and GB2312.
@@ -217,6 +233,7 @@ MULTIBYTE_ENCODINGS = {
     "euc_kr": ("euc_kr", "EUC-KR (Korean)"),
     "johab": ("johab", "Johab (Korean)"),
 }
+MULTIBYTE_CODECS = {codec for codec, _ in MULTIBYTE_ENCODINGS.values()}
 SINGLE_BYTE_LABELS = {
     "cp1250": "Windows-1250 (Central European)",
     "cp1251": "Windows-1251 (Cyrillic)",
@@ -336,6 +353,10 @@ def _reading(data: bytes, name: str) -> tuple[str, str]:
     if text is not None:
         return text, "UTF-8"
     codec, label = _legacy_encoding(data)
+    if codec not in MULTIBYTE_CODECS:
+        text = _wide_utf8_reading(data)
+        if text is not None:
+            return text, "UTF-8"
     return data.decode(codec, ESCAPE_ERRORS), label
 
 

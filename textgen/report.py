@@ -276,22 +276,23 @@ def copying(run_dir, texts: list[str]) -> tuple[list[dict] | None, TextgenError 
     return [index.check(text) for text in texts], None, index.text
 
 
-def _copying_sentence(texts: list[str], results: list[dict] | None, problem, tr, language: str) -> str:
+def _copying_sentence(results: list[dict] | None, problem, tr, language: str) -> str:
     if problem is not None:
         return join_sentences([tr("How much is copied: unknown."), translate_error(problem, language)],
                               language)
-    # passage_share: the share of a text's characters in copied passages (memorisation)
-    checked = [(text, r) for text, r in zip(texts, results or []) if r.get("passage_share") is not None]
+    # The measure of each sample's own meter (memorisation.summary), over all of them, so that
+    # the figure agrees with the samples': the share of their n-unit pieces found verbatim.
+    checked = [r for r in results or [] if r.get("share") is not None and r.get("ngrams")]
     if not checked:
         return tr("How much is copied: there are no samples long enough to check.")
-    chars = sum(len(text) for text, _ in checked)
-    share = sum(len(text) * r["passage_share"] for text, r in checked) / max(chars, 1)
-    mostly = sum(1 for _, r in checked if memorisation.mostly_copied(r))
-    longest = max((len(r.get("passage") or "") for _, r in checked), default=0)
-    said = tr("How much is copied: {share:.0%} of the samples' text below is found word for word in the "
-              "training text; {mostly} of {count} samples are mostly copied, and the longest copied "
-              "passage has {longest:,} characters.",
-              share=share, mostly=mostly, count=len(checked), longest=longest)
+    share = sum(r["copied"] for r in checked) / sum(r["ngrams"] for r in checked)
+    mostly = sum(1 for r in checked if memorisation.mostly_copied(r))
+    longest = max((len(r.get("passage") or "") for r in checked), default=0)
+    said = tr("How much is copied: {share:.0%} of the {n}-{unit} pieces of the samples below occur "
+              "verbatim in the training text; {mostly} of {count} samples are mostly copied, and the "
+              "longest copied passage has {longest:,} characters.",
+              share=share, n=checked[0]["n"], unit=tr(checked[0]["unit"]), mostly=mostly,
+              count=len(checked), longest=longest)
     if 2 * mostly < len(checked):
         return said
     return join_sentences([said, tr("So much of its fluency is memory: it repeats its training text more "
@@ -596,7 +597,7 @@ def build_report(run_dir, extra_samples=(), language: str = DEFAULT_LANGUAGE) ->
     results, problem, train_text = copying(run_dir, texts)
     bpc = best_bits_per_char(status, records)
     scale = text_scale(train_text or "".join(texts))
-    copied = _copying_sentence(texts, results, problem, tr, language)
+    copied = _copying_sentence(results, problem, tr, language)
     base = Path(config["init_from"]) if config.get("init_from") else None
     private = _folders(run_dir, config)
     try:

@@ -306,9 +306,10 @@ def test_upload_train_watch_stop_and_generate(page, app_url, last_page_picture):
     screenshot(page, "runs")
 
 
-def test_a_reload_keeps_the_pasted_text_its_title_and_the_train_settings(page, app_url, browser_home):
-    """A refresh starts a new Streamlit session: the pasted corpus with its title and a
-    changed Train setting come back from the workspace."""
+def test_a_visit_and_a_reload_keep_the_pasted_text_its_title_and_the_train_settings(page, app_url, browser_home):
+    """A visit to another page must not drop what a page does not draw, and a refresh starts
+    a new Streamlit session: the pasted corpus with its title, a changed Train setting and
+    the run's name and title come back from the workspace."""
     context, page = own_session(page, {"width": 1280, "height": 720})
     text = corpus_text(4000)
     try:
@@ -343,21 +344,38 @@ def test_a_reload_keeps_the_pasted_text_its_title_and_the_train_settings(page, a
                 break
             page.wait_for_timeout(500)
         assert 1234 in kept_seeds, f"the workspace kept the seeds {kept_seeds}"
+        for name, value in (("Title", "Harbour demo"), ("Run name", "harbour-run")):
+            box = page.get_by_role("textbox", name=name, exact=True)
+            box.fill(value)
+            box.press("Enter")
+            wait_idle(page)
 
+        def pasted_text_is_kept():
+            go_to(page, "Corpus")
+            page.get_by_role("heading", name="Using: Harbour diary").wait_for()
+            page.get_by_role("tab", name="Paste text").click()
+            pasted = page.get_by_role("textbox", name="Paste text", exact=True)
+            wait_for(lambda: pasted.input_value() == text, 20, "the pasted text", page)
+            assert page.get_by_role("textbox", name="Title", exact=True).input_value() == "Harbour diary"
+
+        def train_settings_are_kept():
+            page.get_by_role("heading", name="Train", exact=True).first.wait_for(timeout=60_000)
+            wait_idle(page)
+            assert page.get_by_text("Harbour diary").first.is_visible()
+            if not page.get_by_role("spinbutton", name="Seed", exact=True).is_visible():
+                page.get_by_text("Advanced settings").click()
+            seed = page.get_by_role("spinbutton", name="Seed", exact=True)
+            # The first script run of a new session may still be settling the form.
+            wait_for(lambda: seed.input_value() == "1234", 20, f"the kept seed (shown: {seed.input_value()!r})", page)
+            assert page.get_by_role("textbox", name="Title", exact=True).input_value() == "Harbour demo"
+            assert page.get_by_role("textbox", name="Run name", exact=True).input_value() == "harbour-run"
+
+        pasted_text_is_kept()  # a visit to Corpus and back to Train, in one session
+        go_to(page, "Train")
+        train_settings_are_kept()
         page.reload()
-        page.get_by_role("heading", name="Train", exact=True).first.wait_for(timeout=60_000)
-        wait_idle(page)
-        assert page.get_by_text("Harbour diary").first.is_visible()
-        page.get_by_text("Advanced settings").click()
-        seed = page.get_by_role("spinbutton", name="Seed", exact=True)
-        # The first script run of the new session may still be settling the form.
-        wait_for(lambda: seed.input_value() == "1234", 20, f"the kept seed (shown: {seed.input_value()!r})", page)
-
-        go_to(page, "Corpus")
-        page.get_by_role("heading", name="Using: Harbour diary").wait_for()
-        page.get_by_role("tab", name="Paste text").click()
-        assert page.get_by_role("textbox", name="Paste text", exact=True).input_value() == text
-        assert page.get_by_role("textbox", name="Title", exact=True).input_value() == "Harbour diary"
+        train_settings_are_kept()
+        pasted_text_is_kept()
     finally:
         context.close()
 
@@ -400,6 +418,8 @@ def test_on_a_1280x720_projector_the_live_chart_and_latest_sample_are_on_screen(
         page.wait_for_timeout(1500)  # the page scrolled back up by itself after the start
         assert inside(box_of(chart), viewport), chart.bounding_box()
         assert inside(box_of(latest), viewport), latest.bounding_box()
+        meter = progress.get_by_text("Copied from the training text").first  # the copy meter
+        assert inside(box_of(meter), viewport), meter.bounding_box()
         chart.hover()  # the toolbars show while the pointer is over the chart
         page.wait_for_timeout(500)
         legend = chart.locator(".legend").first.bounding_box()
