@@ -34,6 +34,7 @@ LABELLED_KEY = "labelled_choices"  # keys of kept widgets whose options' labels 
 STORED_KEY = "stored_choices"
 REMEMBERED_KEY = "remembered_choices"
 TAKEN_KEY = "taken_choices"
+FORGOTTEN_KEY = "forgotten_choices"  # keys forget() dropped, with the value each takes next
 
 
 # --- the interface language --------------------------------------------------------
@@ -149,6 +150,12 @@ def remember(key: str, fits=None) -> str:
     A radio or selectbox takes choice_key(remember(...))."""
     kept_key(key)
     st.session_state.setdefault(REMEMBERED_KEY, set()).add(key)
+    forgotten = st.session_state.get(FORGOTTEN_KEY) or {}
+    if key in forgotten:
+        value = forgotten.pop(key)
+        if value is not None:
+            st.session_state[key] = value
+        return key
     taken = st.session_state.setdefault(TAKEN_KEY, set())
     if key not in taken:
         taken.add(key)
@@ -158,15 +165,19 @@ def remember(key: str, fits=None) -> str:
     return key
 
 
-def forget(*keys: str) -> None:
-    """Drop remembered choices (a run's name and title once it started): from this session
-    and from app-state.json, so a refresh does not bring them back."""
-    for key in keys:
+def forget(**defaults) -> None:
+    """Drop remembered choices (a run's name and title once it started): from app-state.json,
+    so a refresh does not bring them back, and from this session, where the next remember()
+    of each key sets it to its value in ``defaults`` before its widget is drawn (None: no
+    value). Setting it is what empties a widget kept with persist_state, which would
+    otherwise bring its last value back."""
+    st.session_state.setdefault(FORGOTTEN_KEY, {}).update(defaults)
+    for key in defaults:
         st.session_state.pop(key, None)
     stored = st.session_state.get(STORED_KEY)
-    if stored is not None and set(keys) & set(stored):
+    if stored is not None and set(defaults) & set(stored):
         st.session_state[STORED_KEY] = app_state.save(
-            {key: value for key, value in app_state.load().items() if key not in keys})
+            {key: value for key, value in app_state.load().items() if key not in defaults})
 
 
 def is_text(value) -> bool:

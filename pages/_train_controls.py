@@ -71,7 +71,7 @@ def live_controls(run_dir: Path, status: dict, records: list[dict] | None = None
     rates = control.learning_rates(config, records or [])
     if rates:
         # The box holds the peak; without this, the rate on the chart looks like a tenth of it.
-        figures = {name: f"{rates[name]:.3g}" for name in ("now", "peak", "floor")}
+        figures = {name: control.rate_text(rates[name]) for name in ("now", "peak", "floor")}
         if rates["warming_up"]:
             st.caption(t("Learning rate now {now}: warming up to its peak {peak}, from where the "
                          "schedule decays towards {floor}.", **figures))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +54,15 @@ def runs_table(all_runs: list[dict]) -> pd.DataFrame:
 COMPARED_KEY = "compare_runs_chosen"  # the runs chosen to compare, whichever language chose them
 
 
+def compare_key(names: list[str], labels: dict[str, str]) -> str:
+    """The "Runs to compare" widget's key, one per set of options as labelled. The browser
+    sends a multiselect's chips back as the labels it was first sent, and a label changes with
+    the language, a new title or a run's end (its score): a chip under an old label would come
+    back as a name no run has. A new widget takes the choice from COMPARED_KEY instead."""
+    shown = json.dumps([language(), [[name, labels.get(name)] for name in names]], ensure_ascii=False)
+    return "compare_runs_" + hashlib.sha1(shown.encode("utf-8")).hexdigest()[:12]
+
+
 def compare_section(all_runs: list[dict]) -> None:
     st.subheader(t("Compare learning curves"))
     with_metrics = [r["name"] for r in all_runs if metrics.has_metrics(r["path"])]
@@ -59,10 +70,8 @@ def compare_section(all_runs: list[dict]) -> None:
         st.caption(t("Curves appear here once a run has recorded its first steps."))
         return
     labels = {r["name"]: run_label(r) for r in all_runs}
-    # The browser keeps a multiselect's chips as the labels it was first sent: one widget per
-    # language, so that after a switch the chips are in the new one; the choice carries over.
     before = [name for name in st.session_state.get(COMPARED_KEY, with_metrics[:3]) if name in with_metrics]
-    chosen = st.multiselect(t("Runs to compare"), with_metrics, default=before, key=f"compare_runs_{language()}",
+    chosen = st.multiselect(t("Runs to compare"), with_metrics, default=before, key=compare_key(with_metrics, labels),
                             format_func=labels.get)
     st.session_state[COMPARED_KEY] = chosen
     c1, c2, c3 = st.columns(3)
@@ -130,9 +139,8 @@ def undo_section() -> None:
                 show_error(e)
             else:
                 st.session_state.pop("deleted_run", None)
-                if "compared" in deleted:
+                if "compared" in deleted:  # the run's return makes a new widget, which takes this
                     st.session_state[COMPARED_KEY] = deleted["compared"]
-                    st.session_state.pop(f"compare_runs_{language()}", None)  # drawn anew from the choice
                 st.rerun()
 
 

@@ -232,7 +232,7 @@ def start(spec: list[str], name: str, options: dict) -> None:
         show_error(e)
         return
     st.session_state["selected_run"] = name
-    forget("train_run_name", "train_run_title")  # a fresh name next time, and no title
+    forget(train_run_name=None, train_run_title="")  # a fresh name next time, and no title
     st.session_state["train_scroll_up"] = True
     st.rerun()
 

@@ -136,6 +136,8 @@ def test_the_rate_in_use_is_said_to_warm_up_while_it_rises_and_to_decay_after():
     assert not control.learning_rates(config, falling)["warming_up"]
     assert not control.learning_rates(config, [{"step": 400, "lr": 0.0005}])["warming_up"]
     assert control.learning_rates(config, []) is None
+    assert [control.rate_text(r) for r in (0.000899449, 9e-5, 9e-4, 0.012)] == ["0.000899", "0.00009", "0.0009",
+                                                                              "0.012"]
 
 
 def test_the_decay_never_jumps_back_when_time_is_added_and_runs_ahead_when_time_is_taken():

@@ -6,6 +6,7 @@ TensorFlow here, so the pages stay thin and these stay easy to test.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 import time
@@ -97,7 +98,8 @@ def _bar_figure(pairs, title: str, label_title: str, colour: str, translate=engl
     fig.update_layout(title=_title(title), margin=TITLED_MARGIN)
     # Category axis: keep '1' or '2020' as labels instead of turning them into numbers,
     # and label every bar.
-    label_axis(type="category", tickmode="array", tickvals=labels, tickangle=0, automargin=True)
+    label_axis(type="category", tickmode="array", tickvals=labels, ticktext=[plotly_text(label) for label in labels],
+               tickangle=0, automargin=True)
     return fig
 
 
@@ -264,7 +266,7 @@ REFERENCE_REACH = 0.5
 def _reference_lines(fig: go.Figure, references: dict | None, bits: bool, translate=english) -> None:
     """Dashed horizontal lines at ``references``' uniform guess and n-gram model scores
     (nats per character; bits with ``bits``), across the curves' x extent, each labelled with
-    its name and value at its left end; one too far from the curves is not drawn, and a
+    its name and value at the plot's left edge; one too far from the curves is not drawn, and a
     note at the chart's top or bottom edge names it. No legend entries: a legend row under
     a short live chart takes its height from the plot. None, or a figure without points
     yet, adds nothing."""
@@ -292,8 +294,9 @@ def _reference_lines(fig: go.Figure, references: dict | None, bits: bool, transl
             name=label, showlegend=False,
             line=dict(color=colour, width=1.5, dash="dash"),
             hovertemplate=f"{name}: {value:.2f} {unit}<extra></extra>"))
-        if shown:  # at the left end: losses fall, so the newest points and the best mark are right
-            fig.add_annotation(x=x_span[0], y=value, xref="x", yref="y", text=label, showarrow=False,
+        if shown:  # at the left edge of the plot as shown (a fine-tune's opens on its own part):
+            # losses fall, so the newest points and the best mark are at the right
+            fig.add_annotation(x=0, y=value, xref="x domain", yref="y", text=label, showarrow=False,
                                xanchor="left", yanchor="bottom", font=dict(size=10, color=colour),
                                bgcolor="rgba(255,255,255,0.7)")
         else:
@@ -442,13 +445,20 @@ def _note_marks(fig: go.Figure, notes: list[dict] | None, records: list[dict], x
                                              line=dict(color="white", width=1))))
 
 
+def plotly_text(text) -> str:
+    """``text`` as Plotly shows it as written: Plotly reads tags in labels and names (a run
+    titled "<b>x</b>" would show a bold x) and entities, so both are escaped."""
+    return html.escape(str(text), quote=False)
+
+
 def compare_figure(curves: dict[str, list[dict]], key: str = "val_loss", bits: bool = False,
                    x: str = "step", translate=english) -> go.Figure:
-    """One line per run for the same metric, overlaid."""
+    """One line per run for the same metric, overlaid; ``curves`` maps each run's label to its
+    records."""
     fig = go.Figure()
     for name, records in curves.items():
         xs, ys = curve(records, key, x, bits)
-        fig.add_trace(go.Scatter(x=xs, y=ys, name=name,
+        fig.add_trace(go.Scatter(x=xs, y=ys, name=plotly_text(name),
                                  mode="lines+markers" if key == "val_loss" else "lines"))
     x_title, y_title = _axis_titles(x, bits, translate)
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=420,

@@ -14,6 +14,8 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 from textgen import files, runs
 from textgen.config import COMMON_DEFAULTS, RANGES, check_setting
 from textgen.errors import TextgenError
@@ -143,6 +145,11 @@ def wait_applied(run_dir: str | os.PathLike, request_id: str, timeout_s: float =
         if runs.read_status(run_dir).get("state") not in STEERABLE_STATES:
             return applied_step(files.read_json(Path(run_dir) / "status.json", {}) or {}, request_id)
         time.sleep(POLL_S)
+
+
+def rate_text(rate: float) -> str:
+    """A learning rate in three significant digits, without an exponent: 0.000899, 0.00009."""
+    return np.format_float_positional(rate, precision=3, unique=False, fractional=False, trim="-")
 
 
 def learning_rates(config: dict, records: list[dict]) -> dict | None:
