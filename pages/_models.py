@@ -57,26 +57,42 @@ def copying_help() -> str:
              "instead of learning to write like it. The prompt is not counted.")
 
 
-def show_copying(results: dict, key, path: str, text: str, where=st, label: str | None = None) -> None:
-    """The memorisation meter of one sample, and a warning when the sample is mostly copied;
-    ``results`` keeps the check across reruns. With ``label``, the meter is a few words after
-    it on one line ("... · 12% copied from the training text"), its sentence on hover."""
+def copy_check(results: dict, key, path: str, text: str):
+    """The memorisation check of one sample (a check() result or the exception that kept it
+    from running), kept in ``results`` across reruns."""
     if key not in results:
         results[key] = copying(path, text)
-    result = results[key]
+    return results[key]
+
+
+def show_copying(results: dict, key, path: str, text: str, where=st) -> None:
+    """The memorisation meter under one sample, and a warning when the sample is mostly
+    copied; ``results`` keeps the check across reruns (copy_check)."""
+    result = copy_check(results, key, path, text)
     if isinstance(result, Exception):
-        where.caption((label + " · " if label else "") + error_text(result))
+        where.caption(error_text(result))
         return
-    if label is not None and result["share"] is not None:
-        where.caption(label + " · " + t("{share:.0%} copied from the training text", share=result["share"]),
-                      help=copying_sentence(result) + "\n\n" + copying_help())
-    else:
-        if label is not None:
-            where.caption(label)
-        where.caption(copying_sentence(result), help=copying_help())
-    warning = memorisation.copied_warning(result, t)
+    where.caption(copying_sentence(result), help=copying_help())
+    copied_warning(result, where)
+
+
+def copied_warning(result, where=st) -> None:
+    """The plain warning under a sample that is mostly copied (nothing otherwise)."""
+    warning = None if isinstance(result, Exception) else memorisation.copied_warning(result, t)
     if warning:
         where.warning(warning, icon=":material/content_copy:")
+
+
+def label_with_copying(label: str, result) -> tuple[str, str]:
+    """``label`` and the meter in a few words ("... · 12% copied"), for a line above a sample
+    where a sentence would not fit (the live panel on a projector); its sentence goes in
+    copying_help's place: ``(line, help)``."""
+    if isinstance(result, Exception):
+        return label, error_text(result)
+    if result["share"] is None:
+        return label, copying_sentence(result)
+    return (label + " · " + t("{share:.0%} copied", share=result["share"]),
+            copying_sentence(result) + "\n\n" + copying_help())
 
 
 def web_page_button(path: str | None, key: str, disabled: bool = False) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._models import show_copying
+from pages._models import copied_warning, copy_check, label_with_copying, show_copying
 from pages._shared import error_text, language, records_reader, run_label, state_name, status_message, t
 from pages._train_controls import live_controls
 from textgen import charts, doctor, heldout, jobs, metrics, references, runs
@@ -134,18 +134,22 @@ def sample_text(sample: dict) -> str:
 def show_sample(run_dir: Path, sample: dict, label: str, where=st, compact: bool = False) -> None:
     """One samples.jsonl record: its label, its text and the copy meter. Each sample is
     checked once per session (the run's index is built once per server). ``compact``: the
-    meter on the label's line, above the text, which scrolls in a box of ``SAMPLE_HEIGHT``
-    pixels, so that both stay on a projector's screen under the live chart."""
+    meter in a few words on the label's line (its sentence on hover), the text in a box of
+    ``SAMPLE_HEIGHT`` pixels that scrolls, and a "mostly copied" warning under it, so that the
+    meter and the text stay on a projector's screen under the live chart."""
     text = sample_text(sample)
     results = st.session_state.setdefault("train_copying", {})
     key = (str(run_dir), sample.get("step"), sample.get("time"), bool(sample.get("kept")))
     if compact:
-        show_copying(results, key, str(run_dir), text, where, label=label)
-    else:
-        where.caption(label)
-    where.code(text, language=None, wrap_lines=True, height=SAMPLE_HEIGHT if compact else "content")
-    if not compact:
-        show_copying(results, key, str(run_dir), text, where)
+        result = copy_check(results, key, str(run_dir), text)
+        line, meter = label_with_copying(label, result)
+        where.caption(line, help=meter)
+        where.code(text, language=None, wrap_lines=True, height=SAMPLE_HEIGHT)
+        copied_warning(result, where)
+        return
+    where.caption(label)
+    where.code(text, language=None, wrap_lines=True)
+    show_copying(results, key, str(run_dir), text, where)
 
 
 def earlier_samples(run_dir: Path, samples: list[dict]) -> None:

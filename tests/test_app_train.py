@@ -458,10 +458,10 @@ def test_the_latest_live_sample_carries_the_copy_meter_and_says_when_it_is_mostl
     codes = [c.value for c in at.code]
     assert codes[0] == copied  # the latest first, right under the chart
     assert "KEPT MODEL TEXT" not in codes  # an earlier session's kept sample is not a live one
-    # The latest's meter shares its label's line, above the text, so that both fit under the
-    # chart on a projector; its whole sentence is its help.
+    # The latest's meter is a few words on its label's line, above the text, so that both fit
+    # under the chart on a projector; its whole sentence is its help, the warning under the text.
     latest = next(c for c in at.caption if c.value.startswith("**What the model writes so far**"))
-    assert latest.value == "**What the model writes so far** · Step 200 · 100% copied from the training text"
+    assert latest.value == "**What the model writes so far** · Step 200 · 100% copied"
     assert latest.help.startswith("Copied from the training text: 100% of its 12-character pieces")
     assert "Longest copied passage (240 characters)" in latest.help
     (warning,) = [w.value for w in at.warning if w.value.startswith("Mostly copied")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -349,6 +350,9 @@ def test_a_visit_and_a_reload_keep_the_pasted_text_its_title_and_the_train_setti
             box.fill(value)
             box.press("Enter")
             wait_idle(page)
+        # the rerun that takes them may still be on its way to the server
+        wait_for(lambda: {app_state.load(browser_home).get(key) for key in ("train_run_title", "train_run_name")}
+                 == {"Harbour demo", "harbour-run"}, 30, "the title and run name to be kept", page)
 
         def pasted_text_is_kept():
             go_to(page, "Corpus")
@@ -418,11 +422,11 @@ def test_on_a_1280x720_projector_the_live_chart_and_latest_sample_are_on_screen(
         page.wait_for_timeout(1500)  # the page scrolled back up by itself after the start
         assert inside(box_of(chart), viewport), chart.bounding_box()
         assert inside(box_of(latest), viewport), latest.bounding_box()
-        meter = progress.get_by_text("Copied from the training text").first  # the copy meter
+        meter = progress.get_by_text(re.compile(r"What the model writes so far · Step [\d,]+ · \d+% copied"))
         assert inside(box_of(meter), viewport), meter.bounding_box()
         chart.hover()  # the toolbars show while the pointer is over the chart
         page.wait_for_timeout(500)
-        legend = chart.locator(".legend").first.bounding_box()
+        legend = box_of(chart.locator(".legend").first)  # the chart may be drawn anew by a rerun
         assert legend and inside(legend, viewport)
         for toolbar in (chart.locator(".modebar").first, page.locator('[data-testid="stElementToolbar"]').first):
             if toolbar.count() and toolbar.is_visible():
