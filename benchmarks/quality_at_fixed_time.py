@@ -1,6 +1,9 @@
 """(a) Held-out loss of a preset trained for a fixed wall clock on tinyshakespeare.
 
-    python benchmarks/quality_at_fixed_time.py [--preset balanced] [--budget 285]
+    python benchmarks/quality_at_fixed_time.py [--preset balanced] [--budget 285] [--flags "..."]
+
+``--flags`` adds train flags, e.g. "--embedding-dim 64 --seq-len 64" for Balanced's
+settings before its sequence-length warm-up.
 
 Runs the real CLI (`train ... --time-budget`, then `evaluate`), so start-up,
 periodic scoring and checkpointing all count against the budget.
@@ -8,6 +11,7 @@ periodic scoring and checkpointing all count against the budget.
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,13 +25,15 @@ def main():
     parser.add_argument("--preset", default="balanced")
     parser.add_argument("--budget", type=float, default=285)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--flags", default="", help="more train flags, as one string")
     args = parser.parse_args()
     corpus = require_shakespeare()
     run = OUT / f"quality-{args.preset}-{int(args.budget)}"
     shutil.rmtree(run, ignore_errors=True)
     began = time.time()
     subprocess.run([sys.executable, "-m", "textgen", "train", str(corpus), "--out", str(run),
-                    "--preset", args.preset, "--time-budget", str(args.budget), "--seed", str(args.seed)],
+                    "--preset", args.preset, "--time-budget", str(args.budget), "--seed", str(args.seed),
+                    *shlex.split(args.flags)],
                    cwd=ROOT, check=True)
     wall = time.time() - began
     scored = subprocess.run([sys.executable, "-m", "textgen", "evaluate", str(run)], cwd=ROOT,
@@ -36,7 +42,8 @@ def main():
     config = json.loads((run / "config.json").read_text())
     print(f"machine: {machine()}")
     print(f"preset {args.preset} ({config['arch']} {config['layers']}x{config['units']}, "
-          f"{config['parameters']:,} parameters), budget {args.budget:.0f} s, "
+          f"{config['parameters']:,} parameters, windows of {config['seq_len']}), budget {args.budget:.0f} s, "
+          f"{args.flags or 'no more flags'}, "
           f"train command wall clock {wall:.1f} s")
     print(f"held-out loss: {result['nats_per_char']:.4f} nats/char "
           f"({result['bits_per_char']:.4f} bits/char) over {result['chars']:,} characters")

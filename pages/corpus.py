@@ -160,7 +160,8 @@ def warnings_for(overview: dict) -> None:
     stats = overview["stats"]
     settings = st.session_state.get(remember("train_settings", fits=train_settings_fit)) or {}
     defaults = config.resolve_config(settings.get("preset"), preset_device())
-    seq_len = settings.get("seq_len") or defaults["seq_len"]
+    # The shortest windows the run needs: a warm-up's long ones shrink to what the text holds.
+    seq_len = config.short_window(dict(defaults, seq_len=settings.get("seq_len") or defaults["seq_len"]))
     val_fraction = settings.get("val_fraction") or defaults["val_fraction"]
     minimum = corpus.min_corpus_length(seq_len, val_fraction)
     if stats["chars"] < minimum:

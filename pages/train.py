@@ -180,6 +180,16 @@ def advanced_settings(defaults: dict, suffix: str, tokenizer: str, init_from: st
     return values
 
 
+def show_window_warmup(resolved: dict) -> None:
+    """Says how the windows grow in a run with a sequence-length warm-up (config.short_window)."""
+    short, long = config.windows_a_step(resolved, False), config.windows_a_step(resolved, True)
+    if short != long:
+        st.caption(t("Windows of {short} tokens, {count} a step, until the last tenth of the run; then "
+                     "windows of {seq_len}, {long_count} a step. Short windows give more steps a second; "
+                     "the long ones teach the model the longer context it is scored with.",
+                     short=short[1], count=short[0], seq_len=long[1], long_count=long[0]))
+
+
 def settings_form(overview: dict | None) -> dict | None:
     """Every setting as widgets; returns what is needed to start, or None if invalid."""
     device = preset_device()
@@ -204,6 +214,7 @@ def settings_form(overview: dict | None) -> dict | None:
     except TextgenError as e:
         show_error(e)
         return None
+    show_window_warmup(resolved)
     learning_rate_finder(resolved, init_from, suffix)
     if not show_estimates(resolved, overview, init_from):
         return None  # too big for this machine: Start training stays off

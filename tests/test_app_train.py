@@ -619,3 +619,12 @@ def test_watch_it_learn_in_chinese(open_page, app_home):
     slider.set_value(1).run()
     assert any(c.value.startswith("第 50 步 · 训练 25 秒后 · 验证损失为每字符 2.100 奈特（在第 40 步测得）")
                for c in at.caption)
+
+
+def test_balanced_says_how_its_windows_grow_and_quick_says_nothing(open_page):
+    at = open_page("train")
+    captions = " ".join(c.value for c in at.caption)
+    assert ("Windows of 64 tokens, 64 a step, until the last tenth of the run; then windows of 256, "
+            "16 a step.") in captions
+    at.radio[0].set_value("Quick").run()
+    assert "Windows of" not in " ".join(c.value for c in at.caption)

@@ -81,7 +81,8 @@ def test_train_sample_and_score_without_tensorflow(tmp_path, backend):
         from textgen import files, runs
         assert keras.backend.backend() == sys.argv[2]
 
-        status = train([str(corpus)], out / "run", tiny(epochs=6, eval_every_s=0.0),
+        # With a sequence-length warm-up: the windows change shape for the last tenth.
+        status = train([str(corpus)], out / "run", tiny(epochs=6, eval_every_s=0.0, short_seq_len=8),
                    log=lambda m: None)
         run = textgen.load_run(out / "run")
         text = run.generate("the ", length=80, seed=1)

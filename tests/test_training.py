@@ -221,10 +221,11 @@ def test_learning_rate_warms_up_then_decays():
 
 def test_windows_are_gathered_not_materialised():
     ids = np.arange(1000, dtype=np.int32)
-    data = RandomWindows(ids, seq_len=8, batch_size=4, seed=1)
+    shape = dict(arch="gru", seq_len=8, batch_size=4)
+    data = RandomWindows(ids, shape, seed=1)
     x, y = data[0]
     assert x.shape == (4, 8) and np.array_equal(x[:, 1:], y[:, :-1])
-    np.testing.assert_array_equal(data[5][0], RandomWindows(ids, 8, 4, seed=1, first_step=5)[0][0])
+    np.testing.assert_array_equal(data[5][0], RandomWindows(ids, shape, seed=1, first_step=5)[0][0])
 
     # A million tokens in windows of 64: every window laid out would take 65 x the ids'
     # 4 MB. The dataset keeps the ids themselves and nothing of their size, and a batch
@@ -232,7 +233,7 @@ def test_windows_are_gathered_not_materialised():
     ids = np.arange(1_000_000, dtype=np.int32)
     tracemalloc.start()
     try:
-        data = RandomWindows(ids, seq_len=64, batch_size=4, seed=1)
+        data = RandomWindows(ids, dict(arch="gru", seq_len=64, batch_size=4), seed=1)
         x, y = data[0]
         _, peak = tracemalloc.get_traced_memory()
     finally:

@@ -18,6 +18,7 @@ the CLI imports this module to read its flags before it knows a model is needed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 
 import numpy as np
@@ -190,6 +191,25 @@ def compile_function(fn, xla=True, model=None):
 
         return call
     return fn  # numpy runs eagerly
+
+
+def windows_of_any_shape(batches):
+    """``batches`` (an endless keras.utils.PyDataset of (x, y) token-id batches whose count
+    and length of windows change during a run) in the form ``fit`` takes on this backend.
+
+    Keras fixes a TensorFlow feed's shapes from its first two batches (keras'
+    ``data_adapter_utils.get_tensor_spec``), so there it becomes a tf.data pipeline whose
+    two dimensions may vary, and the training step is traced once for any shape. JAX and
+    PyTorch take the batches as they come (JAX compiles a new shape once)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return batches
+    import tensorflow as tf
+    spec = tf.TensorSpec((None, None), tf.as_dtype(batches[0][0].dtype))
+    feed = tf.data.Dataset.from_generator(lambda: (batches[i] for i in itertools.count()),
+                                          output_signature=(spec, spec))
+    return feed.prefetch(tf.data.AUTOTUNE)
 
 
 def gradient(fn, x):

@@ -22,7 +22,7 @@ import numpy as np
 
 from textgen import control, doctor, files, runs
 from textgen.checkpoints import CHECKPOINT_KEEPS, save_best_model, save_checkpoint
-from textgen.config import PRESETS, check_setting, preset_values
+from textgen.config import LONG_WINDOW_SHARE, PRESETS, check_setting, preset_values, tokens_per_step
 from textgen.errors import TextgenError
 from textgen.i18n import Message
 from textgen.sampling import Sampler
@@ -126,11 +126,23 @@ def learning_rate_at(config, step, total_steps, time_progress=0.0, warmup_from=0
     a seed repeats it exactly. ``warmup_from``: the step a fresh optimizer started at.
     """
     peak = config["learning_rate"]
-    warmup = warmup_length(config, total_steps)
-    progress = min(max((step - warmup) / max(total_steps - warmup, 1), time_progress, 0.0), 1.0)
+    progress = decay_progress(config, step, total_steps, time_progress)
     floor = peak * config["min_lr_ratio"]
     rate = floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-    return rate * min(1.0, (step - warmup_from + 1) / warmup)
+    return rate * min(1.0, (step - warmup_from + 1) / warmup_length(config, total_steps))
+
+
+def decay_progress(config, step, total_steps, time_progress=0.0):
+    """How far a run is, 0 to 1: the share of its steps after the warm-up, or of its time
+    budget (``time_progress``, as learning_rate_at takes it) where that is further."""
+    warmup = warmup_length(config, total_steps)
+    return min(max((step - warmup) / max(total_steps - warmup, 1), time_progress, 0.0), 1.0)
+
+
+def long_windows(config, step, total_steps, time_progress=0.0):
+    """Whether step ``step`` trains on seq_len windows (config.windows_a_step): the run's
+    last LONG_WINDOW_SHARE by decay_progress."""
+    return decay_progress(config, step, total_steps, time_progress) >= 1.0 - LONG_WINDOW_SHARE
 
 
 def divergence_window(tokens_per_step):
@@ -278,7 +290,8 @@ class RunCallback(keras.callbacks.Callback):
 
 
 class LearningRateSchedule(RunCallback):
-    """Sets the learning rate before each step (``learning_rate_at``)."""
+    """Sets the learning rate before each step (``learning_rate_at``) and tells the data feed
+    when the windows grow (``long_windows_at``)."""
 
     def __init__(self, state, config, clock):
         super().__init__(state)
@@ -291,6 +304,11 @@ class LearningRateSchedule(RunCallback):
         lr = learning_rate_at(self.config, s.step, s.total_steps, self.clock.budget_progress(),
                               s.warmup_from)
         self.model.optimizer.learning_rate.assign(lr)
+
+    def long_windows_at(self, step):
+        """Whether ``step`` trains on seq_len windows (``long_windows``); asked by the data
+        feed, which may run a few steps ahead of training."""
+        return long_windows(self.config, step, self.state.total_steps, self.clock.budget_progress())
 
 
 class MetricsLog(RunCallback):
@@ -375,7 +393,7 @@ class DivergenceWatch(RunCallback):
         self.run_dir, self.config = Path(run_dir), config
         self.chars_per_token, self.train_spelling = chars_per_token, train_spelling
         self.uniform = math.log(vocab_size) if vocab_size is not None else math.inf
-        self.window = divergence_window(config["batch_size"] * config["seq_len"])
+        self.window = divergence_window(tokens_per_step(config))
         # In nats per token: the first batch's loss, and a running average.
         self.start, self.smooth, self.batches = None, None, 0
 
@@ -779,12 +797,12 @@ class RunMonitor(RunCallback):
                  started, time_offset, chars_per_token, processes=1, train_spelling=0.0,
                  controls_since=None):
         super().__init__(state)
-        run_dir, tokens_per_step = Path(run_dir), config["batch_size"] * config["seq_len"]
-        self.processes, self.tokens_per_step = processes, tokens_per_step
+        run_dir, step_tokens = Path(run_dir), tokens_per_step(config)
+        self.processes, self.tokens_per_step = processes, step_tokens
         self.first_step = state.step  # where this session began: steps after it were trained here
         self.clock = RunClock(state, config, started, time_offset)
         self.schedule = LearningRateSchedule(state, config, self.clock)
-        self.metrics = MetricsLog(state, run_dir, self.clock, tokens_per_step, chars_per_token,
+        self.metrics = MetricsLog(state, run_dir, self.clock, step_tokens, chars_per_token,
                                   train_spelling)
         self.divergence = DivergenceWatch(state, run_dir, config, getattr(tokenizer, "vocab_size", None),
                                           chars_per_token, train_spelling)
@@ -792,7 +810,7 @@ class RunMonitor(RunCallback):
         self.scoring = HeldOutScore(state, run_dir, config, scorer, held_out, self.metrics, self.early_stop)
         self.samples = SampleWriter(state, run_dir, config, tokenizer, self.clock)
         self.checkpoint = ResumeCheckpoint(state, run_dir, config, self.clock)
-        self.heartbeat = StatusHeartbeat(state, run_dir, self.clock, tokens_per_step, chars_per_token)
+        self.heartbeat = StatusHeartbeat(state, run_dir, self.clock, step_tokens, chars_per_token)
         self.requests = StopRequests(state, run_dir, config, self.clock, self.first_step)
         self.controls = Controls(state, run_dir, config, self.clock, self.metrics, self.checkpoint,
                                  self.heartbeat, self.requests,

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import h5py
 
-from textgen.config import count_parameters, weight_shapes
+from textgen.config import count_parameters, tokens_per_step, weight_shapes
 from textgen.device import gpu_names
 from textgen.errors import TextgenError
 
@@ -65,7 +65,7 @@ def bytes_to_load(config: dict, vocab_size: int) -> int:
 
 def activation_bytes(config: dict, vocab_size: int) -> int:
     """Bytes of activations one training step keeps for its backward pass (an estimate)."""
-    tokens = config["batch_size"] * config["seq_len"]
+    tokens = tokens_per_step(config)  # the same in a run's short and long windows
     per_token = config["units"] * config["layers"] * ACTIVATION_FACTOR[config["arch"]] + 3 * vocab_size
     if config["arch"] == "transformer":
         heads = config.get("heads") or 1

@@ -23,10 +23,13 @@ PRESETS = {
                   batch_size=64, dropout=0.0, learning_rate=1.2e-2, epochs=1000, time_budget=60),
     # The default: a 2x256 GRU, the best quality per CPU-second we have measured. It trains
     # until the held-out loss stops improving, for at most ten minutes. 64 windows a step at
-    # 5e-3 learn more in the same time than 32 at 3e-3 (benchmarks/README.md).
-    "balanced": dict(arch="gru", layers=2, units=256, embedding_dim=64, seq_len=64,
+    # 5e-3 learn more in the same time than 32 at 3e-3, and a 128-wide embedding more than a
+    # 64-wide one; windows of 64 tokens that grow to 256 for the last tenth of the run
+    # (short_seq_len, LONG_WINDOW_SHARE) score better than 64 throughout (benchmarks/README.md).
+    "balanced": dict(arch="gru", layers=2, units=256, embedding_dim=128, seq_len=256,
                      batch_size=64, dropout=0.0, learning_rate=5e-3, epochs=1000, time_budget=600),
-    # Bigger and slower; worth it on a GPU or with patience. At most half an hour.
+    # Bigger and slower; worth it on a GPU or with patience. At most half an hour. Like every
+    # GRU or LSTM whose windows are longer than 64 tokens, it warms them up from 64 (to 128).
     "quality": dict(arch="gru", layers=3, units=512, embedding_dim=128, seq_len=128,
                     batch_size=64, dropout=0.2, learning_rate=1.5e-3, epochs=1000, time_budget=1800),
 }
@@ -49,6 +52,7 @@ DEVICE_PRESETS = {
 COMMON_DEFAULTS = dict(
     tokenizer="char", val_fraction=0.1, seed=None, max_vocab=None,  # None: VOCAB_DEFAULTS
     weight_decay=0.0, clipnorm=1.0,
+    short_seq_len=64,                       # a GRU's or LSTM's first windows (short_window)
     warmup_steps=50, min_lr_ratio=0.1,     # linear warm-up, then cosine decay to 10 %
     eval_every_s=5.0, eval_max_chars=50_000,  # periodic held-out scores: the split's start
     patience=6,                             # held-out scores without improvement before stopping
@@ -104,6 +108,50 @@ def _check_number(name: str, value):
         raise TextgenError(OUT_OF_RANGE_WHOLE if kind is int else OUT_OF_RANGE,
                            label=label, low=low, high=high, help=help_text, value=value)
     return kind(number)
+
+
+# Sequence-length warm-up (after Li, Zhang and He 2022, "The Stability-Efficiency Dilemma:
+# Investigating Sequence Length Warmup for Training GPT Models"): a GRU or LSTM whose
+# short_seq_len is below its seq_len trains on windows of short_seq_len tokens, batch_size of
+# them a step, until the last LONG_WINDOW_SHARE of its run, then on windows of seq_len, as
+# many as keep the tokens a step the same. Short windows give a CPU more steps a second, and
+# a recurrent network learns as much from them; the long ones at the end teach it to use the
+# longer context it is scored with (held-out windows are seq_len long). A Transformer's
+# positions beyond the short window would stay untrained, so it always reads seq_len.
+LONG_WINDOW_SHARE = 0.1
+
+
+def short_window(config: dict) -> int:
+    """Tokens in a training window before the last LONG_WINDOW_SHARE of a run: the
+    short_seq_len of a GRU or LSTM that sets one below its seq_len, else seq_len."""
+    short = config.get("short_seq_len")
+    if config["arch"] == "transformer" or not short:
+        return config["seq_len"]
+    return min(int(short), config["seq_len"])
+
+
+def windows_a_step(config: dict, long: bool) -> tuple[int, int]:
+    """(windows, tokens in each) of one training step: ``batch_size`` short windows, or in
+    the run's last part (``long``) as many seq_len windows as hold about the same tokens."""
+    if not long:
+        return config["batch_size"], short_window(config)
+    return max(1, tokens_per_step(config) // config["seq_len"]), config["seq_len"]
+
+
+def fitted_seq_len(config: dict, train_tokens: int, held_out_tokens: int) -> int:
+    """The seq_len a warm-up run (short_window below seq_len) takes on a text whose splits
+    hold ``train_tokens`` and ``held_out_tokens`` tokens: halved until each split holds a
+    window and its next token, but not below short_window, so a text that holds the short
+    windows trains; any other run's seq_len as set."""
+    seq_len, least = config["seq_len"], short_window(config)
+    while seq_len > least and min(train_tokens, held_out_tokens) < seq_len + 1:
+        seq_len = max(least, seq_len // 2)
+    return seq_len
+
+
+def tokens_per_step(config: dict) -> int:
+    """Tokens one training step reads: ``batch_size`` windows of ``short_window`` tokens."""
+    return config["batch_size"] * short_window(config)
 
 
 def check_setting(name: str, value):

@@ -14,7 +14,7 @@ import numpy as np
 
 from textgen import lr_range
 from textgen.backend import configure_devices
-from textgen.config import COMMON_DEFAULTS, fine_tune_config
+from textgen.config import COMMON_DEFAULTS, fine_tune_config, short_window
 from textgen.corpus import load_corpus, require_min_length, require_min_tokens, split_text
 from textgen.errors import TextgenError
 from textgen.inference import check_saved_model
@@ -53,7 +53,7 @@ def find_learning_rate(config: dict, corpus, seconds: float = 20.0, steps: int |
     seed = config["seed"] if config.get("seed") is not None else 0
     keras.utils.set_random_seed(seed)  # the same settings and corpus give about the same curve
     model = compiled_model(config, base_config, vocab_size)
-    windows = RandomWindows(ids, config["seq_len"], config["batch_size"], seed)
+    windows = RandomWindows(ids, config, seed)  # short windows throughout: the rates of most of a run
 
     def step(i: int, rate: float) -> float:
         model.optimizer.learning_rate.assign(rate)
@@ -108,15 +108,15 @@ def _training_ids(config: dict, corpus) -> tuple[np.ndarray, int]:
     """(the training split's token ids, the vocabulary size) the run would train on."""
     if not isinstance(corpus, (str, list, tuple)):
         ids = np.asarray(corpus, dtype=np.int32)
-        require_min_tokens(len(ids), config["seq_len"])
+        require_min_tokens(len(ids), short_window(config))
         return ids, int(config.get("vocab_size") or ids.max() + 1)
     text = load_corpus(corpus).text
-    require_min_length(text, config["seq_len"], config["val_fraction"])
+    require_min_length(text, short_window(config), config["val_fraction"])  # the windows it reads
     train_text, _ = split_text(text, config["val_fraction"])
     train_text = train_text[:MAX_CHARS]
     tokenizer = run_tokenizer(train_text, config["tokenizer"], config["max_vocab"], config.get("init_from"))
     ids = np.asarray(tokenizer.encode(train_text), dtype=np.int32)
-    require_min_tokens(len(ids), config["seq_len"])
+    require_min_tokens(len(ids), short_window(config))
     return ids, tokenizer.vocab_size
 
 

@@ -20,8 +20,9 @@ from textgen.files import atomic_write_json, read_json, textgen_home
 
 FILE_NAME = "speeds.json"
 # What decides the time a step takes: the backend and device, the model's shape and the
-# size of each step. The learning rate, dropout and the text itself do not.
-SHAPE = ("arch", "tokenizer", "layers", "units", "embedding_dim", "seq_len", "batch_size")
+# size of each step (with a sequence-length warm-up, its short windows). The learning rate,
+# dropout and the text itself do not.
+SHAPE = ("arch", "tokenizer", "layers", "units", "embedding_dim", "seq_len", "short_seq_len", "batch_size")
 PROBE_STEPS = 8  # timed after one compiling step: enough for a steady figure in seconds
 
 

@@ -197,7 +197,8 @@ def suggested_settings(chars: int, device: str = "cpu", tokenizer: str = "char",
     below, shapes, reasons = next(row for row in SIZE_TABLE if row[0] is None or tokens < row[0])
     settings = dict(shapes.get(device, shapes["cpu"]))
     vocab = vocab_size or (TYPICAL_CHAR_VOCABULARY if tokenizer == "char" else config.VOCAB_DEFAULTS[tokenizer])
-    # The Balanced preset with this shape's kind of network: a GRU's 64 even on a GPU.
+    # The Balanced preset with this shape's kind of network: a GRU's 256 even on a GPU (its
+    # windows warm up from 64, config.short_window).
     preset = config.preset_values("balanced", "gpu" if settings["arch"] == "transformer" else "cpu")
     held_out = config.COMMON_DEFAULTS["val_fraction"] if val_fraction is None else val_fraction
     settings["seq_len"] = fitting_seq_len(chars, preset["seq_len"], held_out)

@@ -22,10 +22,11 @@ from textgen import capacity, files, references, runs, speeds, __version__
 from textgen.callbacks import RunMonitor, TrainingState
 from textgen.checkpoints import clear_torn_writes, restore_run, truncate_log
 from textgen.doctor import NOTES_FILE
-from textgen.config import COMMON_DEFAULTS, fine_tune_config
+from textgen.config import (COMMON_DEFAULTS, fine_tune_config, fitted_seq_len, short_window,
+                            tokens_per_step, windows_a_step)
 from textgen.corpus import load_corpus, split_text, require_min_length, require_min_tokens
 from textgen.heldout import held_out_record, run_held_out_warning
-from textgen.backend import configure_devices, choose_parallel, gpu_report, Parallel
+from textgen.backend import configure_devices, choose_parallel, gpu_report, windows_of_any_shape, Parallel
 from textgen.device import detect_device, unused_gpu_message
 from textgen.errors import TextgenError
 from textgen.evaluation import HeldOutText, Scorer
@@ -40,35 +41,38 @@ from textgen.unknowns import (attach_spelling_counts, spelling_nats_per_char, un
 class RandomWindows(keras.utils.PyDataset):
     """Endless batches of (x, y) windows at random offsets of the training ids.
 
-    Batch ``i`` depends only on the seed and the global step, so a resumed run
-    sees exactly the data it would have seen without the interruption. Windows
-    are gathered on the fly: overlapping windows are never materialised.
-    ``shard``: this process's number when several processes (machines) train
-    together, each feeding its own share of the global batch.
+    Each step takes ``config.windows_a_step(settings, long)`` windows: short ones, or
+    seq_len ones where ``long_at(step)`` says so (None: never; the sequence-length warm-up,
+    textgen.config). Batch ``i`` depends only on the seed, the global step and its window
+    length, so a resumed run sees exactly the data it would have seen without the
+    interruption. Windows are gathered on the fly: overlapping windows are never
+    materialised. ``shard``: this process's number when ``shards`` processes (machines)
+    train together, each feeding its own share of the global batch.
     """
 
-    def __init__(self, ids, seq_len, batch_size, seed, first_step=0, shard=None):
+    def __init__(self, ids, settings, seed, first_step=0, shard=None, shards=1, long_at=None):
         super().__init__()
-        self.ids, self.seq_len, self.batch_size = ids, seq_len, batch_size
-        self.seed, self.first_step, self.shard = seed, first_step, shard
-        self.span = np.arange(seq_len + 1)
+        self.ids, self.settings, self.seed, self.first_step = ids, settings, seed, first_step
+        self.shard, self.shards, self.long_at = shard, shards, long_at
 
     @property
     def num_batches(self):
         return None  # endless; the training loop decides when to stop
 
     def __getitem__(self, i):
-        key = (self.seed, self.first_step + i) + (() if self.shard is None else (self.shard,))
+        step = self.first_step + i
+        count, length = windows_a_step(self.settings, bool(self.long_at and self.long_at(step)))
+        key = (self.seed, step) + (() if self.shard is None else (self.shard,))
         rng = np.random.default_rng(key)
-        starts = rng.integers(0, len(self.ids) - self.seq_len - 1, self.batch_size, endpoint=True)
-        windows = self.ids[starts[:, None] + self.span]
+        starts = rng.integers(0, len(self.ids) - length - 1, count // self.shards, endpoint=True)
+        windows = self.ids[starts[:, None] + np.arange(length + 1)]
         return windows[:, :-1], windows[:, 1:]
 
 
 def total_steps_for(config, train_tokens):
-    """Training steps for the set number of epochs: each step reads batch_size x seq_len
+    """Training steps for the set number of epochs: each step reads config.tokens_per_step
     tokens, so the epoch shown never passes the setting (at least one step)."""
-    return max(1, int(config["epochs"] * train_tokens // (config["batch_size"] * config["seq_len"])))
+    return max(1, int(config["epochs"] * train_tokens // tokens_per_step(config)))
 
 
 
@@ -163,7 +167,8 @@ def train(corpus_specs, out_dir, config, explicit=None, resume=False, started=No
                                base_dir=base_dir)
         base_config, _ = check_saved_model(base_dir)  # it may be an imported run: untrusted
         config = fine_tune_config(config, explicit, base_config)
-    require_min_length(corpus.text, config["seq_len"], config["val_fraction"])
+    # A warm-up run's long windows shrink to what a small text holds (_fit): its short ones must fit.
+    require_min_length(corpus.text, short_window(config), config["val_fraction"])
     # Before anything is written: a model too big for this machine is refused with a sentence.
     # The exact vocabulary is known once the tokenizer is built (checked again in _fit).
     vocab_floor = ((saved if resume else base_config or {}).get("vocab_size")
@@ -248,6 +253,11 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
         log(str(held_out_note))
     tokenizer = _run_tokenizer(run_dir, corpus, config, base_config, resume, train_text, val_text, log)
     train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
+    longest = fitted_seq_len(config, len(train_ids), len(val_ids))
+    if longest != config["seq_len"]:
+        log(f"The text holds windows of at most {longest} tokens in each part, so this run's "
+            f"windows grow from {short_window(config)} to {longest} tokens, not {config['seq_len']}.")
+        config["seq_len"] = longest
     require_min_tokens(len(train_ids), config["seq_len"], len(val_ids))
     chars_per_token = len(train_text) / len(train_ids)
     # Periodic scoring uses the start of the held-out split when it is very long.
@@ -289,8 +299,11 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
     remaining = state.total_steps - state.step
     if remaining > 0 and not monitor.clock.out_of_time():
         shards = parallel.process_count
-        data = RandomWindows(train_ids, config["seq_len"], config["batch_size"] // shards, seed,
-                             state.step, shard=parallel.process_index if shards > 1 else None)
+        data = RandomWindows(train_ids, config, seed, state.step, shards=shards,
+                             shard=parallel.process_index if shards > 1 else None,
+                             long_at=monitor.schedule.long_windows_at)
+        if short_window(config) < config["seq_len"]:
+            data = windows_of_any_shape(data)
         model.fit(data, epochs=1, steps_per_epoch=remaining, callbacks=[monitor], verbose=0,
                   shuffle=False)
     final_state, message = monitor.wrap_up()
@@ -327,7 +340,7 @@ def measure_speed(settings: dict, vocab_size: int, steps: int = speeds.PROBE_STE
     probe textgen.speeds.measure_in_child runs; about 5-30 s on a CPU."""
     configure_devices()
     model = compiled_model({**COMMON_DEFAULTS, **settings}, None, vocab_size)
-    ids = np.random.default_rng(0).integers(0, vocab_size, (settings["batch_size"], settings["seq_len"] + 1))
+    ids = np.random.default_rng(0).integers(0, vocab_size, (settings["batch_size"], short_window(settings) + 1))
     x, y = ids[:, :-1].astype("int32"), ids[:, 1:].astype("int32")
     model.train_on_batch(x, y)
     began = time.perf_counter()
