@@ -25,7 +25,7 @@ def from_scratch(open_page):
 def test_a_small_text_is_suggested_a_small_model_and_the_button_fills_the_form(open_page):
     at = from_scratch(open_page)
     box = next(m.value for m in at.markdown if "Suggested for this text" in m.value)
-    assert "GRU, 1 layer of 256 units, sequence length 64, dropout 0.2, 2 min 00 s" in box and "CPU" in box
+    assert "GRU, 1 layer of 256 units, sequence length 256, dropout 0.2, 2 min 00 s" in box and "CPU" in box
     assert any(c.value.startswith("Why: A small text") for c in at.caption)
     assert number(at, "Layers").value == 2  # Balanced's, until the suggestion is used
     button(at, "Use these settings").click().run()

@@ -8,7 +8,7 @@ from textgen import config, train_options
 from textgen.errors import TextgenError
 from textgen.files import atomic_write_json
 
-FORM = dict(layers=2, units=256, embedding_dim=64, seq_len=64, batch_size=64, dropout=0.0,
+FORM = dict(layers=2, units=256, embedding_dim=128, seq_len=256, batch_size=64, dropout=0.0,
             learning_rate=5e-3, epochs=1000, val_fraction=0.1, time_budget=600.0, seed=None,
             arch="gru", tokenizer="char")  # the Balanced preset as the form shows it
 
