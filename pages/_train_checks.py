@@ -102,7 +102,12 @@ def show_estimates(resolved: dict, overview: dict | None, init_from: str | None)
     show_speed(resolved, found, seconds)
     shortest = config.short_window(resolved)  # a warm-up's long windows shrink to what the text holds
     minimum = corpus.min_corpus_length(shortest, resolved["val_fraction"])
-    if stats["chars"] < minimum:
+    if stats["chars"] < minimum and shortest < resolved["seq_len"]:  # the box shows the longer one
+        st.error(t("The corpus has {chars:,} characters; this run's windows start at {seq_len} "
+                   "tokens, so it needs at least {minimum:,}. Add more text on the Corpus page or "
+                   "set a sequence length below {seq_len} under Advanced settings.",
+                   chars=stats["chars"], seq_len=shortest, minimum=minimum))
+    elif stats["chars"] < minimum:
         st.error(t("The corpus has {chars:,} characters; with a sequence length of "
                    "{seq_len} it needs at least {minimum:,}. Add more text on the "
                    "Corpus page or lower the sequence length under Advanced settings.",

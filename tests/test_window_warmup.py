@@ -116,6 +116,31 @@ def test_a_text_too_small_for_the_long_windows_trains_with_shorter_ones_and_says
     assert any("windows grow from 8 to 16 tokens, not 64" in line for line in said)
 
 
+def test_a_run_saved_before_the_warm_up_resumes_with_one_window_length_throughout(tmp_path, monkeypatch):
+    import time
+
+    corpus = tmp_path / "pattern.txt"
+    corpus.write_text(PATTERN * 60, encoding="utf-8")
+    run = tmp_path / "run"
+    # Prepared, then stopped before its first step; its config.json as a run saved before the
+    # warm-up existed has it: no short_seq_len.
+    first = train([str(corpus)], run, resolve_config("quick", **dict(TINY, time_budget=0.001), epochs=2),
+                  started=time.time() - 2, log=lambda m: None)
+    assert first["state"] == "stopped"
+    saved = files.read_json(run / "config.json")
+    del saved["short_seq_len"]
+    files.atomic_write_json(run / "config.json", saved)
+    seen = []
+    original = RandomWindows.__getitem__
+    monkeypatch.setattr(RandomWindows, "__getitem__",
+                        lambda self, i: seen.append(original(self, i)[0].shape) or original(self, i))
+    status = train([], run, resolve_config("quick", **TINY, epochs=2), explicit={"time_budget": 0}, resume=True,
+                   log=lambda m: None)
+    assert status["state"] == "completed" and status["step"] == status["total_steps"]
+    assert set(seen) == {(4, 32)}
+    assert "short_seq_len" not in files.read_json(run / "config.json")
+
+
 def test_the_base_model_target_pins_the_shape_the_shipped_model_has():
     root = Path(__file__).resolve().parent.parent
     shipped = files.read_json(root / "assets" / "base-model" / "config.json")

@@ -143,8 +143,14 @@ def fitted_seq_len(config: dict, train_tokens: int, held_out_tokens: int) -> int
     hold ``train_tokens`` and ``held_out_tokens`` tokens: halved until each split holds a
     window and its next token, but not below short_window, so a text that holds the short
     windows trains; any other run's seq_len as set."""
-    seq_len, least = config["seq_len"], short_window(config)
-    while seq_len > least and min(train_tokens, held_out_tokens) < seq_len + 1:
+    return halved_to_fit(config["seq_len"], short_window(config),
+                         lambda tokens: min(train_tokens, held_out_tokens) >= tokens + 1)
+
+
+def halved_to_fit(seq_len: int, least: int, fits) -> int:
+    """``seq_len`` (tokens) halved until ``fits(seq_len)`` is true, but never below ``least``
+    (returned even where that does not fit: the caller's length check then says why)."""
+    while seq_len > least and not fits(seq_len):
         seq_len = max(least, seq_len // 2)
     return seq_len
 

@@ -167,10 +167,8 @@ def fitting_seq_len(chars: int, seq_len: int, val_fraction: float) -> int:
     its training and held-out parts (corpus.min_corpus_length), but not below config.RANGES'
     least sequence length (which a text too small for even that does not fit either).
     Raises TextgenError for a held-out share outside 0 to 1, as min_corpus_length does."""
-    least = config.RANGES["seq_len"][1]
-    while seq_len > least and min_corpus_length(seq_len, val_fraction) > chars:
-        seq_len = max(least, seq_len // 2)
-    return seq_len
+    return config.halved_to_fit(seq_len, config.RANGES["seq_len"][1],
+                                lambda tokens: min_corpus_length(tokens, val_fraction) <= chars)
 
 
 def suggested_settings(chars: int, device: str = "cpu", tokenizer: str = "char",
