@@ -4,7 +4,7 @@
 
 ``--flags`` adds train flags, e.g. "--embedding-dim 64 --seq-len 64" for Balanced's
 settings before its sequence-length warm-up. ``--budget 0 --flags "--epochs 5"`` trains a
-fixed number of steps instead (Balanced: 1,226), so a figure does not depend on how busy a
+fixed number of steps instead (Balanced: 1,225), so a figure does not depend on how busy a
 shared machine is; the steps a quiet machine's 285 s hold are in benchmarks/README.md.
 
 Runs the real CLI (`train ... --time-budget`, then `evaluate`), so start-up,
