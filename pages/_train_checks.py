@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages._shared import chosen_corpus, error_text, shipped_models, show_error, t
-from textgen import capacity, charts, config, corpus, estimates, heldout, speeds, suggestions, unknowns
+from textgen import capacity, charts, corpus, estimates, heldout, speeds, suggestions, unknowns
 from textgen.errors import TextgenError
 
 
@@ -100,18 +100,9 @@ def show_estimates(resolved: dict, overview: dict | None, init_from: str | None)
                   help=t("The time budget, or all epochs at the speed measured on this machine if that "
                          "is sooner. A run stops earlier once its held-out loss stops improving."))
     show_speed(resolved, found, seconds)
-    shortest = config.short_window(resolved)  # a warm-up's long windows shrink to what the text holds
-    minimum = corpus.min_corpus_length(shortest, resolved["val_fraction"])
-    if stats["chars"] < minimum and shortest < resolved["seq_len"]:  # the box shows the longer one
-        st.error(t("The corpus has {chars:,} characters; this run's windows start at {seq_len} "
-                   "tokens, so it needs at least {minimum:,}. Add more text on the Corpus page or "
-                   "set a sequence length below {seq_len} under Advanced settings.",
-                   chars=stats["chars"], seq_len=shortest, minimum=minimum))
-    elif stats["chars"] < minimum:
-        st.error(t("The corpus has {chars:,} characters; with a sequence length of "
-                   "{seq_len} it needs at least {minimum:,}. Add more text on the "
-                   "Corpus page or lower the sequence length under Advanced settings.",
-                   chars=stats["chars"], seq_len=shortest, minimum=minimum))
+    problem = corpus.length_problem(stats["chars"], resolved)
+    if problem is not None:
+        show_error(problem)
     return fits_in_memory(resolved, found.get("vocab_size") or 2)
 
 

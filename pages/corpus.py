@@ -160,25 +160,18 @@ def warnings_for(overview: dict) -> None:
     stats = overview["stats"]
     settings = st.session_state.get(remember("train_settings", fits=train_settings_fit)) or {}
     defaults = config.resolve_config(settings.get("preset"), preset_device())
-    # The shortest windows the run needs: a warm-up's long ones shrink to what the text holds.
-    seq_len = config.short_window(dict(defaults, seq_len=settings.get("seq_len") or defaults["seq_len"]))
-    val_fraction = settings.get("val_fraction") or defaults["val_fraction"]
-    minimum = corpus.min_corpus_length(seq_len, val_fraction)
-    if stats["chars"] < minimum:
-        st.error(t(
-            "Too small for the chosen settings: the text has {chars:,} characters, and "
-            "with a sequence length of {seq_len} and a held-out share of {val_fraction:g} it "
-            "needs at least {minimum:,}. Add more text or lower the sequence length in "
-            "Train > Advanced settings.",
-            chars=stats["chars"], seq_len=seq_len, val_fraction=val_fraction, minimum=minimum),
-            icon=":material/error:")
-    else:
-        if stats["chars"] < SMALL_CORPUS_CHARS:
-            st.warning(t(
-                "This is a small text ({chars:,} characters). A model will learn its "
-                "spelling and style but will soon start repeating it word for word. "
-                "100,000 characters or more give better results.", chars=stats["chars"]),
-                icon=":material/warning:")
+    run = dict(defaults, seq_len=settings.get("seq_len") or defaults["seq_len"],
+               val_fraction=settings.get("val_fraction") or defaults["val_fraction"])
+    problem = corpus.length_problem(stats["chars"], run)
+    if problem is not None:
+        st.error(t("Too small for the chosen settings on the Train page.") + " " + error_text(problem),
+                 icon=":material/error:")
+    elif stats["chars"] < SMALL_CORPUS_CHARS:
+        st.warning(t(
+            "This is a small text ({chars:,} characters). A model will learn its "
+            "spelling and style but will soon start repeating it word for word. "
+            "100,000 characters or more give better results.", chars=stats["chars"]),
+            icon=":material/warning:")
     if stats["distinct_chars"] > LARGE_VOCABULARY:
         st.warning(t(
             "This text uses {count:,} different characters. Each one is an "

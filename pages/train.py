@@ -184,9 +184,10 @@ def show_window_warmup(resolved: dict) -> None:
     """Says how the windows grow in a run with a sequence-length warm-up (config.short_window)."""
     short, long = config.windows_a_step(resolved, False), config.windows_a_step(resolved, True)
     if short != long:
-        st.caption(t("Windows of {short} tokens, {count} a step, until the last tenth of the run; then "
-                     "windows of {seq_len}, {long_count} a step. Short windows give more steps a second; "
-                     "the long ones teach the model the longer context it is scored with.",
+        st.caption(t("Windows of {short} tokens, {count} a step (the batch size), until the last tenth of "
+                     "the run; then windows of {seq_len}, {long_count} a step, so each step reads as many "
+                     "tokens. Short windows give more steps a second; the long ones teach the model the "
+                     "longer context it is scored with.",
                      short=short[1], count=short[0], seq_len=long[1], long_count=long[0]))
 
 

@@ -72,6 +72,16 @@ def test_pasted_text_is_used_and_a_tiny_text_is_flagged(open_page):
     assert any("Too small for the chosen settings" in e.value for e in at.error)
 
 
+def test_a_small_text_is_told_the_windows_balanced_starts_on_and_the_longest_length_that_fits(open_page):
+    at = open_page("corpus")
+    at.text_area[0].input(("A cat sat on the mat. " * 20)[:311])
+    button(at, "Use this text").click().run()
+    assert not at.exception
+    # Balanced's windows start at 64 tokens (the box shows 256), and 32 to 63 need 321 or more.
+    assert any("this run's windows start at 64 tokens and grow to its sequence length of 256" in e.value
+               and e.value.endswith("set a sequence length of 31 or less.") for e in at.error)
+
+
 def test_builtin_corpus_choice(open_page):
     at = open_page("corpus")
     at.radio[0].set_value("python-docs")

@@ -14,8 +14,11 @@ from textgen.corpus import (
     builtin_text,
     corpus_stats,
     load_corpus,
+    length_problem,
+    longest_fitting_seq_len,
     min_corpus_length,
     require_min_length,
+    require_min_tokens,
     split_text,
 )
 from textgen.encodings import MULTIBYTE_ENCODINGS, SINGLE_BYTE_LABELS, decode_bytes, normalize_newlines, read_text
@@ -435,21 +438,70 @@ def test_split_of_reference_corpus():
     assert held_out == text[len(train):]
 
 
+def one_window_length(seq_len, fraction):
+    """A run's settings that train on windows of ``seq_len`` throughout (no warm-up)."""
+    return {"arch": "gru", "seq_len": seq_len, "val_fraction": fraction}
+
+
 @pytest.mark.parametrize("seq_len, fraction", [(64, 0.1), (100, 0.5), (7, 0.25), (256, 0.05)])
 def test_min_length_is_exact(seq_len, fraction):
     minimum = min_corpus_length(seq_len, fraction)
-    require_min_length("x" * minimum, seq_len, fraction)
+    require_min_length("x" * minimum, one_window_length(seq_len, fraction))
     with pytest.raises(TextgenError):
-        require_min_length("x" * (minimum - 1), seq_len, fraction)
+        require_min_length("x" * (minimum - 1), one_window_length(seq_len, fraction))
+
+
+@pytest.mark.parametrize("chars, fraction", [(311, 0.1), (400, 0.1), (51, 0.1), (1000, 0.5), (90, 0.25)])
+def test_the_longest_fitting_sequence_length_fits_and_one_more_does_not(chars, fraction):
+    longest = longest_fitting_seq_len(chars, fraction)
+    assert min_corpus_length(longest, fraction) <= chars < min_corpus_length(longest + 1, fraction)
+
+
+def test_a_text_too_small_for_any_window_fits_no_sequence_length():
+    assert longest_fitting_seq_len(5, 0.1) == 0 and longest_fitting_seq_len(0, 0.1) == 0
 
 
 def test_too_short_message():
     with pytest.raises(TextgenError) as info:
-        require_min_length("x" * 100, 64, 0.1)
+        require_min_length("x" * 100, one_window_length(64, 0.1))
     message = str(info.value)
     assert message.startswith("The corpus has 100 characters; with a sequence length of 64 "
                               "and a held-out share of 0.1 it needs at least ")
-    assert message.endswith("Add more text or lower the sequence length.")
+    assert message.endswith("Add more text or set a sequence length of 9 or less.")
+    assert min_corpus_length(9, 0.1) <= 100 < min_corpus_length(10, 0.1)
+
+
+def test_the_too_short_message_of_a_warm_up_names_its_first_windows_and_a_length_that_fits():
+    # 311 characters: windows of 32 need 321, so lowering the length "below 64" is not enough.
+    warm_up = {"arch": "gru", "seq_len": 256, "short_seq_len": 64, "val_fraction": 0.1}
+    message = str(length_problem(311, warm_up))
+    assert ("this run's windows start at 64 tokens and grow to its sequence length of 256, so "
+            "with a held-out share of 0.1 it needs at least 641.") in message
+    assert message.endswith("set a sequence length of 31 or less.")
+    assert length_problem(311, dict(warm_up, seq_len=31)) is None  # the advice taken
+    assert "of 31 or less" in str(length_problem(311, dict(warm_up, seq_len=32)))
+    assert length_problem(641, warm_up) is None  # the long windows shrink to what the text holds
+
+
+def test_the_too_short_message_of_a_text_no_window_fits_asks_only_for_more_text():
+    message = str(length_problem(20, one_window_length(64, 0.1)))
+    assert message == ("The corpus has 20 characters; even windows of 4 tokens, the shortest a run can "
+                       "read, need at least 41 with a held-out share of 0.1. Add more text.")
+
+
+def test_too_few_tokens_names_the_longest_sequence_length_the_training_part_holds():
+    require_min_tokens(66, 64, 5)  # a window of 64 and its next token, with one to spare
+    with pytest.raises(TextgenError) as info:
+        require_min_tokens(40, 64, 5)
+    assert str(info.value) == ("The corpus is too short for a sequence length of 64 tokens: its training "
+                               "part has 40 tokens. Add more text or set a sequence length of 38 or less.")
+    require_min_tokens(40, 38, 5)  # the advice taken
+
+
+def test_too_few_held_out_tokens_asks_only_for_more_text():
+    with pytest.raises(TextgenError) as info:
+        require_min_tokens(400, 64, 1)
+    assert str(info.value).endswith("its held-out part 1. Add more text.")
 
 
 # --- uploads ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textgen.config import RANGES, short_window
 from textgen.encodings import Note, code_points, decode_bytes, normalize_newlines, read_text
 from textgen.errors import TextgenError
 from textgen.i18n import english
@@ -331,19 +332,70 @@ def require_min_tokens(train_tokens: int, seq_len: int, held_out_tokens: int = 2
     """Raise TextgenError when ``train_tokens`` training tokens make no training window of
     ``seq_len`` (plus the next token), or ``held_out_tokens`` none to score: a word or
     subword tokenizer can leave too few tokens of a text long enough in characters."""
-    if train_tokens <= seq_len + 1 or held_out_tokens < 2:
-        raise TextgenError("The corpus is too short for a sequence length of {seq_len} tokens. "
-                           "Add more text or lower the sequence length.", seq_len=seq_len)
+    if train_tokens > seq_len + 1 and held_out_tokens >= 2:
+        return
+    longest = train_tokens - 2  # a window and its next token
+    if held_out_tokens < 2 or longest < RANGES["seq_len"][1]:
+        raise TextgenError("The corpus is too short for a sequence length of {seq_len} tokens: its "
+                           "training part has {train:,} tokens and its held-out part {held_out:,}. "
+                           "Add more text.", seq_len=seq_len, train=train_tokens, held_out=held_out_tokens)
+    raise TextgenError("The corpus is too short for a sequence length of {seq_len} tokens: its "
+                       "training part has {train:,} tokens. Add more text or set a sequence length "
+                       "of {longest} or less.", seq_len=seq_len, train=train_tokens, longest=longest)
 
 
-def require_min_length(text: str, seq_len: int, val_fraction: float) -> None:
-    """Raise TextgenError naming the minimum size when the corpus is too short to make
-    even one training window and one held-out window."""
-    minimum = min_corpus_length(seq_len, val_fraction)
-    if not _splits_long_enough(len(text), seq_len + 1, val_fraction):
-        raise TextgenError(
-            "The corpus has {chars:,} characters; with a sequence length of {seq_len} "
-            "and a held-out share of {val_fraction:g} it needs at least {minimum:,}. "
-            "Add more text or lower the sequence length.",
-            chars=len(text), seq_len=seq_len, val_fraction=val_fraction, minimum=minimum,
-        )
+def longest_fitting_seq_len(chars: int, val_fraction: float) -> int:
+    """The longest sequence length (in characters) whose windows a text of ``chars``
+    characters holds in both its splits (min_corpus_length); 0 when not even 1 fits.
+    Raises TextgenError for a held-out share outside 0 to 1, as min_corpus_length does."""
+    # min_corpus_length grows with the sequence length: a binary search between one that
+    # fits (0, trivially) and one that cannot (a window as long as the whole text).
+    fits, too_long = 0, max(1, chars)
+    while too_long - fits > 1:
+        middle = (fits + too_long) // 2
+        if min_corpus_length(middle, val_fraction) <= chars:
+            fits = middle
+        else:
+            too_long = middle
+    return fits
+
+
+def length_problem(chars: int, config: dict) -> TextgenError | None:
+    """None when a text of ``chars`` characters holds the first windows of a run of
+    ``config`` (its arch, seq_len, short_seq_len and val_fraction; config.short_window) in
+    both splits; else the TextgenError saying how many characters it needs, for the windows
+    the run really starts on, and the longest sequence length that would fit (or that none
+    does, when not even config.RANGES' shortest fits)."""
+    first, val_fraction = short_window(config), config["val_fraction"]
+    minimum = min_corpus_length(first, val_fraction)
+    if chars >= minimum:
+        return None
+    longest, least = longest_fitting_seq_len(chars, val_fraction), RANGES["seq_len"][1]
+    if longest < least:
+        return TextgenError(
+            "The corpus has {chars:,} characters; even windows of {least} tokens, the shortest "
+            "a run can read, need at least {minimum:,} with a held-out share of {val_fraction:g}. "
+            "Add more text.",
+            chars=chars, least=least, minimum=min_corpus_length(least, val_fraction),
+            val_fraction=val_fraction)
+    if first < config["seq_len"]:  # a warm-up: the person set the longer length they end on
+        return TextgenError(
+            "The corpus has {chars:,} characters; this run's windows start at {first} tokens and "
+            "grow to its sequence length of {seq_len}, so with a held-out share of "
+            "{val_fraction:g} it needs at least {minimum:,}. Add more text or set a sequence "
+            "length of {longest} or less.",
+            chars=chars, first=first, seq_len=config["seq_len"], val_fraction=val_fraction,
+            minimum=minimum, longest=longest)
+    return TextgenError(
+        "The corpus has {chars:,} characters; with a sequence length of {seq_len} and a "
+        "held-out share of {val_fraction:g} it needs at least {minimum:,}. Add more text or "
+        "set a sequence length of {longest} or less.",
+        chars=chars, seq_len=first, val_fraction=val_fraction, minimum=minimum, longest=longest)
+
+
+def require_min_length(text: str, config: dict) -> None:
+    """Raise length_problem's TextgenError when ``text`` is too short to make even one
+    training window and one held-out window of the run ``config`` describes."""
+    problem = length_problem(len(text), config)
+    if problem is not None:
+        raise problem

@@ -111,7 +111,7 @@ def _training_ids(config: dict, corpus) -> tuple[np.ndarray, int]:
         require_min_tokens(len(ids), short_window(config))
         return ids, int(config.get("vocab_size") or ids.max() + 1)
     text = load_corpus(corpus).text
-    require_min_length(text, short_window(config), config["val_fraction"])  # the windows it reads
+    require_min_length(text, config)  # the windows it reads
     train_text, _ = split_text(text, config["val_fraction"])
     train_text = train_text[:MAX_CHARS]
     tokenizer = run_tokenizer(train_text, config["tokenizer"], config["max_vocab"], config.get("init_from"))

@@ -168,7 +168,7 @@ def train(corpus_specs, out_dir, config, explicit=None, resume=False, started=No
         base_config, _ = check_saved_model(base_dir)  # it may be an imported run: untrusted
         config = fine_tune_config(config, explicit, base_config)
     # A warm-up run's long windows shrink to what a small text holds (_fit): its short ones must fit.
-    require_min_length(corpus.text, short_window(config), config["val_fraction"])
+    require_min_length(corpus.text, config)
     # Before anything is written: a model too big for this machine is refused with a sentence.
     # The exact vocabulary is known once the tokenizer is built (checked again in _fit).
     vocab_floor = ((saved if resume else base_config or {}).get("vocab_size")
