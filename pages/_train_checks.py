@@ -74,7 +74,7 @@ def show_speed(resolved: dict, found: dict, seconds: float) -> None:
                      speed=tokens_per_s * chars_per_token))
         return
     if st.button(t("Measure the speed on this machine"), icon=":material/speed:", key="train_measure_speed",
-                 help=t("A few training steps of these settings (about 10 to 30 seconds), to see how much "
+                 help=t("A few training steps of these settings (about 10 to 40 seconds), to see how much "
                         "of the text the run will read; remembered for these settings.")):
         try:
             with st.spinner(t("Measuring a few training steps...")):
@@ -102,7 +102,7 @@ def show_estimates(resolved: dict, overview: dict | None, init_from: str | None)
     show_speed(resolved, found, seconds)
     problem = corpus.length_problem(stats["chars"], resolved)
     if problem is not None:
-        show_error(problem)
+        show_error(problem, icon=":material/error:")
     return fits_in_memory(resolved, found.get("vocab_size") or 2)
 
 

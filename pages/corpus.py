@@ -164,7 +164,7 @@ def warnings_for(overview: dict) -> None:
                val_fraction=settings.get("val_fraction") or defaults["val_fraction"])
     problem = corpus.length_problem(stats["chars"], run)
     if problem is not None:
-        st.error(t("Too small for the chosen settings on the Train page.") + " " + error_text(problem),
+        st.error(t("Too small for the chosen settings on the Train page. {reason}", reason=error_text(problem)),
                  icon=":material/error:")
     elif stats["chars"] < SMALL_CORPUS_CHARS:
         st.warning(t(

@@ -185,10 +185,11 @@ def show_window_warmup(resolved: dict) -> None:
     short, long = config.windows_a_step(resolved, False), config.windows_a_step(resolved, True)
     if short != long:
         st.caption(t("Windows of {short} tokens, {count} a step (the batch size), until the last tenth of "
-                     "the run; then windows of {seq_len}, {long_count} a step, so each step reads as many "
-                     "tokens. Short windows give more steps a second; the long ones teach the model the "
-                     "longer context it is scored with.",
-                     short=short[1], count=short[0], seq_len=long[1], long_count=long[0]))
+                     "the run; then windows of {seq_len}, {long_count} a step, so each step still reads "
+                     "{tokens:,} tokens. Short windows give more steps a second; the long ones teach the "
+                     "model the longer context it is scored with.",
+                     short=short[1], count=short[0], seq_len=long[1], long_count=long[0],
+                     tokens=config.tokens_per_step(resolved)))
 
 
 def settings_form(overview: dict | None) -> dict | None:

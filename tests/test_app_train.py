@@ -625,6 +625,6 @@ def test_balanced_says_how_its_windows_grow_and_quick_says_nothing(open_page):
     at = open_page("train")
     captions = " ".join(c.value for c in at.caption)
     assert ("Windows of 64 tokens, 64 a step (the batch size), until the last tenth of the run; then "
-            "windows of 256, 16 a step, so each step reads as many tokens.") in captions
+            "windows of 256, 16 a step, so each step still reads 4,096 tokens.") in captions
     at.radio[0].set_value("Quick").run()
     assert "Windows of" not in " ".join(c.value for c in at.caption)

@@ -3,11 +3,12 @@ the last tenth of the run, with the same tokens a step; a Transformer always rea
 window; a small text shrinks the long windows to what it holds."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from textgen import files
+from textgen import callbacks, files, training
 from textgen.callbacks import long_windows
 from textgen.config import fitted_seq_len, resolve_config, short_window, tokens_per_step, windows_a_step
 from textgen.training import RandomWindows, train
@@ -146,3 +147,59 @@ def test_the_base_model_target_pins_the_shape_the_shipped_model_has():
     shipped = files.read_json(root / "assets" / "base-model" / "config.json")
     recipe = (root / "Makefile").read_text(encoding="utf-8")
     assert f"--embedding-dim {shipped['embedding_dim']} --seq-len {shipped['seq_len']}" in recipe
+
+
+def test_a_warm_up_runs_speed_for_the_next_estimate_weighs_short_and_long_windows_by_their_steps(
+        tmp_path, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(callbacks.time, "time", lambda: now[0])
+    state = callbacks.TrainingState(step=0, total_steps=100)
+    log = callbacks.MetricsLog(state, tmp_path, SimpleNamespace(run_seconds=lambda: 0.0), 4096, 1.0, 0.0,
+                               long_at=lambda step: step >= 90)
+
+    def train_steps(count, seconds_each):
+        for _ in range(count):
+            state.step += 1
+            log.add(2.0)
+        now[0] += count * seconds_each
+        log.take_window()
+
+    assert log.run_chars_per_sec() is None  # nothing trained yet
+    train_steps(90, 0.1)
+    assert log.run_chars_per_sec() == pytest.approx(40960)  # before the long windows: the short ones'
+    train_steps(10, 0.25)
+    assert state.chars_per_sec == pytest.approx(16384)  # the last record: the long windows alone
+    # 90 % of the steps at 0.1 s and 10 % at 0.25 s: 0.115 s a step of 4,096 characters.
+    assert log.run_chars_per_sec() == pytest.approx(4096 / 0.115)
+
+
+def test_a_session_that_trained_only_long_windows_leaves_the_estimate_alone(tmp_path, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(callbacks.time, "time", lambda: now[0])
+    state = callbacks.TrainingState(step=95, total_steps=100)  # resumed in the run's last tenth
+    log = callbacks.MetricsLog(state, tmp_path, SimpleNamespace(run_seconds=lambda: 0.0), 4096, 1.0, 0.0,
+                               long_at=lambda step: step >= 90)
+    state.step, now[0] = 100, now[0] + 1.0
+    log.add(2.0)
+    log.take_window()
+    assert state.chars_per_sec and log.run_chars_per_sec() is None
+
+
+def test_the_speed_probe_of_a_warm_up_times_short_and_long_windows_and_weighs_them_by_steps(monkeypatch):
+    clock, shapes = [0.0], []
+
+    class TimedModel:
+        def train_on_batch(self, x, y):
+            shapes.append(x.shape)
+            clock[0] += 0.1 if x.shape[1] == 8 else 0.25  # a long window's step is slower
+
+    monkeypatch.setattr(training, "compiled_model", lambda *args: TimedModel())
+    monkeypatch.setattr(training, "configure_devices", lambda: None)
+    monkeypatch.setattr(training.time, "perf_counter", lambda: clock[0])
+    settings = resolve_config("balanced", **{k: TINY[k] for k in ("layers", "units", "embedding_dim",
+                                                                   "seq_len", "short_seq_len", "batch_size")})
+    tokens_per_s = training.measure_speed(settings, 20, steps=4)
+    assert set(shapes) == {(4, 8), (1, 32)}  # 4 windows of 8, then 1 of 32: 32 tokens a step
+    assert tokens_per_s == pytest.approx(32 / (0.9 * 0.1 + 0.1 * 0.25))
+    one_length = training.measure_speed(dict(settings, short_seq_len=None), 20, steps=4)
+    assert one_length == pytest.approx(4 * 32 / 0.25)  # no warm-up: 4 windows of 32, timed alone

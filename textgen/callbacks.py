@@ -22,7 +22,8 @@ import numpy as np
 
 from textgen import control, doctor, files, runs
 from textgen.checkpoints import CHECKPOINT_KEEPS, save_best_model, save_checkpoint
-from textgen.config import LONG_WINDOW_SHARE, PRESETS, check_setting, preset_values, tokens_per_step
+from textgen.config import (LONG_WINDOW_SHARE, PRESETS, check_setting, mean_step_seconds, preset_values,
+                            tokens_per_step)
 from textgen.errors import TextgenError
 from textgen.i18n import Message
 from textgen.sampling import Sampler
@@ -312,14 +313,19 @@ class LearningRateSchedule(RunCallback):
 
 
 class MetricsLog(RunCallback):
-    """Appends records to metrics.jsonl: the training loss and throughput since the last one."""
+    """Appends records to metrics.jsonl: the training loss and throughput since the last one.
 
-    def __init__(self, state, run_dir, clock, tokens_per_step, chars_per_token, train_spelling):
+    ``long_at(step)``: whether a step trained on a warm-up's long windows (long_windows),
+    whose throughput is kept apart for ``run_chars_per_sec``."""
+
+    def __init__(self, state, run_dir, clock, tokens_per_step, chars_per_token, train_spelling,
+                 long_at=lambda step: False):
         super().__init__(state)
         self.path, self.clock = Path(run_dir) / "metrics.jsonl", clock
         self.tokens_per_step, self.chars_per_token = tokens_per_step, chars_per_token
-        self.train_spelling = train_spelling
+        self.train_spelling, self.long_at = train_spelling, long_at
         self.window_began, self.loss_sum, self.batches = time.time(), 0.0, 0
+        self.phase_seconds, self.phase_batches = {False: 0.0, True: 0.0}, {False: 0, True: 0}
         self.last_written = 0.0
         self.listeners = []  # called with each record written (the Doctor reads them)
         self.carry = {}  # fields the next record takes along: the live controls applied since the last
@@ -358,8 +364,23 @@ class MetricsLog(RunCallback):
         record["chars_per_sec"] = round(self.batches * self.tokens_per_step
                                         * self.chars_per_token / seconds, 1)
         self.state.chars_per_sec = record["chars_per_sec"]
+        long = bool(self.long_at(self.state.step - 1))  # the phase of the step just trained
+        self.phase_seconds[long] += seconds
+        self.phase_batches[long] += self.batches
         self.window_began, self.loss_sum, self.batches = now, 0.0, 0
         return record
+
+    def run_chars_per_sec(self):
+        """Training characters a second of a whole run of these settings, from this session's
+        records: a warm-up's short and long windows (long_windows) weighed by their shares of
+        the steps (config.mean_step_seconds), so that an estimate by steps holds for both; the short windows' alone before the long ones began; None before any
+        record or when only long windows were trained here (a run resumed near its end)."""
+        step_seconds = {long: self.phase_seconds[long] / self.phase_batches[long]
+                        for long in (False, True) if self.phase_batches[long]}
+        if False not in step_seconds:
+            return None
+        seconds = mean_step_seconds(step_seconds[False], step_seconds.get(True))
+        return self.tokens_per_step * self.chars_per_token / max(seconds, 1e-9)
 
     def write(self, record=None, **extra):
         """Append ``record`` (default: the window since the last one) with ``extra`` fields;
@@ -803,7 +824,7 @@ class RunMonitor(RunCallback):
         self.clock = RunClock(state, config, started, time_offset)
         self.schedule = LearningRateSchedule(state, config, self.clock)
         self.metrics = MetricsLog(state, run_dir, self.clock, step_tokens, chars_per_token,
-                                  train_spelling)
+                                  train_spelling, self.schedule.long_windows_at)
         self.divergence = DivergenceWatch(state, run_dir, config, getattr(tokenizer, "vocab_size", None),
                                           chars_per_token, train_spelling)
         self.early_stop = EarlyStop(state, config)

@@ -155,6 +155,15 @@ def halved_to_fit(seq_len: int, least: int, fits) -> int:
     return seq_len
 
 
+def mean_step_seconds(short_s: float, long_s: float | None) -> float:
+    """Seconds a step takes over a whole run by steps, from a step's seconds on the short
+    windows (``short_s``) and on a warm-up's long ones (``long_s``; None: no warm-up, or not
+    measured), each weighed by its share of the steps (LONG_WINDOW_SHARE for the long)."""
+    if long_s is None:
+        return short_s
+    return (1 - LONG_WINDOW_SHARE) * short_s + LONG_WINDOW_SHARE * long_s
+
+
 def tokens_per_step(config: dict) -> int:
     """Tokens one training step reads: ``batch_size`` windows of ``short_window`` tokens."""
     return config["batch_size"] * short_window(config)

@@ -74,7 +74,7 @@ def probe_where() -> str:
 
 def measure_in_child(config: dict, vocab_size: int, timeout_s: float = 300.0) -> float:
     """Training tokens a second of ``config`` with ``vocab_size`` tokens on this machine: a
-    few real training steps (textgen.training.measure_speed) in a child process, about 5-30 s
+    few real training steps (textgen.training.measure_speed) in a child process, about 5-40 s
     on a CPU, most of it loading the backend. Remembered for probe_where(). Raises
     TextgenError when the probe fails or takes longer than ``timeout_s`` seconds."""
     settings = {name: config[name] for name in (*SHAPE, "dropout", "learning_rate", "weight_decay",

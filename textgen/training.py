@@ -22,8 +22,8 @@ from textgen import capacity, files, references, runs, speeds, __version__
 from textgen.callbacks import RunMonitor, TrainingState
 from textgen.checkpoints import clear_torn_writes, restore_run, truncate_log
 from textgen.doctor import NOTES_FILE
-from textgen.config import (COMMON_DEFAULTS, fine_tune_config, fitted_seq_len, short_window,
-                            tokens_per_step, windows_a_step)
+from textgen.config import (COMMON_DEFAULTS, fine_tune_config, fitted_seq_len, mean_step_seconds,
+                            short_window, tokens_per_step, windows_a_step)
 from textgen.corpus import load_corpus, split_text, require_min_length, require_min_tokens
 from textgen.heldout import held_out_record, run_held_out_warning
 from textgen.backend import configure_devices, choose_parallel, gpu_report, windows_of_any_shape, Parallel
@@ -307,10 +307,11 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
         model.fit(data, epochs=1, steps_per_epoch=remaining, callbacks=[monitor], verbose=0,
                   shuffle=False)
     final_state, message = monitor.wrap_up()
-    if state.chars_per_sec and parallel.process_count == 1:  # the next estimate for these settings
+    run_speed = monitor.metrics.run_chars_per_sec()
+    if run_speed and parallel.process_count == 1:  # the next estimate for these settings
         speeds.remember_speed(config, tokenizer.vocab_size,
                               speeds.where(keras.backend.backend(), device.startswith("GPU")),
-                              state.chars_per_sec / chars_per_token)
+                              run_speed / chars_per_token)
 
     # The end: the kept model's held-out score, what it writes, the final status.
     # (wrap_up saved the resume checkpoint: loading the kept weights changes nothing it needs.)
@@ -337,16 +338,22 @@ def measure_speed(settings: dict, vocab_size: int, steps: int = speeds.PROBE_STE
     """Training tokens a second of a model with ``settings`` (its shape, batch size and
     optimizer settings) and ``vocab_size`` tokens on this machine's device: ``steps`` real
     training steps on random token ids, timed after one step that compiles them. The
-    probe textgen.speeds.measure_in_child runs; about 5-30 s on a CPU."""
+    probe textgen.speeds.measure_in_child runs; about 5-40 s on a CPU. A warm-up's short and
+    long windows (config.windows_a_step) are timed apart and weighed by their shares of a
+    run's steps (config.mean_step_seconds)."""
     configure_devices()
-    model = compiled_model({**COMMON_DEFAULTS, **settings}, None, vocab_size)
-    ids = np.random.default_rng(0).integers(0, vocab_size, (settings["batch_size"], short_window(settings) + 1))
-    x, y = ids[:, :-1].astype("int32"), ids[:, 1:].astype("int32")
-    model.train_on_batch(x, y)
-    began = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    return steps * x.size / (time.perf_counter() - began)
+    settings = {**COMMON_DEFAULTS, **settings}
+    model = compiled_model(settings, None, vocab_size)
+    step_seconds = {}
+    for long in (False, True) if short_window(settings) < settings["seq_len"] else (False,):
+        windows, length = windows_a_step(settings, long)
+        ids = np.random.default_rng(0).integers(0, vocab_size, (windows, length + 1)).astype("int32")
+        model.train_on_batch(ids[:, :-1], ids[:, 1:])  # compiles the step for this shape
+        began = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(ids[:, :-1], ids[:, 1:])
+        step_seconds[long] = (time.perf_counter() - began) / steps
+    return tokens_per_step(settings) / mean_step_seconds(step_seconds[False], step_seconds.get(True))
 
 
 def _run_tokenizer(run_dir, corpus, config, base_config, resume, train_text, val_text, log):
