@@ -8,7 +8,8 @@ import streamlit as st
 
 from pages._shared import (choice_key, chosen_corpus, choose_corpus, corpus_title, error_text, in_range, is_text,
                            load_overview, remember, run_through_app, show_error, t)
-from textgen import charts, config, corpus, runs
+from pages._train_checks import base_advice
+from textgen import charts, config, corpus, runs, train_options
 from textgen.device import preset_device
 from textgen.encodings import decode_bytes
 from textgen.errors import TextgenError
@@ -160,6 +161,12 @@ def warnings_for(overview: dict) -> None:
     stats = overview["stats"]
     settings = st.session_state.get(remember("train_settings", fits=train_settings_fit)) or {}
     defaults = config.resolve_config(settings.get("preset"), preset_device())
+    advice = None if settings else base_advice(overview)
+    if advice and advice[1]["route"] == "fine-tune":  # Train not opened yet: it opens on this route
+        try:
+            defaults = train_options.form_defaults(None, advice[0], preset_device())
+        except TextgenError:
+            pass  # a damaged base model is refused on Train, with its sentence
     run = dict(defaults, seq_len=settings.get("seq_len") or defaults["seq_len"],
                val_fraction=settings.get("val_fraction") or defaults["val_fraction"])
     problem = corpus.length_problem(stats["chars"], run)

@@ -72,9 +72,26 @@ def test_pasted_text_is_used_and_a_tiny_text_is_flagged(open_page):
     assert any("Too small for the chosen settings" in e.value for e in at.error)
 
 
-def test_a_small_text_is_told_the_windows_balanced_starts_on_and_the_longest_length_that_fits(open_page):
+SMALL = ("A cat sat on the mat. " * 20)[:311]
+
+
+def test_before_train_is_opened_a_small_text_is_judged_by_the_fine_tune_train_will_open_on(open_page):
     at = open_page("corpus")
-    at.text_area[0].input(("A cat sat on the mat. " * 20)[:311])
+    at.text_area[0].input(SMALL)
+    button(at, "Use this text").click().run()
+    assert not at.exception
+    # The shipped base model reads 64-token windows; 32 to 63 would still need 321 or more.
+    said = [e.value for e in at.error if "Too small for the chosen settings" in e.value]
+    assert len(said) == 1 and ("with a sequence length of 64 and a held-out share of 0.1 it needs at least "
+                               "641. Add more text or set a sequence length of 31 or less.") in said[0]
+    at.switch_page("pages/train.py").run()
+    assert any(e.value in said[0] for e in at.error)  # Train says the same of the same settings
+
+
+def test_after_train_chose_balanced_from_scratch_a_small_text_is_told_the_windows_it_starts_on(open_page):
+    at = open_page("corpus", session_state={"train_settings": {"preset": "balanced", "seq_len": 256,
+                                                                "val_fraction": 0.1}})
+    at.text_area[0].input(SMALL)
     button(at, "Use this text").click().run()
     assert not at.exception
     # Balanced's windows start at 64 tokens (the box shows 256), and 32 to 63 need 321 or more.
