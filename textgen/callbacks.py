@@ -373,8 +373,9 @@ class MetricsLog(RunCallback):
     def run_chars_per_sec(self):
         """Training characters a second of a whole run of these settings, from this session's
         records: a warm-up's short and long windows (long_windows) weighed by their shares of
-        the steps (config.mean_step_seconds), so that an estimate by steps holds for both; the short windows' alone before the long ones began; None before any
-        record or when only long windows were trained here (a run resumed near its end)."""
+        the steps (config.mean_step_seconds), so that an estimate by steps holds for both; the
+        short windows' alone before the long ones began; None before any record, or when only
+        long windows were trained here (a run resumed near its end)."""
         step_seconds = {long: self.phase_seconds[long] / self.phase_batches[long]
                         for long in (False, True) if self.phase_batches[long]}
         if False not in step_seconds:
