@@ -2,13 +2,15 @@
 
 import json
 import math
+import time
 import tracemalloc
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from textgen import files, runs
+from textgen import callbacks, files, runs
 from textgen.config import resolve_config
 from textgen.errors import TextgenError
 from textgen.callbacks import DivergenceWatch, RunMonitor, TrainingState, eta_seconds, learning_rate_at
@@ -448,3 +450,29 @@ def test_resuming_a_folder_without_a_run_is_refused_in_a_sentence_that_translate
     assert str(refused.value) == f"There is no run to resume in {empty}."
     assert translate_error(refused.value, "zh") == f"{empty} 里没有可以继续的训练。"
     assert not empty.exists()
+
+
+def test_time_spent_writing_samples_does_not_count_as_training_time(tmp_path, pattern_corpus, monkeypatch):
+    # A sample written at every step, each taking 0.2 s (as compiling the sampler can): were
+    # that time counted, no record could show more than 16 x 16 characters / 0.2 s = 1,280 a second.
+    monkeypatch.setattr(callbacks.SampleWriter, "write", lambda self: time.sleep(0.2))
+    run = tmp_path / "run"
+    status = train([str(pattern_corpus)], run, tiny_config(epochs=1, sample_every_s=0.01, eval_every_s=1e6),
+                   log=lambda m: None)
+    assert status["state"] == "completed" and status["step"] >= 10
+    speeds = sorted(r["chars_per_sec"] for r in metrics(run) if r.get("chars_per_sec"))
+    assert speeds and speeds[len(speeds) // 2] > 1.5 * 1280
+
+
+def test_not_training_takes_its_time_out_of_the_throughput_window(tmp_path, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(callbacks.time, "time", lambda: now[0])
+    state = TrainingState(step=0, total_steps=100)
+    log = callbacks.MetricsLog(state, tmp_path, SimpleNamespace(run_seconds=lambda: 0.0), 256, 1.0, 0.0)
+    for _ in range(10):
+        state.step += 1
+        log.add(2.0)
+    now[0] += 1.0  # ten steps in a second
+    with log.not_training():
+        now[0] += 3.0  # a checkpoint written
+    assert log.take_window()["chars_per_sec"] == pytest.approx(2560)

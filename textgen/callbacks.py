@@ -11,6 +11,7 @@ every metrics record as it is written. The parts are Keras callbacks that share 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -337,6 +338,16 @@ class MetricsLog(RunCallback):
 
     def due(self, now):
         return now - self.last_written >= METRICS_EVERY_S
+
+    @contextlib.contextmanager
+    def not_training(self):
+        """Time spent inside (writing a sample, which may compile the sampler, or a checkpoint)
+        does not count towards throughput, as scoring does not (restart_window)."""
+        began = time.time()
+        try:
+            yield
+        finally:
+            self.window_began += time.time() - began
 
     def restart_window(self):
         """Start the throughput window now: the time since (spent scoring) is not training."""
@@ -884,9 +895,11 @@ class RunMonitor(RunCallback):
         if self.stop_reason:
             return
         if sample:
-            self.samples.write()
+            with self.metrics.not_training():
+                self.samples.write()
         if self.checkpoint.due(now):
-            self.checkpoint.save_on_schedule()
+            with self.metrics.not_training():
+                self.checkpoint.save_on_schedule()
         if self.heartbeat.due(now):
             self.heartbeat.beat()
 
