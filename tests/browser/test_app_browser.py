@@ -352,7 +352,7 @@ def test_a_visit_and_a_reload_keep_the_pasted_text_its_title_and_the_train_setti
             wait_idle(page)
         # the rerun that takes them may still be on its way to the server
         wait_for(lambda: {app_state.load(browser_home).get(key) for key in ("train_run_title", "train_run_name")}
-                 == {"Harbour demo", "harbour-run"}, 30, "the title and run name to be kept", page)
+                 == {"Harbour demo", "harbour-run"}, 60, "the title and run name to be kept", page)
 
         def pasted_text_is_kept():
             go_to(page, "Corpus")
