@@ -25,8 +25,9 @@ PENDING_KEY = "train_lr_pending"  # a rate to put in the learning-rate field bef
 
 
 def setting_key(name: str, suffix: str) -> str:
-    """The session-state key of the form's widget for the setting ``name`` (train.number_setting)."""
-    return f"adv_{name}_{suffix}"
+    """The session-state key of the form's widget for the setting ``name``: the Architecture
+    and Tokenizer choices (train.shape_choices) and the numbers (train.number_setting)."""
+    return {"arch": f"arch_{suffix}", "tokenizer": f"tok_{suffix}"}.get(name, f"adv_{name}_{suffix}")
 
 
 def use_suggestion(settings: dict, suffix: str) -> None:
@@ -35,7 +36,7 @@ def use_suggestion(settings: dict, suffix: str) -> None:
     for name in SUGGESTED:
         kind = config.RANGES[name][0]
         st.session_state[setting_key(name, suffix)] = kind(settings[name])
-    st.session_state[f"arch_{suffix}"] = settings["arch"]  # train.shape_choices's key
+    st.session_state[setting_key("arch", suffix)] = settings["arch"]
     st.session_state[USED_KEY] = True
 
 

@@ -16,7 +16,7 @@ from pages._shared import (choice_key, chosen_corpus, corpus_title, forget, in_r
 from pages._train_checks import (base_advice, show_base_advice, show_estimates, show_held_out_check,
                                  warn_unknown)
 from pages._train_progress import final_summary, live_panel
-from pages._train_suggestions import apply_found_rate, learning_rate_finder, suggestion_box
+from pages._train_suggestions import apply_found_rate, learning_rate_finder, setting_key, suggestion_box
 from textgen import config, jobs, runs, train_options
 from textgen.device import describe_device, preset_device
 from textgen.errors import TextgenError
@@ -25,6 +25,7 @@ run_through_app()
 
 ARCH_NAMES = {"gru": "GRU", "lstm": "LSTM", "transformer": "Transformer"}
 NO_BASE = "None (start from scratch)"  # the option's value; shown translated
+RESTORED_KEY = "train_restored"  # the values "Back to ...'s values" replaced, for its undo
 
 
 def preset_description(preset: str, device: str) -> str:
@@ -65,14 +66,15 @@ def number_setting(column, name: str, label: str, default, key_suffix: str, disa
         args = dict(min_value=float(low), max_value=float(high),
                     value=None if default is None else float(default))
     args.update(extra)
-    key = remember(f"adv_{name}_{key_suffix}", fits=in_range(args["min_value"], args["max_value"], kind is int))
+    key = remember(setting_key(name, key_suffix), fits=in_range(args["min_value"], args["max_value"], kind is int))
     return column.number_input(label, help=t(help_text[0].upper() + help_text[1:] + "."),
                                key=key, persist_state="session", disabled=disabled, **args)
 
 
-def preset_choice(device: str) -> str:
+def preset_choice(device: str) -> tuple[str, object]:
     """The Preset radio, its description and the device its values suit (``device``: "cpu"
-    or "gpu", as device.preset_device finds it); the preset's name in lower case."""
+    or "gpu", as device.preset_device finds it): (the preset's name in lower case, a
+    container under it for the settings changed from it)."""
     presets = preset_names()
     preset = st.radio(t("Preset"), list(presets), index=1, horizontal=True,
                       persist_state="session", key=choice_key(remember("train_preset", fits=presets.__contains__)),
@@ -83,7 +85,7 @@ def preset_choice(device: str) -> str:
              if device == "gpu" else t("Preset values chosen for this machine's CPU: {device}.",
                                        device=describe_device(t)))
     st.caption(preset_description(preset, device) + " " + where)
-    return preset
+    return preset, st.container()
 
 
 def suggest_base(bases: dict, advice: tuple[str, dict] | None) -> None:
@@ -130,7 +132,7 @@ def shape_choices(defaults: dict, suffix: str, init_from: str | None) -> tuple[s
     arch = arch_col.selectbox(t("Architecture"), list(ARCH_NAMES), format_func=ARCH_NAMES.get,
                               index=list(ARCH_NAMES).index(defaults["arch"]),
                               persist_state="session",
-                              key=choice_key(remember(f"arch_{suffix}", fits=ARCH_NAMES.__contains__)),
+                              key=choice_key(remember(setting_key("arch", suffix), fits=ARCH_NAMES.__contains__)),
                               disabled=bool(init_from),
                               help=t("GRU is fast and good on a CPU; LSTM is similar but slower; "
                                      "Transformer (like GPT) shines on a GPU with more text."))
@@ -138,7 +140,7 @@ def shape_choices(defaults: dict, suffix: str, init_from: str | None) -> tuple[s
     tokenizer = tok_col.selectbox(t("Tokenizer"), list(tokenizers), format_func=tokenizers.get,
                                   index=list(tokenizers).index(defaults["tokenizer"]),
                                   persist_state="session",
-                                  key=choice_key(remember(f"tok_{suffix}", fits=tokenizers.__contains__)),
+                                  key=choice_key(remember(setting_key("tokenizer", suffix), fits=tokenizers.__contains__)),
                                   disabled=bool(init_from),
                                   help=t("Character: the model writes letter by letter and can invent "
                                          "words. Word: it writes whole words it has seen; needs more text. "
@@ -147,37 +149,113 @@ def shape_choices(defaults: dict, suffix: str, init_from: str | None) -> tuple[s
     return arch, tokenizer
 
 
-def advanced_settings(defaults: dict, suffix: str, tokenizer: str, init_from: str | None) -> dict:
-    """The number settings under Advanced settings: {setting: value, None where left empty}."""
+def setting_labels() -> dict[str, str]:
+    """The form's settings and their labels, in the form's order."""
+    return {"arch": t("Architecture"), "tokenizer": t("Tokenizer"), "layers": t("Layers"),
+            "units": t("Units per layer"), "embedding_dim": t("Embedding size"),
+            "seq_len": t("Sequence length"), "batch_size": t("Batch size"), "dropout": t("Dropout"),
+            "learning_rate": t("Learning rate"), "epochs": t("Epochs"), "val_fraction": t("Held-out share"),
+            "time_budget": t("Time budget (seconds)"), "seed": t("Seed"), "max_vocab": t("Vocabulary size"),
+            "freeze_layers": t("Frozen layers")}
+
+
+def number_suffix(name: str, suffix: str, tokenizer: str) -> str:
+    """The key suffix of the setting ``name``'s widget: the vocabulary size has one per tokenizer."""
+    return f"{suffix}_{tokenizer}" if name == "max_vocab" else suffix
+
+
+def advanced_settings(defaults: dict, suffix: str, tokenizer: str, init_from: str | None) -> tuple[dict, dict]:
+    """The number settings under Advanced settings: ({setting: value, None where left empty},
+    {setting: the value its widget starts from})."""
+    labels = setting_labels()
+    starts = {name: defaults[name] for name in ("layers", "units", "embedding_dim", "seq_len", "batch_size",
+                                                "dropout", "learning_rate", "epochs", "val_fraction",
+                                                "time_budget", "seed")}
+    if tokenizer != "char":  # each tokenizer has its own default size, hence its own key
+        starts["max_vocab"] = defaults["max_vocab"] if init_from else config.VOCAB_DEFAULTS[tokenizer]
+    if init_from:
+        starts["freeze_layers"] = 0
     with st.expander(t("Advanced settings")):
         c1, c2 = st.columns(2)
         shape_locked = bool(init_from)
+
+        def number(column, name, disabled=False, **extra):
+            return number_setting(column, name, labels[name], starts[name], number_suffix(name, suffix, tokenizer),
+                                  disabled, **extra)
+
         values = {
-            "layers": number_setting(c1, "layers", t("Layers"), defaults["layers"], suffix, shape_locked),
-            "units": number_setting(c2, "units", t("Units per layer"), defaults["units"], suffix, shape_locked),
-            "embedding_dim": number_setting(c1, "embedding_dim", t("Embedding size"), defaults["embedding_dim"],
-                                            suffix, shape_locked),
-            "seq_len": number_setting(c2, "seq_len", t("Sequence length"), defaults["seq_len"], suffix),
-            "batch_size": number_setting(c1, "batch_size", t("Batch size"), defaults["batch_size"], suffix),
-            "dropout": number_setting(c2, "dropout", t("Dropout"), defaults["dropout"], suffix, step=0.05),
-            "learning_rate": number_setting(c1, "learning_rate", t("Learning rate"), defaults["learning_rate"],
-                                            suffix, step=1e-4, format="%.5f"),
-            "epochs": number_setting(c2, "epochs", t("Epochs"), defaults["epochs"], suffix),
-            "val_fraction": number_setting(c1, "val_fraction", t("Held-out share"), defaults["val_fraction"],
-                                           suffix, step=0.01),
-            "time_budget": number_setting(c2, "time_budget", t("Time budget (seconds)"), defaults["time_budget"],
-                                          suffix, step=10.0, format="%.0f", placeholder=t("no limit")),
-            "seed": number_setting(c1, "seed", t("Seed"), defaults["seed"], suffix, placeholder=t("random")),
+            "layers": number(c1, "layers", shape_locked),
+            "units": number(c2, "units", shape_locked),
+            "embedding_dim": number(c1, "embedding_dim", shape_locked),
+            "seq_len": number(c2, "seq_len"),
+            "batch_size": number(c1, "batch_size"),
+            "dropout": number(c2, "dropout", step=0.05),
+            "learning_rate": number(c1, "learning_rate", step=1e-4, format="%.5f"),
+            "epochs": number(c2, "epochs"),
+            "val_fraction": number(c1, "val_fraction", step=0.01),
+            "time_budget": number(c2, "time_budget", step=10.0, format="%.0f", placeholder=t("no limit")),
+            "seed": number(c1, "seed", placeholder=t("random")),
         }
-        if tokenizer != "char":  # each tokenizer has its own default size, hence its own key
-            values["max_vocab"] = number_setting(c2, "max_vocab", t("Vocabulary size"),
-                                                 defaults["max_vocab"] if init_from
-                                                 else config.VOCAB_DEFAULTS[tokenizer],
-                                                 f"{suffix}_{tokenizer}", shape_locked)
+        if "max_vocab" in starts:
+            values["max_vocab"] = number(c2, "max_vocab", shape_locked)
         if init_from:
-            values["freeze_layers"] = number_setting(c2, "freeze_layers", t("Frozen layers"), 0, suffix,
-                                                     max_value=int(defaults["layers"]))
-    return values
+            values["freeze_layers"] = number(c2, "freeze_layers", max_value=int(defaults["layers"]))
+    return values, starts
+
+
+def setting_in_words(name: str, value) -> str:
+    """A setting's value as the changes line shows it."""
+    if value is None:
+        return t("no limit") if name == "time_budget" else t("random")
+    if name == "arch":
+        return ARCH_NAMES[value]
+    if name == "tokenizer":
+        return tokenizer_names()[value]
+    return f"{value:g}"
+
+
+def set_widgets(settings: dict) -> None:
+    """A button's on_click: put ``settings`` ({widget key: value}) into the form's widgets
+    before they are drawn again."""
+    for key, value in settings.items():
+        st.session_state[key] = value
+
+
+def show_changes(slot, preset: str, init_from: str | None, changed: dict, suffix: str, tokenizer: str) -> None:
+    """Under the preset: which settings differ from the preset's (or, for a fine-tune, the
+    values the form started from), with a button that puts them back, and an undo for it."""
+    origin = preset_names()[preset.title()]
+    undo = st.session_state.get(RESTORED_KEY)
+    with slot:
+        if not changed:
+            if undo and undo["suffix"] == suffix:
+                with st.container(horizontal=True, vertical_alignment="center"):
+                    st.caption(t("Back to {origin}'s values.", origin=origin) if not init_from
+                               else t("Back to the fine-tune's starting values."))
+                    st.button(t("Undo"), key="train_restore_undo", icon=":material/undo:", type="tertiary",
+                              on_click=set_widgets, args=(undo["values"],))
+            return
+        st.session_state.pop(RESTORED_KEY, None)  # the undo is for the restore just made
+        labels = setting_labels()
+        changes = " · ".join(t("{label} {value} (was {default})", label=labels[name],
+                              value=setting_in_words(name, value), default=setting_in_words(name, default))
+                            for name, (value, default) in changed.items())
+        keys = {name: setting_key(name, number_suffix(name, suffix, tokenizer)) for name in changed}
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.caption((t("**Changed from {origin}:** {changes}.", origin=origin, changes=changes) if not init_from
+                        else t("**Changed from the fine-tune's starting values:** {changes}.", changes=changes)))
+            st.button(t("Back to {origin}'s values", origin=origin) if not init_from
+                      else t("Back to the starting values"), key="train_restore", icon=":material/restart_alt:",
+                      type="tertiary", on_click=restore, args=(keys, changed, suffix))
+
+
+def restore(keys: dict, changed: dict, suffix: str) -> None:
+    """Put the starting values back into the changed settings' widgets, keeping what they
+    held for an undo."""
+    st.session_state[RESTORED_KEY] = {"suffix": suffix,
+                                      "values": {keys[name]: value for name, (value, _) in changed.items()}}
+    set_widgets({keys[name]: default if default is None or name not in config.RANGES
+                 else config.RANGES[name][0](default) for name, (_, default) in changed.items()})
 
 
 def show_window_warmup(resolved: dict) -> None:
@@ -195,7 +273,7 @@ def show_window_warmup(resolved: dict) -> None:
 def settings_form(overview: dict | None) -> dict | None:
     """Every setting as widgets; returns what is needed to start, or None if invalid."""
     device = preset_device()
-    preset = preset_choice(device)
+    preset, changes_slot = preset_choice(device)
     init_from = base_choice(base_advice(overview))
     try:
         defaults = train_options.form_defaults(preset, init_from, device)
@@ -208,7 +286,12 @@ def settings_form(overview: dict | None) -> dict | None:
     if not init_from:  # a fine-tune keeps its base model's shape
         suggestion_box(overview, device, tokenizer, suffix)
     apply_found_rate()
-    values = dict(advanced_settings(defaults, suffix, tokenizer, init_from), arch=arch, tokenizer=tokenizer)
+    numbers, starts = advanced_settings(defaults, suffix, tokenizer, init_from)
+    values = dict(numbers, arch=arch, tokenizer=tokenizer)
+    show_changes(changes_slot, preset, init_from,
+                 train_options.changed_settings(values, dict(starts, arch=defaults["arch"],
+                                                             tokenizer=defaults["tokenizer"])),
+                 suffix, tokenizer)
     st.session_state[remember("train_settings")] = {"preset": preset, "seq_len": values["seq_len"],
                                           "val_fraction": values["val_fraction"]}
     try:

@@ -149,3 +149,22 @@ def test_the_suggestion_and_the_finder_speak_chinese(open_page, monkeypatch):
     button(at, "寻找学习率（约 20 秒）").click().run()
     assert not at.exception
     assert any("0.0041" in s.value and "查找器" in s.value for s in at.success)
+
+
+def test_settings_changed_from_the_preset_are_named_under_it_and_one_click_puts_them_back(open_page):
+    at = from_scratch(open_page)
+    assert not [c.value for c in at.caption if "Changed from" in c.value]
+    button(at, "Use these settings").click().run()
+    changed = next(c.value for c in at.caption if "Changed from Balanced" in c.value)
+    assert "Layers 1 (was 2)" in changed and "Dropout 0.2 (was 0)" in changed
+    assert "Time budget (seconds) 120 (was 600)" in changed
+    number(at, "Seed").set_value(7).run()
+    assert "Seed 7 (was random)" in next(c.value for c in at.caption if "Changed from" in c.value)
+    button(at, "Back to Balanced's values").click().run()
+    assert not at.exception and not [c.value for c in at.caption if "Changed from" in c.value]
+    assert (number(at, "Layers").value, number(at, "Dropout").value, number(at, "Seed").value) == (2, 0.0, None)
+    assert any("Back to Balanced's values." in c.value for c in at.caption)
+    button(at, "Undo").click().run()  # what was typed comes back
+    assert (number(at, "Layers").value, number(at, "Seed").value) == (1, 7)
+    assert not any("Back to Balanced's values." in c.value for c in at.caption)
+    assert "Layers 1 (was 2)" in next(c.value for c in at.caption if "Changed from" in c.value)

@@ -68,3 +68,22 @@ def test_a_base_run_whose_settings_are_missing_is_refused_with_a_sentence(tmp_pa
                                                  ("3 uploaded files", "gru-3 uploaded files")])
 def test_a_suggested_run_name_starts_with_the_architecture_and_the_corpus(corpus_name, prefix):
     assert train_options.run_name_prefix("gru", corpus_name) == prefix
+
+
+def test_the_settings_changed_from_the_form_s_start_are_named_with_both_values():
+    starts = {"seq_len": 256, "dropout": 0.0, "time_budget": 600.0, "seed": None, "arch": "gru"}
+    same = {"seq_len": 256, "dropout": 0, "time_budget": 600, "seed": None, "arch": "gru"}
+    assert train_options.changed_settings(same, starts) == {}
+    changed = train_options.changed_settings(dict(same, seq_len=16, seed=3, arch="lstm"), starts)
+    assert changed == {"seq_len": (16, 256), "seed": (3, None), "arch": ("lstm", "gru")}
+
+
+def test_an_empty_box_stands_for_its_start_except_the_time_budget_where_it_means_no_limit():
+    starts = {"seq_len": 256, "time_budget": 600.0}
+    assert train_options.changed_settings({"seq_len": None, "time_budget": 600.0}, starts) == {}
+    assert train_options.changed_settings({"seq_len": 256, "time_budget": None}, starts) == {
+        "time_budget": (None, 600.0)}
+    assert train_options.changed_settings({"seq_len": 256, "time_budget": 0.0}, starts) == {
+        "time_budget": (None, 600.0)}
+    # A preset without a budget: empty and 0 both leave it as it was.
+    assert train_options.changed_settings({"time_budget": 0.0}, {"time_budget": None}) == {}

@@ -58,6 +58,26 @@ def run_options(preset: str, values: dict, init_from: str | None = None,
     return resolved, options
 
 
+def changed_settings(values: dict, defaults: dict) -> dict:
+    """The form's settings that differ from what it started from: {setting: (value, default)}.
+
+    ``values``: {setting: value, None where a box was left empty}; ``defaults``: {setting:
+    the value its widget started from}, only for the settings the form shows. An empty box
+    stands for its default (the job fills it in from the preset), except the time budget,
+    where empty means no limit. Numbers compare as numbers (3 equals 3.0).
+    """
+    changed = {}
+    for name, default in defaults.items():
+        value = values.get(name)
+        if name == "time_budget":
+            value, default = value or None, default or None
+        elif value is None:
+            continue
+        if value != default:
+            changed[name] = (value, default)
+    return changed
+
+
 def run_name_prefix(arch: str, corpus_name: str) -> str:
     """The start of a suggested run name: the architecture and the corpus's first file's
     stem (``gru-sample`` for "built-in sample", ``lstm-tales`` for "tales.txt + more.txt")."""
