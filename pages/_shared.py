@@ -278,9 +278,11 @@ def choose_corpus(spec: list[str], name: str, template: str = "{name}", /, **par
 
 def corpus_title() -> str:
     """The chosen corpus's name as shown, in the current language."""
-    _, name = chosen_corpus()
+    spec, name = chosen_corpus()
     label = st.session_state.get("corpus_label")
-    if not label:  # the default sample, or a choice kept from before titles: named as a built-in
+    # Built-ins (the default sample among them) and choices kept from before titles are
+    # named as built-ins are, in the current language.
+    if not label or all(part.startswith(corpus.BUILTIN_PREFIX) for part in spec):
         return corpus.shown_corpus_name(name, t)
     template, params = label
     return t(template, **params)

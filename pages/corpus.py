@@ -141,11 +141,11 @@ def paste_section() -> None:
 
 
 def builtin_section() -> None:
-    labels = {name: f"{name}: {t(description)}" for name, description in corpus.BUILTIN_CORPORA.items()}
+    labels = {name: f"{corpus.builtin_title(name, t)}: {t(description)}" for name, description in corpus.BUILTIN_CORPORA.items()}
     key = choice_key(remember("corpus_builtin", fits=labels.__contains__))
     name = st.radio(t("Built-in corpus"), list(labels), key=key, persist_state="session", format_func=labels.get)
     if st.button(t("Use this corpus"), key="corpus_use_builtin"):
-        choose_corpus([f"builtin:{name}"], f"built-in {name}", "built-in {name}", name=name)
+        choose_corpus([f"builtin:{name}"], f"built-in {name}")
 
 
 def train_settings_fit(settings) -> bool:

@@ -180,12 +180,12 @@ def test_built_in_corpus_names_are_shown_in_the_interface_language():
         return translate(text, "zh", **params)
 
     assert shown_corpus_name("builtin:sample") == "built-in sample"
-    assert shown_corpus_name("built-in sample-zh", zh) == "内置语料 sample-zh"
-    assert shown_corpus_name("builtin:sample + notes.txt", zh) == "内置语料 sample + notes.txt"
+    assert shown_corpus_name("built-in sample-zh", zh) == "内置语料“山村中文文集”"
+    assert shown_corpus_name("builtin:sample + notes.txt", zh) == "内置语料“灯塔小镇文集” + notes.txt"
     assert shown_corpus_name("notes.txt", zh) == "notes.txt" and shown_corpus_name(None) is None
     run = {"name": "r", "corpus": "builtin:sample", "tokenizer": "bpe", "preset": "quick", "state": "completed"}
-    assert comparison.runs_table_rows([run], zh)[0]["Corpus"] == "内置语料 sample"
-    assert comparison.comparison_rows([run], zh)[0]["Corpus"] == "内置语料 sample"
+    assert comparison.runs_table_rows([run], zh)[0]["Corpus"] == "内置语料“灯塔小镇文集”"
+    assert comparison.comparison_rows([run], zh)[0]["Corpus"] == "内置语料“灯塔小镇文集”"
 
 
 def test_a_fine_tunes_chart_opens_on_its_own_part_not_on_its_base_models_thousands_of_steps():

@@ -94,11 +94,12 @@ def test_the_corpus_page_in_chinese_with_the_chinese_sample(open_page):
     assert at.file_uploader[0].label == "上传文本文件"
     assert at.radio[0].label == "内置语料"
     assert at.radio[0].value == "sample"  # values stay the corpus names
+    assert at.radio[0].options[0].startswith("灯塔小镇文集: ")  # the names people read are Chinese
     at.radio[0].set_value("sample-zh").run()
     button(at, "使用这份语料").click().run()
     assert not at.exception and not at.error
     assert at.session_state["corpus_spec"] == ["builtin:sample-zh"]
-    assert "当前语料：内置语料 sample-zh" in texts(at.subheader)
+    assert "当前语料：内置语料“山村中文文集”" in texts(at.subheader)
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["不同字符数"].replace(",", "")) > 500
     assert "不同的字符" in texts(at.warning)  # many characters: normal for Chinese
@@ -266,7 +267,7 @@ def test_home_train_and_runs_write_every_value_in_chinese(open_page, app_home):
     assert english_words_in(home) == []
 
     train = open_page("train", session_state=ZH)
-    assert any("内置语料 sample" in m.value for m in train.markdown)  # the corpus line
+    assert any("内置语料“灯塔小镇文集”" in m.value for m in train.markdown)  # the corpus line
     assert {m.value for m in train.metric if m.label == "设备"} == {"处理器（CPU）"}
     assert english_words_in(train) == []
 
@@ -274,7 +275,7 @@ def test_home_train_and_runs_write_every_value_in_chinese(open_page, app_home):
     table = runs_page.dataframe[0].value
     row = table[table["运行"] == "zh-second-run"].iloc[0]
     assert row["分词方式"] == "子词" and row["预设"] == "均衡"
-    assert row["语料"] == "内置语料 sample + notes.txt"
+    assert row["语料"] == "内置语料“灯塔小镇文集” + notes.txt"
     assert english_words_in(runs_page) == []
 
     to_english(runs_page)

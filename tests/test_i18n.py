@@ -20,7 +20,7 @@ from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, join_sentences, t
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
 UI_FILES = [*PAGES, *(ROOT / "textgen" / name
-                       for name in ("charts.py", "report.py", "explore.py", "memorisation.py",
+                       for name in ("charts.py", "corpus.py", "report.py", "explore.py", "memorisation.py",
                                     "unknowns.py", "export.py"))]
 # Every module, not a list kept by hand: a new module that raises errors is scanned too.
 ERROR_FILES = [*sorted((ROOT / "textgen").rglob("*.py")), *PAGES]
@@ -104,12 +104,12 @@ def error_templates() -> set[str]:
 
 def shown_from_data() -> set[str]:
     """English the pages translate from data rather than literals: the built-in corpora's
-    descriptions. (Setting helps from textgen.config and status messages from training have
+    names and descriptions. (Setting helps from textgen.config and status messages from training have
     catalog entries too, but change with those modules; they fall back to English.)"""
     helps = {h[0].upper() + h[1:] + "." for *_, h in config.RANGES.values()}  # Train's number inputs
     verdicts = {words for scale in report.VERDICTS.values() for _, words in scale}  # the report's summary
     units = set(export.LENGTH_UNITS.values())  # what an exported page's Length counts
-    return set(corpus.BUILTIN_CORPORA.values()) | helps | {label for _, label in report.SETTINGS} | verdicts | units
+    return {*corpus.BUILTIN_CORPORA, *corpus.BUILTIN_CORPORA.values()} | helps | {label for _, label in report.SETTINGS} | verdicts | units
 
 
 def fields(template: str) -> set[str]:

@@ -59,6 +59,12 @@ ASSET_CORPORA = {"sample": SAMPLE_PATH, "sample-zh": ASSETS_DIR / "sample-zh.txt
 _BUILTIN_NAMES = ("builtin:", "built-in ")
 
 
+def builtin_title(name: str, translate=english) -> str:
+    """A built-in corpus's name in the interface language: in English the name the command
+    line takes (``sample``), in another language a name in it (the catalog's entry for it)."""
+    return translate(name) if name in BUILTIN_CORPORA else name
+
+
 def shown_corpus_name(name: str | None, translate=english) -> str | None:
     """A corpus name as people read it in the interface language: ``builtin:sample`` and
     ``built-in sample`` as "built-in sample" (translated); file names and titles unchanged.
@@ -68,7 +74,8 @@ def shown_corpus_name(name: str | None, translate=english) -> str | None:
     parts = []
     for part in name.split(" + "):
         prefix = next((p for p in _BUILTIN_NAMES if part.startswith(p)), None)
-        parts.append(translate("built-in {name}", name=part[len(prefix):]) if prefix else part)
+        parts.append(translate("built-in {name}", name=builtin_title(part[len(prefix):], translate))
+                     if prefix else part)
     return " + ".join(parts)
 
 

@@ -485,7 +485,7 @@ def test_chinese_labels_and_legends_stay_readable_at_1280x720(page, app_url, bro
         page.locator('[data-testid="stRadio"]').get_by_text("sample-zh:", exact=False).click()
         wait_idle(page)
         page.get_by_role("button", name="使用这份语料").click()
-        page.get_by_role("heading", name="内置语料 sample-zh").first.wait_for()
+        page.get_by_role("heading", name="内置语料“山村中文文集”").first.wait_for()
         wait_idle(page)
         page.locator(f"{chars} .js-plotly-plot").wait_for()
         page.locator(f"{chars} .js-plotly-plot").scroll_into_view_if_needed()
