@@ -20,6 +20,15 @@ def test_word_frequencies_and_line_lengths():
     assert charts.line_length_figure([1, 2, 3]).data[0].type == "histogram"
 
 
+def test_a_one_line_text_is_one_bar_at_its_length_on_an_axis_from_zero():
+    fig = charts.line_length_figure([311])  # Plotly's own bins drew an axis from 310.6 to 311.4
+    bins = fig.data[0].xbins
+    assert fig.layout.xaxis.range[0] == 0 and fig.layout.xaxis.range[1] > 311
+    assert bins.start == 0 and bins.size == int(bins.size) and bins.start <= 311 < bins.end
+    assert (bins.end - bins.start) / bins.size <= 51  # about 50 bins at most
+    assert charts.line_length_figure([0]).data[0].xbins.size == 1  # an empty text: no zero-wide bins
+
+
 def test_curves_are_downsampled_and_converted_to_bits():
     records = [{"step": i, "train_loss": 2.0} for i in range(10_000)]
     xs, ys = charts.curve(records, "train_loss", bits=True)

@@ -114,12 +114,18 @@ def word_frequency_figure(pairs: list[tuple[str, int]], translate=english) -> go
 
 
 def line_length_figure(lengths: list[int], translate=english) -> go.Figure:
+    """A histogram of ``lengths`` (characters per line): at most about 50 bins of a whole
+    number of characters each, on an axis from 0, so that a text whose lines are all as long
+    (a one-line text, say) is one bar at its length rather than a bar filling an axis
+    around it (Plotly's automatic bins)."""
     hover = translate("%{x} characters: %{y:,} lines")
-    fig = go.Figure(go.Histogram(x=lengths, nbinsx=50, marker_color="#7048e8",
-                                 hovertemplate=hover + "<extra></extra>"))
+    longest = max(lengths, default=0)
+    size = max(1, math.ceil((longest + 1) / 50))
+    fig = go.Figure(go.Histogram(x=lengths, xbins=dict(start=0, end=longest + size, size=size),
+                                 marker_color="#7048e8", hovertemplate=hover + "<extra></extra>"))
     fig.update_layout(title=_title(translate("Line lengths")), xaxis_title=translate("characters per line"),
                       yaxis_title=translate("lines"), margin=TITLED_MARGIN, height=340,
-                      bargap=0.05)
+                      bargap=0.05, xaxis_range=[0, longest + size])
     return fig
 
 
