@@ -56,11 +56,12 @@ def live_controls(run_dir: Path, status: dict, records: list[dict] | None = None
                        help=t("Training waits, keeping its place; paused time does not count "
                               "against the time budget.")):
             send(run_dir, "pause", None, t("pause"))
-        rate = st.number_input(t("Learning rate"), min_value=low, max_value=high, step=0.0001,
-                               format="%g", key=key, width=150,
+        # Unbounded: a box with bounds would keep showing a rate it refused while Set sent the
+        # last one it took; control.send refuses one out of range with its sentence.
+        rate = st.number_input(t("Learning rate"), value=None, step=0.0001, format="%g", key=key, width=150,
                                help=t("The peak of the learning-rate schedule: the rate continues "
                                       "its decay from the new peak."))
-        if st.button(t("Set learning rate"), icon=":material/tune:", key="train_set_lr"):
+        if st.button(t("Set learning rate"), icon=":material/tune:", key="train_set_lr", disabled=rate is None):
             send(run_dir, "learning_rate", rate, t("learning rate {value:g}", value=rate))
         if config.get("time_budget"):
             for label, seconds in ((t("+1 min"), 60), (t("+5 min"), 300), (t("−1 min"), -60)):

@@ -57,18 +57,30 @@ def tokenizer_names() -> dict[str, str]:
 
 
 def number_setting(column, name: str, label: str, default, key_suffix: str, disabled=False, **extra):
-    """A number_input whose range and help come from config.RANGES."""
+    """A number_input whose help comes from config.RANGES. It takes any number, and
+    range_problems names one outside the range: a box with bounds would keep showing a
+    number it refused while the run used the last one it took."""
     kind, low, high, help_text = config.RANGES[name]
-    if kind is int:
-        args = dict(min_value=int(low), max_value=int(high), step=1,
-                    value=None if default is None else int(default))
-    else:
-        args = dict(min_value=float(low), max_value=float(high),
-                    value=None if default is None else float(default))
+    args = dict(step=1, value=None if default is None else int(default)) if kind is int else \
+        dict(value=None if default is None else float(default))
     args.update(extra)
-    key = remember(setting_key(name, key_suffix), fits=in_range(args["min_value"], args["max_value"], kind is int))
+    key = remember(setting_key(name, key_suffix), fits=in_range(low, high, kind is int))
     return column.number_input(label, help=t(help_text[0].upper() + help_text[1:] + "."),
                                key=key, persist_state="session", disabled=disabled, **args)
+
+
+def range_problems(values: dict) -> list[str]:
+    """A sentence for each of the form's ``values`` outside its range (config.RANGES), named
+    by its label."""
+    labels, problems = setting_labels(), []
+    for name, value in values.items():
+        if name in config.RANGES and value is not None:
+            kind, low, high, _ = config.RANGES[name]
+            if not in_range(low, high, kind is int)(value):
+                problems.append(t("{label} takes a whole number from {low:,g} to {high:,g}, not {value:,g}."
+                                  if kind is int else "{label} takes a number from {low:,g} to {high:,g}, "
+                                  "not {value:,g}.", label=labels[name], low=low, high=high, value=value))
+    return problems
 
 
 def preset_choice(device: str) -> tuple[str, object]:
@@ -199,7 +211,7 @@ def advanced_settings(defaults: dict, suffix: str, tokenizer: str, init_from: st
         if "max_vocab" in starts:
             values["max_vocab"] = number(c2, "max_vocab", shape_locked)
         if init_from:
-            values["freeze_layers"] = number(c2, "freeze_layers", max_value=int(defaults["layers"]))
+            values["freeze_layers"] = number(c2, "freeze_layers")
     return values, starts
 
 
@@ -294,6 +306,11 @@ def settings_form(overview: dict | None) -> dict | None:
                  suffix, tokenizer)
     st.session_state[remember("train_settings")] = {"preset": preset, "seq_len": values["seq_len"],
                                           "val_fraction": values["val_fraction"]}
+    problems = range_problems(values)
+    if problems:
+        st.error(" ".join(problems) + " " + t("Change it under Advanced settings to start training."),
+                 icon=":material/error:")
+        return None
     try:
         resolved, options = train_options.run_options(preset, values, init_from, device)
     except TextgenError as e:

@@ -109,3 +109,8 @@ def test_a_control_the_job_cannot_take_shows_its_sentence_and_a_run_without_a_bu
     at.button(key="train_time_300").click().run()
     assert any("The time budget must be a number from 0 to 604800" in e.value for e in at.error)
     assert not (run / "control.jsonl").exists()
+    # A rate out of range is taken by the box and refused with its sentence, not sent as the last one it took.
+    at.number_input(key="train_live_lr_paused-run").set_value(5.0)
+    at.button(key="train_set_lr").click().run()
+    assert any("The learning rate must be a number from 1e-06 to 1" in e.value for e in at.error)
+    assert not (run / "control.jsonl").exists()

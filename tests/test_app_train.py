@@ -213,6 +213,22 @@ def test_balanced_without_a_time_budget_passes_no_time_budget_flag(open_page, st
     assert "time_budget" not in call["options"]
 
 
+@pytest.mark.parametrize("label, value, sentence", [
+    ("Sequence length", 5000, "Sequence length takes a whole number from 4 to 4,096, not 5,000."),
+    ("Layers", 0, "Layers takes a whole number from 1 to 24, not 0."),
+    ("Dropout", 0.95, "Dropout takes a number from 0 to 0.9, not 0.95."),
+])
+def test_a_setting_out_of_its_range_is_named_and_no_run_starts_with_an_older_value(open_page, started,
+                                                                                    label, value, sentence):
+    # A box with bounds kept showing the number it refused while Start training used the last
+    # one it took; the form now takes the number and says what is wrong with it.
+    at = open_page("train")
+    number(at, label).set_value(value).run()
+    assert not at.exception
+    assert any(sentence in e.value and "Change it under Advanced settings" in e.value for e in at.error)
+    assert button(at, "Start training").disabled and started == []
+
+
 def queue_info(at):
     return " ".join(i.value for i in at.info)
 
