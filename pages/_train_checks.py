@@ -145,12 +145,16 @@ def base_advice(overview: dict | None) -> tuple[str, dict] | None:
         return None  # a damaged base is refused with a sentence when it is chosen
 
 
-def show_base_advice(advice: tuple[str, dict] | None, choice: str | None) -> None:
-    """Under "Fine-tune from": why the shipped base model suits this text, or why it does not."""
+def show_base_advice(advice: tuple[str, dict] | None, choice: str | None, fits: bool = True) -> None:
+    """Under "Fine-tune from": why the shipped base model suits this text, or why it does not.
+    ``fits``: whether the text holds the chosen settings' windows; the promise that a
+    fine-tune soon writes like the text is left out while it does not (the error says why)."""
     if advice is None:
         return
     base, found = advice
     chosen = choice == base
+    if chosen and found["route"] == "fine-tune" and not fits:
+        return
     sentence = suggestions.advice_sentence(found, Path(base).name, chosen, t)
     if sentence and chosen and found["route"] != "fine-tune":
         st.warning(sentence, icon=":material/translate:")

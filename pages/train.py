@@ -17,7 +17,7 @@ from pages._train_checks import (base_advice, show_base_advice, show_estimates, 
                                  warn_unknown)
 from pages._train_progress import final_summary, live_panel
 from pages._train_suggestions import apply_found_rate, learning_rate_finder, setting_key, suggestion_box
-from textgen import config, jobs, runs, train_options
+from textgen import config, corpus, jobs, runs, train_options
 from textgen.device import describe_device, preset_device
 from textgen.errors import TextgenError
 
@@ -115,8 +115,9 @@ def suggest_base(bases: dict, advice: tuple[str, dict] | None) -> None:
         st.session_state["train_init_from_suggested"] = {"choice": suggestion, "corpus": found["corpus"]}
 
 
-def base_choice(advice: tuple[str, dict] | None) -> str | None:
-    """The "Fine-tune from" choice: a model's folder, or None to start from scratch.
+def base_choice(advice: tuple[str, dict] | None) -> tuple[str | None, object]:
+    """The "Fine-tune from" choice: (a model's folder, or None to start from scratch; a
+    container under it for show_base_advice, drawn once the settings are known).
     ``advice``: (the shipped base model's folder, suggestions.base_advice for this corpus)."""
     bases = model_choices(finished_only=True)
     remember("train_init_from", fits=lambda path: path in (NO_BASE, *bases))  # the choice of an earlier visit
@@ -133,8 +134,7 @@ def base_choice(advice: tuple[str, dict] | None) -> str | None:
         format_func={NO_BASE: t("None (start from scratch)"), **bases}.get,
         help=t("Start from a model already trained (for example the shipped base model, trained on "
                "a large general text) and adapt it to this corpus. It keeps that model's shape and vocabulary."))
-    show_base_advice(advice, choice)
-    return None if choice == NO_BASE else choice
+    return None if choice == NO_BASE else choice, st.container()
 
 
 def shape_choices(defaults: dict, suffix: str, init_from: str | None) -> tuple[str, str]:
@@ -282,11 +282,27 @@ def show_window_warmup(resolved: dict) -> None:
                      tokens=config.tokens_per_step(resolved)))
 
 
+def checked_options(preset: str, values: dict, init_from: str | None, device: str) -> tuple[dict | None, dict | None]:
+    """train_options.run_options of the form's ``values``; (None, None), with the sentence
+    shown, for a value out of its range or settings that do not go together."""
+    problems = range_problems(values)
+    if problems:
+        st.error(" ".join(problems) + " " + t("Change it under Advanced settings to start training."),
+                 icon=":material/error:")
+        return None, None
+    try:
+        return train_options.run_options(preset, values, init_from, device)
+    except TextgenError as e:
+        show_error(e)
+        return None, None
+
+
 def settings_form(overview: dict | None) -> dict | None:
     """Every setting as widgets; returns what is needed to start, or None if invalid."""
     device = preset_device()
     preset, changes_slot = preset_choice(device)
-    init_from = base_choice(base_advice(overview))
+    advice = base_advice(overview)
+    init_from, advice_slot = base_choice(advice)
     try:
         defaults = train_options.form_defaults(preset, init_from, device)
     except TextgenError as e:
@@ -306,15 +322,11 @@ def settings_form(overview: dict | None) -> dict | None:
                  suffix, tokenizer)
     st.session_state[remember("train_settings")] = {"preset": preset, "seq_len": values["seq_len"],
                                           "val_fraction": values["val_fraction"]}
-    problems = range_problems(values)
-    if problems:
-        st.error(" ".join(problems) + " " + t("Change it under Advanced settings to start training."),
-                 icon=":material/error:")
-        return None
-    try:
-        resolved, options = train_options.run_options(preset, values, init_from, device)
-    except TextgenError as e:
-        show_error(e)
+    resolved, options = checked_options(preset, values, init_from, device)
+    too_small = bool(resolved and overview) and corpus.length_problem(overview["stats"]["chars"], resolved) is not None
+    with advice_slot:  # said once the windows are known: a text too small for them gets only the error
+        show_base_advice(advice, init_from, fits=not too_small)
+    if resolved is None:
         return None
     show_window_warmup(resolved)
     learning_rate_finder(resolved, init_from, suffix)
