@@ -69,12 +69,16 @@ def model_choice() -> tuple[dict[str, str], str | None, bool]:
 
     paths = list(choices)
     remember("generate_model", fits=paths.__contains__)  # the model of an earlier visit, if it is still there
+    remember("generate_model_suggested", fits=is_text)
+    # The newest model (this user's latest run, else a shipped one) while the person has not
+    # chosen another: a choice left as it was follows a newly trained run, one they made stays.
+    untouched = st.session_state.get("generate_model") == st.session_state.get("generate_model_suggested")
+    if paths and (untouched or st.session_state.get("generate_model") not in paths):
+        st.session_state["generate_model"] = st.session_state["generate_model_suggested"] = paths[0]
     requested = st.session_state.pop("generate_run", None)
     for path in paths:
         if requested and Path(path).name == requested:
             st.session_state["generate_model"] = path
-    if paths and st.session_state.get("generate_model") not in paths:
-        st.session_state["generate_model"] = paths[0]
     model_path = st.selectbox(t("Model"), paths, format_func=choices.get,
                               persist_state="session", key=choice_key("generate_model"),
                               disabled=no_model, placeholder=t("No trained model yet"))

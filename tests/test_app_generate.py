@@ -291,3 +291,17 @@ def test_a_long_prompt_shows_only_its_end_above_what_the_model_wrote(open_page, 
     (shown,) = [c.value for c in at.code if c.value.startswith("…")]
     assert len(shown) < 300 and shown[1:201] == prompt[-200:]
     assert any("Only the prompt's last 200 characters are shown" in c.value for c in at.caption)
+
+
+def test_the_model_follows_a_newly_trained_run_until_the_person_chooses_one(open_page, app_home, quick_run_dir):
+    import shutil
+
+    at = open_page("generate", timeout=120)
+    assert at.selectbox[0].value == shipped_base()  # nothing trained yet
+    shutil.copytree(quick_run_dir, app_home / "runs" / "first-run")  # a run finishes in another tab
+    at.run()
+    assert at.selectbox[0].value == str(app_home / "runs" / "first-run")
+    at.selectbox[0].set_value(shipped_base()).run()  # a choice the person makes stays
+    shutil.copytree(quick_run_dir, app_home / "runs" / "second-run")
+    at.run()
+    assert at.selectbox[0].value == shipped_base() and not at.exception
