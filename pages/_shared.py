@@ -196,6 +196,20 @@ def in_range(low, high, whole: bool = False):
     return fits
 
 
+def range_problem(label: str, value, low, high, whole: bool = False) -> str | None:
+    """The sentence for a number box's ``value`` outside ``low`` to ``high`` (a whole number if
+    ``whole``), named by its ``label``; None when it fits or is empty. Number boxes take any
+    number and say this: a box with bounds keeps showing a number it refused while the page
+    goes on with the last one it took."""
+    if in_range(low, high, whole)(value):
+        return None
+    if whole:  # every digit of a whole number (a seed's 2,147,483,647, not 2.14748e+09)
+        return t("{label} takes a whole number from {low:,} to {high:,}, not {value:,}.",
+                 label=label, low=int(low), high=int(high), value=int(value) if value == int(value) else value)
+    return t("{label} takes a number from {low:,g} to {high:,g}, not {value:,g}.",
+             label=label, low=low, high=high, value=value)
+
+
 def save_choices() -> None:
     """app.py calls this after the page ran: the noted choices that changed go into
     app-state.json, beside those this session did not touch (another tab's, another page's)."""

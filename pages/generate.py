@@ -13,7 +13,8 @@ from pathlib import Path
 import streamlit as st
 
 from pages._models import show_copying, use_model, web_page_button
-from pages._shared import choice_key, in_range, is_text, model_choices, remember, run_through_app, show_error, t
+from pages._shared import (choice_key, in_range, is_text, model_choices, range_problem, remember, run_through_app,
+                           show_error, t)
 from textgen import explore, files, memorisation, metrics, unknowns
 from textgen.errors import TextgenError
 from textgen.sampling_settings import STARTING_TEMPERATURE, SamplingSettings
@@ -23,6 +24,7 @@ run_through_app()
 COMPARE_TEMPERATURES = (0.2, 0.7, 1.0, 1.3)
 STREAM_REFRESH_S = 0.05  # redraw the growing text at most 20 times a second
 BEFORE_AFTER = ("Base model", "Fine-tuned")  # keys of the comparison; shown translated
+BOXES = {"length": (1, 5000), "seed": (0, 2**31 - 1), "num_samples": (1, 10)}  # the number boxes' ranges
 UNITS = {"char": "character", "word": "word", "bpe": "subword piece"}  # what one token is
 
 
@@ -85,8 +87,10 @@ def model_choice() -> tuple[dict[str, str], str | None, bool]:
     return choices, model_path, no_model
 
 
-def sampling_controls(model_path: str | None, no_model: bool) -> tuple[str, dict, int]:
-    """The prompt and the sampling settings; (the prompt, Run.generate's settings, number of samples)."""
+def sampling_controls(model_path: str | None, no_model: bool) -> tuple[str, dict, int, bool]:
+    """The prompt and the sampling settings; (the prompt, Run.generate's settings, number of
+    samples, whether the number boxes hold numbers in their ranges: if not, the sentence is
+    shown and the settings hold stand-ins that nothing may write with)."""
     prompt = st.text_area(t("Prompt"), persist_state="session", key=remember("generate_prompt", fits=is_text),
                           disabled=no_model,
                           placeholder=t("The beginning of the text; leave empty to let the model start."),
@@ -106,29 +110,36 @@ def sampling_controls(model_path: str | None, no_model: bool) -> tuple[str, dict
                       help=t("Choose only among the likeliest next {unit}s that together make up this "
                              "share of the chance; 1.0 = off.", unit=t(unit_of(model_path))))
     c4, c5, c6 = st.columns(3)
-    length = c4.number_input(t("Length"), 1, 5000, 300, disabled=no_model,
-                             persist_state="session",
-                             key=remember("generate_length", fits=in_range(1, 5000, whole=True)),
+    # Unbounded boxes (_shared.range_problem says why); the ranges are checked below.
+    length = c4.number_input(t("Length"), value=300, step=1, disabled=no_model, persist_state="session",
+                             key=remember("generate_length", fits=in_range(*BOXES["length"], whole=True)),
                              help=t("How many {unit}s to write after the prompt.", unit=t(unit_of(model_path))))
-    seed = c5.number_input(t("Seed"), 0, 2**31 - 1, None, placeholder=t("random"), disabled=no_model,
+    seed = c5.number_input(t("Seed"), value=None, step=1, placeholder=t("random"), disabled=no_model,
                            persist_state="session",
-                           key=remember("generate_seed", fits=in_range(0, 2**31 - 1, whole=True)),
+                           key=remember("generate_seed", fits=in_range(*BOXES["seed"], whole=True)),
                            help=t("The same seed, prompt and settings give the same text again."))
-    num_samples = c6.number_input(t("Number of samples"), 1, 10, 1, disabled=no_model,
+    num_samples = c6.number_input(t("Number of samples"), value=1, step=1, disabled=no_model,
                                   persist_state="session",
-                                  key=remember("generate_num_samples", fits=in_range(1, 10, whole=True)),
+                                  key=remember("generate_num_samples", fits=in_range(*BOXES["num_samples"], whole=True)),
                                   help=t("How many different continuations to write."))
+    problems = [problem for label, value, name in ((t("Length"), length, "length"), (t("Seed"), seed, "seed"),
+                                                   (t("Number of samples"), num_samples, "num_samples"))
+                if (problem := range_problem(label, value, *BOXES[name], whole=True))]
+    if problems:  # the explorer still reads the sliders; what writes with these numbers waits
+        st.error(" ".join(problems), icon=":material/error:")
+        length, seed, num_samples = 1, None, 1
     settings = SamplingSettings(float(temperature), int(top_k), float(top_p), int(length),
                                 None if seed is None else int(seed)).run_arguments()
-    return prompt, settings, num_samples
+    return prompt, settings, num_samples, not problems
 
 
 def generate_section(choices: dict[str, str], model_path: str | None, no_model: bool, prompt: str,
-                     settings: dict, num_samples: int):
+                     settings: dict, num_samples: int, writable: bool = True):
     """The Generate button: writes the samples, streaming a single one as it grows; returns
     the container the results are shown in."""
     with st.container(horizontal=True):
-        generate_clicked = st.button(t("Generate"), type="primary", icon=":material/edit_note:", disabled=no_model,
+        generate_clicked = st.button(t("Generate"), type="primary", icon=":material/edit_note:",
+                                     disabled=no_model or not writable,
                                      key="generate_button")
         web_page_button(model_path, "generate_download_page", disabled=no_model)
     results = st.container()
@@ -278,7 +289,7 @@ def compare_section(model_path: str | None, prompt: str, settings: dict, no_mode
                 show_copying(comparison.setdefault("copying", {}), temp, comparison["path"], text, column)
 
 
-def before_after_section(model_path: str | None, prompt: str, settings: dict) -> None:
+def before_after_section(model_path: str | None, prompt: str, settings: dict, writable: bool = True) -> None:
     """For a fine-tuned model: the same prompt and seed from its base model and from it."""
     base = metrics.base_run(model_path) if model_path else None
     base_path = str(base) if base else None
@@ -288,7 +299,8 @@ def before_after_section(model_path: str | None, prompt: str, settings: dict) ->
     st.subheader(t("Before and after fine-tuning"))
     st.write(t("This model was fine-tuned from **{base}**. The same prompt and seed, "
                "sampled from the base model and from the fine-tuned one.", base=Path(base_path).name))
-    if st.button(t("Compare with the base model"), icon=":material/difference:", key="before_after_button"):
+    if st.button(t("Compare with the base model"), icon=":material/difference:", key="before_after_button",
+                 disabled=not writable):
         compare_seed = settings["seed"] if settings["seed"] is not None else random.randrange(2**31)
         pair = {}
         for label, path in zip(BEFORE_AFTER, (base_path, model_path)):
@@ -318,12 +330,12 @@ def before_after_section(model_path: str | None, prompt: str, settings: dict) ->
 def generate_page() -> None:
     st.title(t("Generate"))
     choices, model_path, no_model = model_choice()
-    prompt, settings, num_samples = sampling_controls(model_path, no_model)
-    results = generate_section(choices, model_path, no_model, prompt, settings, num_samples)
+    prompt, settings, num_samples, writable = sampling_controls(model_path, no_model)
+    results = generate_section(choices, model_path, no_model, prompt, settings, num_samples, writable)
     show_generated(results, choices, model_path)
     explore_section(model_path, settings, no_model)
-    compare_section(model_path, prompt, settings, no_model)
-    before_after_section(model_path, prompt, settings)
+    compare_section(model_path, prompt, settings, no_model or not writable)
+    before_after_section(model_path, prompt, settings, writable)
 
 
 generate_page()

@@ -12,7 +12,8 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from pages._shared import (choice_key, chosen_corpus, corpus_title, forget, in_range, is_text, load_overview,
-                           model_choices, remember, run_label, run_through_app, show_error, show_gpu_problem, t)
+                           model_choices, range_problem, remember, run_label, run_through_app, show_error,
+                           show_gpu_problem, t)
 from pages._train_checks import (base_advice, show_base_advice, show_estimates, show_held_out_check,
                                  warn_unknown)
 from pages._train_progress import final_summary, live_panel
@@ -57,9 +58,8 @@ def tokenizer_names() -> dict[str, str]:
 
 
 def number_setting(column, name: str, label: str, default, key_suffix: str, disabled=False, **extra):
-    """A number_input whose help comes from config.RANGES. It takes any number, and
-    range_problems names one outside the range: a box with bounds would keep showing a
-    number it refused while the run used the last one it took."""
+    """A number_input whose help comes from config.RANGES. It takes any number:
+    range_problems names one outside the range (_shared.range_problem says why)."""
     kind, low, high, help_text = config.RANGES[name]
     args = dict(step=1, value=None if default is None else int(default)) if kind is int else \
         dict(value=None if default is None else float(default))
@@ -72,15 +72,11 @@ def number_setting(column, name: str, label: str, default, key_suffix: str, disa
 def range_problems(values: dict) -> list[str]:
     """A sentence for each of the form's ``values`` outside its range (config.RANGES), named
     by its label."""
-    labels, problems = setting_labels(), []
-    for name, value in values.items():
-        if name in config.RANGES and value is not None:
-            kind, low, high, _ = config.RANGES[name]
-            if not in_range(low, high, kind is int)(value):
-                problems.append(t("{label} takes a whole number from {low:,g} to {high:,g}, not {value:,g}."
-                                  if kind is int else "{label} takes a number from {low:,g} to {high:,g}, "
-                                  "not {value:,g}.", label=labels[name], low=low, high=high, value=value))
-    return problems
+    labels = setting_labels()
+    found = (range_problem(labels[name], value, low, high, kind is int)
+             for name, value in values.items() if name in config.RANGES
+             for kind, low, high, _ in [config.RANGES[name]])
+    return [problem for problem in found if problem]
 
 
 def preset_choice(device: str) -> tuple[str, object]:

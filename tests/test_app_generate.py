@@ -2,6 +2,8 @@
 
 import json
 from pathlib import Path
+
+import pytest
 from tests.conftest import button, number
 
 
@@ -25,6 +27,20 @@ def test_sliders_have_the_documented_ranges(open_page, app_home_with_run):
     assert "0 = always the likeliest" in temperature.help
     assert (top_k.min, top_k.max, top_k.value) == (0, 100, 0)
     assert (top_p.min, top_p.max, top_p.value) == (0.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("label, value, sentence", [
+    ("Length", 6000, "Length takes a whole number from 1 to 5,000, not 6,000."),
+    ("Number of samples", 0, "Number of samples takes a whole number from 1 to 10, not 0."),
+    ("Seed", -3, "Seed takes a whole number from 0 to 2,147,483,647, not -3."),
+])
+def test_a_number_out_of_its_range_is_named_and_nothing_is_written_with_an_older_one(open_page, app_home_with_run,
+                                                                                      label, value, sentence):
+    at = open_page("generate")
+    number(at, label).set_value(value).run()
+    assert not at.exception and any(sentence in e.value for e in at.error)
+    assert button(at, "Generate").disabled and button(at, "Compare temperatures").disabled
+    assert not button(at, "Show the chances").disabled  # the explorer reads only the sliders
 
 
 def test_generate_writes_text_that_can_be_copied_and_downloaded(open_page, app_home_with_run, quick_run_dir):
