@@ -13,7 +13,8 @@ from streamlit.errors import StreamlitAPIException
 
 from textgen import app_state, charts, corpus, device, metrics, runs, words
 from textgen.errors import TextgenError
-from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, message_text, translate, translate_error
+from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, join_sentences, message_text, translate, translate_error
+from textgen.units import plain_number
 
 DEFAULT_CORPUS = ["builtin:sample"]
 # States after which a run's model.keras is final and can be used or fine-tuned.
@@ -49,6 +50,12 @@ def language() -> str:
 def t(text: str, **params) -> str:
     """``text`` (English, with ``{name}`` fields for ``params``) in the current language."""
     return translate(text, language(), **params)
+
+
+def say(*sentences: str) -> str:
+    """Sentences of one message in the current language, the empty ones left out
+    (i18n.join_sentences: Chinese runs them together)."""
+    return join_sentences(sentences, language())
 
 
 def error_text(error: BaseException) -> str:
@@ -203,11 +210,10 @@ def range_problem(label: str, value, low, high, whole: bool = False) -> str | No
     goes on with the last one it took."""
     if in_range(low, high, whole)(value):
         return None
-    if whole:  # every digit of a whole number (a seed's 2,147,483,647, not 2.14748e+09)
-        return t("{label} takes a whole number from {low:,} to {high:,}, not {value:,}.",
-                 label=label, low=int(low), high=int(high), value=int(value) if value == int(value) else value)
-    return t("{label} takes a number from {low:,g} to {high:,g}, not {value:,g}.",
-             label=label, low=low, high=high, value=value)
+    # Every digit, no exponent: a seed's 2,147,483,647 (not 2.14748e+09), a rate's 0.000001.
+    return t("{label} takes a whole number from {low} to {high}, not {value}." if whole else
+             "{label} takes a number from {low} to {high}, not {value}.",
+             label=label, low=plain_number(low), high=plain_number(high), value=plain_number(value))
 
 
 def save_choices() -> None:

@@ -12,13 +12,12 @@ from pathlib import Path
 import streamlit as st
 
 from pages._models import copied_warning, copy_check, label_with_copying, show_copying
-from pages._shared import error_text, language, records_reader, run_label, state_name, status_message, t
+from pages._shared import error_text, records_reader, run_label, say, state_name, status_message, t
 from pages._train_controls import live_controls
 from textgen import charts, doctor, heldout, jobs, metrics, references, runs
 from textgen.device import trained_on
 from textgen.errors import TextgenError
 from textgen.files import read_json
-from textgen.i18n import join_sentences
 
 STATE_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/autorenew:",
                "paused": ":material/pause_circle:",
@@ -32,10 +31,6 @@ PAGE_TOP_REM = 2.5  # space above the page title: Streamlit's header is 3.75rem,
 EARLIER_SAMPLES = 6  # live samples kept in view under "Earlier samples", newest first
 SAMPLE_HEIGHT = 112  # pixels: the latest live sample's box (about four lines; a longer text scrolls)
 WATCH_LINE_COLOUR = "#8c959f"  # grey: marks a step without competing with the curves' colours
-
-
-def say(*sentences: str) -> str:
-    return join_sentences(sentences, language())
 
 
 def run_labels() -> dict[str, str]:

@@ -14,8 +14,8 @@ import streamlit as st
 
 from pages._models import show_copying, use_model, web_page_button
 from pages._shared import (choice_key, in_range, is_text, model_choices, range_problem, remember, run_through_app,
-                           show_error, t)
-from textgen import explore, files, memorisation, metrics, unknowns
+                           say, show_error, t)
+from textgen import explore, files, memorisation, metrics, runs, unknowns
 from textgen.errors import TextgenError
 from textgen.sampling_settings import STARTING_TEMPERATURE, SamplingSettings
 
@@ -126,7 +126,7 @@ def sampling_controls(model_path: str | None, no_model: bool) -> tuple[str, dict
                                                    (t("Number of samples"), num_samples, "num_samples"))
                 if (problem := range_problem(label, value, *BOXES[name], whole=True))]
     if problems:  # the explorer still reads the sliders; what writes with these numbers waits
-        st.error(" ".join(problems), icon=":material/error:")
+        st.error(say(*problems), icon=":material/error:")
         length, seed, num_samples = 1, None, 1
     settings = SamplingSettings(float(temperature), int(top_k), float(top_p), int(length),
                                 None if seed is None else int(seed)).run_arguments()
@@ -166,9 +166,14 @@ def generate_section(choices: dict[str, str], model_path: str | None, no_model: 
             report(e)
         else:
             placeholder.empty()
-            st.session_state["generated"] = {"prompt": prompt, "texts": list(texts), "model": choices[model_path],
-                                             "path": model_path, "copying": {}, "unknown": run.unknown_in(prompt),
-                                             "settings": dict(settings)}  # labels the texts in a report
+            status = runs.read_status(model_path)
+            st.session_state["generated"] = {
+                "prompt": prompt, "texts": list(texts), "model": choices[model_path], "path": model_path,
+                "copying": {}, "unknown": run.unknown_in(prompt),
+                "settings": dict(settings),  # labels the texts in a report
+                # A run still training wrote with its best model so far: the label may later say "completed".
+                "while_training": (status.get("best_step") or status.get("step") or 0)
+                if status.get("state") in runs.ACTIVE_STATES else None}
     return results
 
 
@@ -185,13 +190,15 @@ def show_generated(results, choices: dict[str, str], model_path: str | None) -> 
             st.warning(unknown_warning, icon=":material/help:")
         shown_prompt = explore.text_tail(generated["prompt"])  # a long prompt would bury what was written
         seed = (generated.get("settings") or {}).get("seed")
-        st.caption(t("From {model}; the prompt is included at the start. "
-                     "Use the copy icon at the top right of a text to copy it.",
-                     model=choices.get(generated.get("path"), generated["model"]))
-                   + (" " + t("Seed {seed}.", seed=seed) if seed is not None else "")
-                   + (" " + t("Only the prompt's last {count:,} characters are shown; the download "
-                              "holds it all.", count=len(shown_prompt) - 1)
-                      if shown_prompt != generated["prompt"] else ""))
+        step = generated.get("while_training")
+        st.caption(say(t("From {model}; the prompt is included at the start. "
+                         "Use the copy icon at the top right of a text to copy it.",
+                         model=choices.get(generated.get("path"), generated["model"])),
+                       t("Written while the run was still training, by its best model so far (step {step:,}).",
+                         step=step) if step is not None else "",
+                       t("Seed {seed}.", seed=seed) if seed is not None else "",
+                       t("Only the prompt's last {count:,} characters are shown; the download holds it all.",
+                         count=len(shown_prompt) - 1) if shown_prompt != generated["prompt"] else ""))
         for i, text in enumerate(generated["texts"]):
             if len(full_texts) > 1:
                 st.markdown("**" + t("Sample {number}", number=i + 1) + "**")

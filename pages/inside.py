@@ -92,8 +92,10 @@ def held_out_text(path: str, stamp: float) -> str:
 
 
 def bounded(key: str, low: int, high: int) -> str:
-    """``key`` of a number input whose range follows the text: a kept value outside it
-    (from a longer text) is brought back inside, as Streamlit refuses it otherwise."""
+    """``key`` of a number input whose range follows the text: a value outside it, kept
+    from a longer text or typed, is brought back inside before the box is drawn, so the box
+    shows the number the view uses. (A box with bounds would keep showing a number it
+    refused while the view used the last one it took.)"""
     value = st.session_state.get(key)
     if isinstance(value, (int, float)) and not low <= value <= high:
         st.session_state[key] = min(max(int(value), low), high)
@@ -131,12 +133,12 @@ def held_out_passage(path: str) -> str:
         return ""
     name = Path(path).name
     c1, c2 = st.columns(2)
-    start = c1.number_input(t("From character"), 0, len(held_out) - 1, 0, step=100,
+    start = c1.number_input(t("From character"), value=0, step=100,
                             key=bounded(f"inside_passage_start_{name}", 0, len(held_out) - 1),
                             help=t("Where the passage begins in the held-out text of {count:,} characters.",
                                    count=len(held_out)))
-    length = c2.number_input(t("Length (characters)"), 2, inside.MAX_CHARS, min(PASSAGE_CHARS, inside.MAX_CHARS),
-                             step=100, key=f"inside_passage_length_{name}",
+    length = c2.number_input(t("Length (characters)"), value=min(PASSAGE_CHARS, inside.MAX_CHARS),
+                             step=100, key=bounded(f"inside_passage_length_{name}", 2, inside.MAX_CHARS),
                              help=t("At most {count:,} characters are analysed at once.", count=inside.MAX_CHARS))
     return held_out[int(start):int(start) + int(length)]
 
@@ -220,7 +222,7 @@ def neurons_view(path: str, run, text: str) -> None:
     activations = computed("hidden_activations", path, text, layer)
     _, spans = computed("token_spans", path, text)
     units = activations.shape[1]
-    unit = c2.number_input(t("Unit"), 0, units - 1, 0, key=bounded("inside_unit", 0, units - 1),
+    unit = c2.number_input(t("Unit"), value=0, step=1, key=bounded("inside_unit", 0, units - 1),
                            help=t("Units are numbered from 0 to {last}.", last=units - 1))
     legend = (t("−1 (low)"), t("+1 (high)"))
     show_coloured(text, highlight.per_character(spans, activations[:, int(unit)], len(text)), "diverging",
@@ -239,9 +241,9 @@ def pattern_mask(text: str) -> np.ndarray:
         return inside.pattern_mask(text, "char", char)
     if pattern == "span":
         c1, c2 = st.columns(2)
-        start = c1.number_input(t("From character"), 0, len(text) - 1, 0,
+        start = c1.number_input(t("From character"), value=0, step=1,
                                 key=bounded("inside_span_start", 0, len(text) - 1))
-        end = c2.number_input(t("To character (not included)"), 1, len(text), min(len(text), 10),
+        end = c2.number_input(t("To character (not included)"), value=min(len(text), 10), step=1,
                               key=bounded("inside_span_end", 1, len(text)))
         mask = np.zeros(len(text), dtype=bool)
         mask[int(start):int(end)] = True

@@ -12,7 +12,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from pages._shared import (choice_key, chosen_corpus, corpus_title, forget, in_range, is_text, load_overview,
-                           model_choices, range_problem, remember, run_label, run_through_app, show_error,
+                           model_choices, range_problem, remember, run_label, run_through_app, say, show_error,
                            show_gpu_problem, t)
 from pages._train_checks import (base_advice, show_base_advice, show_estimates, show_held_out_check,
                                  warn_unknown)
@@ -21,6 +21,7 @@ from pages._train_suggestions import apply_found_rate, learning_rate_finder, set
 from textgen import config, corpus, jobs, runs, train_options
 from textgen.device import describe_device, preset_device
 from textgen.errors import TextgenError
+from textgen.units import plain_number
 
 run_through_app()
 
@@ -92,7 +93,7 @@ def preset_choice(device: str) -> tuple[str, object]:
     where = (t("Preset values chosen for this machine's GPU: {device}.", device=describe_device(t))
              if device == "gpu" else t("Preset values chosen for this machine's CPU: {device}.",
                                        device=describe_device(t)))
-    st.caption(preset_description(preset, device) + " " + where)
+    st.caption(say(preset_description(preset, device), where))
     return preset, st.container()
 
 
@@ -219,7 +220,7 @@ def setting_in_words(name: str, value) -> str:
         return ARCH_NAMES[value]
     if name == "tokenizer":
         return tokenizer_names()[value]
-    return f"{value:g}"
+    return plain_number(value)
 
 
 def set_widgets(settings: dict) -> None:
@@ -283,7 +284,7 @@ def checked_options(preset: str, values: dict, init_from: str | None, device: st
     shown, for a value out of its range or settings that do not go together."""
     problems = range_problems(values)
     if problems:
-        st.error(" ".join(problems) + " " + t("Change it under Advanced settings to start training."),
+        st.error(say(*problems, t("Change it under Advanced settings to start training.")),
                  icon=":material/error:")
         return None, None
     try:

@@ -27,6 +27,8 @@ def test_a_one_line_text_is_one_bar_at_its_length_on_an_axis_from_zero():
     assert bins.start == 0 and bins.size == int(bins.size) and bins.start <= 311 < bins.end
     assert (bins.end - bins.start) / bins.size <= 51  # about 50 bins at most
     assert charts.line_length_figure([0]).data[0].xbins.size == 1  # an empty text: no zero-wide bins
+    assert fig.layout.yaxis.dtick == 1  # one line: whole numbers of lines on the axis
+    assert charts.line_length_figure([40] * 500).layout.yaxis.dtick is None  # many: Plotly's own ticks
 
 
 def test_curves_are_downsampled_and_converted_to_bits():

@@ -321,3 +321,22 @@ def test_the_model_follows_a_newly_trained_run_until_the_person_chooses_one(open
     shutil.copytree(quick_run_dir, app_home / "runs" / "second-run")
     at.run()
     assert at.selectbox[0].value == shipped_base() and not at.exception
+
+
+def test_text_written_while_the_run_trained_says_so_after_the_run_has_finished(open_page, app_home_with_run,
+                                                                              quick_run_dir):
+    import os
+
+    from textgen import runs
+
+    run = app_home_with_run / "runs" / quick_run_dir.name
+    finished = runs.read_status(run)
+    runs.write_status(run, state="running", best_step=40, pid=os.getpid())  # a live process: still training
+    at = open_page("generate", timeout=120, session_state={"generate_run": quick_run_dir.name})
+    number(at, "Length").set_value(20)
+    button(at, "Generate").click().run()
+    runs.write_status(run, **{k: finished[k] for k in ("state", "best_step")})  # the run finishes
+    at.run()
+    caption = next(c.value for c in at.caption if c.value.startswith("From "))
+    assert "(completed" in caption  # the model's label now
+    assert "Written while the run was still training, by its best model so far (step 40)." in caption

@@ -94,7 +94,7 @@ def test_the_corpus_page_in_chinese_with_the_chinese_sample(open_page):
     assert at.file_uploader[0].label == "上传文本文件"
     assert at.radio[0].label == "内置语料"
     assert at.radio[0].value == "sample"  # values stay the corpus names
-    assert at.radio[0].options[0].startswith("灯塔小镇文集: ")  # the names people read are Chinese
+    assert at.radio[0].options[0].startswith("灯塔小镇文集：")  # the names people read are Chinese
     at.radio[0].set_value("sample-zh").run()
     button(at, "使用这份语料").click().run()
     assert not at.exception and not at.error

@@ -149,7 +149,11 @@ def test_a_passage_of_the_held_out_text_can_be_looked_at(app_home, tiny_runs):
     show_view(at, "Surprise")
     assert problems(at) == []
     length = next(n for n in at.number_input if n.label == "Length (characters)")
-    assert length.value == 500 and length.max == 2000
+    assert length.value == 500
+    length.set_value(99_999).run()  # typed past the most analysed at once: the box shows what is used
+    length = next(n for n in at.number_input if n.label == "Length (characters)")
+    assert length.value == 2000 and problems(at) == []
+    length.set_value(500).run()
     config = json.loads((app_home / "runs" / "tiny-transformer" / "config.json").read_text(encoding="utf-8"))
     passage = heldout.rebuild_held_out(config)[:500]
     assert html.unescape(re.sub(r"<[^>]+>", "", coloured_texts(at)[0])) == passage

@@ -87,3 +87,12 @@ def test_an_empty_box_stands_for_its_start_except_the_time_budget_where_it_means
         "time_budget": (None, 600.0)}
     # A preset without a budget: empty and 0 both leave it as it was.
     assert train_options.changed_settings({"time_budget": 0.0}, {"time_budget": None}) == {}
+
+
+@pytest.mark.parametrize("value, shown", [(4096, "4,096"), (5000.0, "5,000"), (2**31 - 1, "2,147,483,647"),
+                                          (0.95, "0.95"), (1e-6, "0.000001"), (1.5e-5, "0.000015"), (-3, "-3"),
+                                          (123456.789, "123,457")])
+def test_a_setting_s_number_is_shown_with_every_digit_and_no_exponent(value, shown):
+    from textgen.units import plain_number
+
+    assert plain_number(value) == shown

@@ -126,6 +126,8 @@ def line_length_figure(lengths: list[int], translate=english) -> go.Figure:
     fig.update_layout(title=_title(translate("Line lengths")), xaxis_title=translate("characters per line"),
                       yaxis_title=translate("lines"), margin=TITLED_MARGIN, height=340,
                       bargap=0.05, xaxis_range=[0, longest + size])
+    if max(Counter(length // size for length in lengths).values(), default=0) < 10:
+        fig.update_yaxes(dtick=1)  # counts of lines: no 0.2 or 0.4 lines between the whole ones
     return fig
 
 
