@@ -160,13 +160,16 @@ def warnings_for(overview: dict) -> None:
         st.warning(error_text(note), icon=":material/warning:")
     stats = overview["stats"]
     settings = st.session_state.get(remember("train_settings", fits=train_settings_fit)) or {}
-    defaults = config.resolve_config(settings.get("preset"), preset_device())
-    advice = None if settings else base_advice(overview)
-    if advice and advice[1]["route"] == "fine-tune":  # Train not opened yet: it opens on this route
-        try:
-            defaults = train_options.form_defaults(None, advice[0], preset_device())
-        except TextgenError:
-            pass  # a damaged base model is refused on Train, with its sentence
+    advice = base_advice(overview)
+    base = advice[0] if advice and advice[1]["route"] == "fine-tune" else None
+    if settings.get("follows_corpus", True) and bool(settings.get("init_from")) != bool(base):
+        # Train not opened yet, or its base choice follows the corpus and this text takes the
+        # other route: Train opens on that route with its form's values.
+        settings = {"preset": settings.get("preset"), "init_from": base}
+    try:
+        defaults = train_options.form_defaults(settings.get("preset"), settings.get("init_from"), preset_device())
+    except TextgenError:  # a base model damaged or gone: refused on Train, with its sentence
+        defaults = config.resolve_config(settings.get("preset"), preset_device())
     run = dict(defaults, seq_len=settings.get("seq_len") or defaults["seq_len"],
                val_fraction=settings.get("val_fraction") or defaults["val_fraction"])
     problem = corpus.length_problem(stats["chars"], run)

@@ -97,6 +97,13 @@ def preset_choice(device: str) -> tuple[str, object]:
     return preset, st.container()
 
 
+def base_follows_corpus() -> bool:
+    """Whether "Fine-tune from" still holds the route suggested for the corpus (the person
+    has not chosen), so that it follows a change of corpus."""
+    made = st.session_state.get("train_init_from_suggested") or {}
+    return st.session_state.get("train_init_from") == made.get("choice")
+
+
 def suggest_base(bases: dict, advice: tuple[str, dict] | None) -> None:
     """Preselect the route the corpus suits (fine-tuning the shipped base model on a small
     text it knows, else from scratch) while the person has not chosen: a choice they left as
@@ -106,8 +113,7 @@ def suggest_base(bases: dict, advice: tuple[str, dict] | None) -> None:
     base, found = advice
     suggestion = base if found["route"] == "fine-tune" and base in bases else NO_BASE
     made = st.session_state.get("train_init_from_suggested") or {}
-    untouched = st.session_state.get("train_init_from") == made.get("choice")
-    if "train_init_from" not in st.session_state or (untouched and made.get("corpus") != found["corpus"]):
+    if "train_init_from" not in st.session_state or (base_follows_corpus() and made.get("corpus") != found["corpus"]):
         st.session_state["train_init_from"] = suggestion
         st.session_state["train_init_from_suggested"] = {"choice": suggestion, "corpus": found["corpus"]}
 
@@ -317,8 +323,11 @@ def settings_form(overview: dict | None) -> dict | None:
                  train_options.changed_settings(values, dict(starts, arch=defaults["arch"],
                                                              tokenizer=defaults["tokenizer"])),
                  suffix, tokenizer)
-    st.session_state[remember("train_settings")] = {"preset": preset, "seq_len": values["seq_len"],
-                                          "val_fraction": values["val_fraction"]}
+    # What the Corpus page judges a text by: these settings, or, where the base choice follows
+    # the corpus and a new text takes the other route, that route's form values.
+    st.session_state[remember("train_settings")] = {
+        "preset": preset, "seq_len": values["seq_len"], "val_fraction": values["val_fraction"],
+        "init_from": init_from, "follows_corpus": base_follows_corpus()}
     resolved, options = checked_options(preset, values, init_from, device)
     too_small = bool(resolved and overview) and corpus.length_problem(overview["stats"]["chars"], resolved) is not None
     with advice_slot:  # said once the windows are known: a text too small for them gets only the error

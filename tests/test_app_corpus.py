@@ -90,13 +90,27 @@ def test_before_train_is_opened_a_small_text_is_judged_by_the_fine_tune_train_wi
 
 def test_after_train_chose_balanced_from_scratch_a_small_text_is_told_the_windows_it_starts_on(open_page):
     at = open_page("corpus", session_state={"train_settings": {"preset": "balanced", "seq_len": 256,
-                                                                "val_fraction": 0.1}})
+                                                                "val_fraction": 0.1, "init_from": None,
+                                                                "follows_corpus": False}})
     at.text_area[0].input(SMALL)
     button(at, "Use this text").click().run()
     assert not at.exception
     # Balanced's windows start at 64 tokens (the box shows 256), and 32 to 63 need 321 or more.
     assert any("this run's windows start at 64 tokens and grow to its sequence length of 256" in e.value
                and e.value.endswith("set a sequence length of 31 or less.") for e in at.error)
+
+
+def test_after_train_followed_a_large_texts_route_a_small_text_is_judged_by_the_fine_tune_train_will_open(
+        open_page):
+    at = open_page("train")  # the built-in sample: from scratch, a choice that follows the corpus
+    assert next(s for s in at.selectbox if s.label == "Fine-tune from").value == "None (start from scratch)"
+    at.switch_page("pages/corpus.py").run()
+    at.text_area[0].input(SMALL)
+    button(at, "Use this text").click().run()
+    said = [e.value for e in at.error if "Too small for the chosen settings" in e.value]
+    assert len(said) == 1 and "with a sequence length of 64 and a held-out share of 0.1" in said[0]
+    at.switch_page("pages/train.py").run()
+    assert any(e.value in said[0] for e in at.error)  # Train, now fine-tuning, says the same
 
 
 def test_builtin_corpus_choice(open_page):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from textgen import config, train_options
+from textgen.units import plain_number
 from textgen.errors import TextgenError
 from textgen.files import atomic_write_json
 
@@ -93,6 +94,4 @@ def test_an_empty_box_stands_for_its_start_except_the_time_budget_where_it_means
                                           (0.95, "0.95"), (1e-6, "0.000001"), (1.5e-5, "0.000015"), (-3, "-3"),
                                           (123456.789, "123,457")])
 def test_a_setting_s_number_is_shown_with_every_digit_and_no_exponent(value, shown):
-    from textgen.units import plain_number
-
     assert plain_number(value) == shown
