@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from pages._shared import (choice_key, chosen_corpus, corpus_title, forget, in_range, is_text, load_overview,
                            model_choices, range_problem, remember, run_label, run_through_app, say, show_error,
@@ -371,8 +370,8 @@ def start(spec: list[str], name: str, options: dict) -> None:
 def scroll_to_top() -> None:
     """Bring the top of the page, where the live chart is, back into view: Start training
     sits at the foot of a long form, and on a projector the chart would be off screen."""
-    components.html("<script>window.parent.document.querySelector('[data-testid=\"stMain\"]')"
-                    ".scrollTo({top: 0, behavior: 'smooth'});</script>", height=0)
+    st.iframe("<script>window.parent.document.querySelector('[data-testid=\"stMain\"]')"
+              ".scrollTo({top: 0, behavior: 'smooth'});</script>", height=1)
 
 
 # --- the page ---------------------------------------------------------------------
