@@ -86,7 +86,8 @@ def show_speed(resolved: dict, found: dict, seconds: float) -> None:
 
 
 def show_estimates(resolved: dict, overview: dict | None, init_from: str | None) -> bool:
-    """Model size and time; False (with the sentence shown) when the model would not fit."""
+    """Model size and time; False (with the sentence shown) when the text is too small for
+    the run's windows or the model would not fit: a job started then would only fail."""
     if overview is None:
         return fits_in_memory(resolved, 2)
     stats = overview["stats"]
@@ -103,7 +104,7 @@ def show_estimates(resolved: dict, overview: dict | None, init_from: str | None)
     problem = corpus.length_problem(stats["chars"], resolved)
     if problem is not None:
         show_error(problem, icon=":material/error:")
-    return fits_in_memory(resolved, found.get("vocab_size") or 2)
+    return fits_in_memory(resolved, found.get("vocab_size") or 2) and problem is None
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -289,7 +289,8 @@ def checked_options(preset: str, values: dict, init_from: str | None, device: st
     shown, for a value out of its range or settings that do not go together."""
     problems = range_problems(values)
     if problems:
-        st.error(say(*problems, t("Change it under Advanced settings to start training.")),
+        st.error(say(*problems, t("Change it under Advanced settings to start training.") if len(problems) == 1
+                     else t("Change them under Advanced settings to start training.")),
                  icon=":material/error:")
         return None, None
     try:
@@ -336,7 +337,7 @@ def settings_form(overview: dict | None) -> dict | None:
     show_window_warmup(resolved)
     learning_rate_finder(resolved, init_from, suffix)
     if not show_estimates(resolved, overview, init_from):
-        return None  # too big for this machine: Start training stays off
+        return None  # too small a text or too big for this machine: Start training stays off
     show_held_out_check(overview, resolved["val_fraction"])
     return {"options": options, "resolved": resolved, "init_from": init_from}
 

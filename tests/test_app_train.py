@@ -376,9 +376,11 @@ def test_a_text_too_small_even_for_the_fine_tunes_windows_gets_the_error_not_the
     text = "The keeper lit the lamp at dusk, and the gulls went quiet.\n" * 5  # 295 characters
     at = open_page("train", session_state=small_corpus(app_home, "tiny.txt", text))
     assert any("set a sequence length of" in e.value for e in at.error)
+    assert button(at, "Start training").disabled  # a job started now would only fail
     assert not [i.value for i in at.info if "Your text is small" in i.value]  # it promised a fine-tune that fits
     number(at, "Sequence length").set_value(16).run()  # once its windows fit, the reason comes back
     assert not [e.value for e in at.error if "set a sequence length of" in e.value]
+    assert not button(at, "Start training").disabled
     assert [i.value for i in at.info if "Your text is small (295 characters)" in i.value]
 
 
