@@ -141,7 +141,8 @@ def paste_section() -> None:
 
 
 def builtin_section() -> None:
-    labels = {name: t("{name}: {description}", name=corpus.builtin_title(name, t), description=t(description)) for name, description in corpus.BUILTIN_CORPORA.items()}
+    labels = {name: t("{name}: {description}", name=corpus.builtin_title(name, t), description=t(description))
+              for name, description in corpus.BUILTIN_CORPORA.items()}
     key = choice_key(remember("corpus_builtin", fits=labels.__contains__))
     name = st.radio(t("Built-in corpus"), list(labels), key=key, persist_state="session", format_func=labels.get)
     if st.button(t("Use this corpus"), key="corpus_use_builtin"):

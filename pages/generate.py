@@ -120,7 +120,8 @@ def sampling_controls(model_path: str | None, no_model: bool) -> tuple[str, dict
                            help=t("The same seed, prompt and settings give the same text again."))
     num_samples = c6.number_input(t("Number of samples"), value=1, step=1, disabled=no_model,
                                   persist_state="session",
-                                  key=remember("generate_num_samples", fits=in_range(*BOXES["num_samples"], whole=True)),
+                                  key=remember("generate_num_samples",
+                                               fits=in_range(*BOXES["num_samples"], whole=True)),
                                   help=t("How many different continuations to write."))
     problems = [problem for label, value, name in ((t("Length"), length, "length"), (t("Seed"), seed, "seed"),
                                                    (t("Number of samples"), num_samples, "num_samples"))

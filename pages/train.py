@@ -154,7 +154,8 @@ def shape_choices(defaults: dict, suffix: str, init_from: str | None) -> tuple[s
     tokenizer = tok_col.selectbox(t("Tokenizer"), list(tokenizers), format_func=tokenizers.get,
                                   index=list(tokenizers).index(defaults["tokenizer"]),
                                   persist_state="session",
-                                  key=choice_key(remember(setting_key("tokenizer", suffix), fits=tokenizers.__contains__)),
+                                  key=choice_key(remember(setting_key("tokenizer", suffix),
+                                                          fits=tokenizers.__contains__)),
                                   disabled=bool(init_from),
                                   help=t("Character: the model writes letter by letter and can invent "
                                          "words. Word: it writes whole words it has seen; needs more text. "
