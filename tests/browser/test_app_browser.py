@@ -482,7 +482,7 @@ def test_chinese_labels_and_legends_stay_readable_at_1280x720(page, app_url, bro
         page.get_by_role("heading", name="语料", exact=True).first.wait_for(timeout=60_000)
         wait_idle(page)
         page.get_by_role("tab", name="内置语料").click()
-        page.locator('[data-testid="stRadio"]').get_by_text("sample-zh:", exact=False).click()
+        page.locator('[data-testid="stRadio"]').get_by_text("山村中文文集：", exact=False).click()
         wait_idle(page)
         page.get_by_role("button", name="使用这份语料").click()
         page.get_by_role("heading", name="内置语料“山村中文文集”").first.wait_for()
