@@ -105,10 +105,12 @@ def no_shipped_models(monkeypatch, tmp_path):
 
 @pytest.fixture
 def open_page(app_home):
-    """open_page("corpus") -> an AppTest that has rendered that page of app.py."""
+    """open_page("corpus") -> an AppTest that has rendered that page of app.py. Each script run
+    may take up to ``timeout`` seconds: the first run of a page in a process imports and traces
+    what it needs, which a shared CI machine has been seen to take over 30 s for."""
     from streamlit.testing.v1 import AppTest
 
-    def _open(page: str = "home", timeout: float = 30, session_state: dict | None = None):
+    def _open(page: str = "home", timeout: float = 120, session_state: dict | None = None):
         at = AppTest.from_file(str(APP_ROOT / "app.py"), default_timeout=timeout)
         for key, value in (session_state or {}).items():
             at.session_state[key] = value

@@ -44,7 +44,7 @@ def test_a_number_out_of_its_range_is_named_and_nothing_is_written_with_an_older
 
 
 def test_generate_writes_text_that_can_be_copied_and_downloaded(open_page, app_home_with_run, quick_run_dir):
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     assert Path(at.selectbox[0].value).name == quick_run_dir.name
     at.text_area[0].input("The lighthouse")
     at.slider[0].set_value(0.5)
@@ -61,7 +61,7 @@ def test_generate_writes_text_that_can_be_copied_and_downloaded(open_page, app_h
 
 
 def test_without_a_seed_the_text_names_the_seed_that_writes_it_again(open_page, app_home_with_run):
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     at.text_area[0].input("The lighthouse")
     next(n for n in at.number_input if n.label == "Length").set_value(40)
     button(at, "Generate").click().run()
@@ -75,7 +75,7 @@ def test_without_a_seed_the_text_names_the_seed_that_writes_it_again(open_page, 
 
 
 def test_several_samples(open_page, app_home_with_run):
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     next(n for n in at.number_input if n.label == "Length").set_value(20)
     next(n for n in at.number_input if n.label == "Number of samples").set_value(3)
     button(at, "Generate").click().run()
@@ -84,7 +84,7 @@ def test_several_samples(open_page, app_home_with_run):
 
 
 def test_unknown_prompt_characters_get_a_sentence(open_page, app_home_with_run):
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     at.text_area[0].input("ꙮꙮꙮ")
     button(at, "Generate").click().run()
     assert not at.exception
@@ -92,7 +92,7 @@ def test_unknown_prompt_characters_get_a_sentence(open_page, app_home_with_run):
 
 
 def test_compare_temperatures_side_by_side(open_page, app_home_with_run):
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     next(n for n in at.number_input if n.label == "Length").set_value(20)
     button(at, "Compare temperatures").click().run()
     assert not at.exception and not at.error
@@ -117,7 +117,7 @@ def test_a_shipped_base_model_is_offered_for_generating_and_fine_tuning(open_pag
 
 
 def test_explore_the_next_character(open_page, app_home_with_run):
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     assert not at.get("plotly_chart")  # nothing is computed (and no model loaded) until asked
     text = at.text_area(key="explore_text")
     text.input("The ")
@@ -155,7 +155,7 @@ def test_the_explorer_names_what_one_token_is(open_page, app_home_with_run, quic
 def test_each_sample_shows_how_much_it_copied(open_page, app_home_with_run):
     from textgen.corpus import builtin_text
 
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     next(n for n in at.number_input if n.label == "Length").set_value(60)
     next(n for n in at.number_input if n.label == "Number of samples").set_value(2)
     button(at, "Generate").click().run()
@@ -172,7 +172,7 @@ def test_each_sample_shows_how_much_it_copied(open_page, app_home_with_run):
 
 
 def test_the_shipped_base_model_generates_on_a_fresh_checkout(open_page):
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     assert at.selectbox[0].options == ["base-model (shipped base model)"]
     next(n for n in at.number_input if n.label == "Length").set_value(40)
     next(n for n in at.number_input if n.label == "Seed").set_value(3)
@@ -191,7 +191,7 @@ def test_before_and_after_fine_tuning_side_by_side(open_page, app_home, quick_ru
     shutil.copytree(quick_run_dir, tuned)
     config = json.loads((tuned / "config.json").read_text())
     (tuned / "config.json").write_text(json.dumps(dict(config, init_from=str(base))))
-    at = open_page("generate", timeout=120, session_state={"generate_run": "tuned-run"})
+    at = open_page("generate", session_state={"generate_run": "tuned-run"})
     assert any("Before and after" in s.value for s in at.subheader)
     next(n for n in at.number_input if n.label == "Length").set_value(20)
     button(at, "Compare with the base model").click().run()
@@ -210,7 +210,7 @@ def test_a_prompts_unknown_words_are_named(open_page, app_home):
     config = resolve_config("quick", tokenizer="word", max_vocab=6, layers=1, units=16, embedding_dim=8,
                             seq_len=8, batch_size=8, epochs=1, time_budget=0, seed=1)
     assert train([str(corpus)], run_dir, config, log=lambda m: None)["state"] == "completed"
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     at.selectbox[0].set_value(str(run_dir)).run()
     at.text_area[0].input("the zebra sat")
     next(n for n in at.number_input if n.label == "Length").set_value(5)
@@ -265,7 +265,7 @@ def test_remembered_sampling_settings_out_of_range_fall_back_to_the_defaults(ope
 
 
 def test_text_written_by_another_model_is_hidden_after_switching_models(open_page, app_home_with_run, quick_run_dir):
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     run_path = str(app_home_with_run / "runs" / quick_run_dir.name)
     at.selectbox[0].set_value(run_path).run()
     at.text_area[0].input("The lighthouse")
@@ -283,7 +283,7 @@ def test_text_written_by_another_model_is_hidden_after_switching_models(open_pag
 
 
 def test_a_refused_prompt_leaves_no_earlier_text_above_the_error(open_page, app_home_with_run):
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     at.text_area[0].input("The lighthouse")
     number(at, "Length").set_value(30)
     button(at, "Generate").click().run()
@@ -312,7 +312,7 @@ def test_a_long_prompt_shows_only_its_end_above_what_the_model_wrote(open_page, 
 def test_the_model_follows_a_newly_trained_run_until_the_person_chooses_one(open_page, app_home, quick_run_dir):
     import shutil
 
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     assert at.selectbox[0].value == shipped_base()  # nothing trained yet
     shutil.copytree(quick_run_dir, app_home / "runs" / "first-run")  # a run finishes in another tab
     at.run()
@@ -332,7 +332,7 @@ def test_text_written_while_the_run_trained_says_so_after_the_run_has_finished(o
     run = app_home_with_run / "runs" / quick_run_dir.name
     finished = runs.read_status(run)
     runs.write_status(run, state="running", best_step=40, pid=os.getpid())  # a live process: still training
-    at = open_page("generate", timeout=120, session_state={"generate_run": quick_run_dir.name})
+    at = open_page("generate", session_state={"generate_run": quick_run_dir.name})
     number(at, "Length").set_value(20)
     button(at, "Generate").click().run()
     runs.write_status(run, **{k: finished[k] for k in ("state", "best_step")})  # the run finishes

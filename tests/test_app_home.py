@@ -49,7 +49,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {str(APP_ROOT)!r})
 from streamlit.testing.v1 import AppTest
-at = AppTest.from_file({str(APP_ROOT / "app.py")!r}, default_timeout=30).run()
+at = AppTest.from_file({str(APP_ROOT / "app.py")!r}, default_timeout=120).run()
 for page in ("corpus", "runs", "train"):
     at.switch_page(f"pages/{{page}}.py").run()
     assert not at.exception, at.exception

@@ -82,7 +82,7 @@ def test_a_shared_link_with_lang_zh_opens_in_chinese():
 
     from tests.conftest import APP_ROOT
 
-    at = AppTest.from_file(str(APP_ROOT / "app.py"), default_timeout=30)
+    at = AppTest.from_file(str(APP_ROOT / "app.py"), default_timeout=120)
     at.query_params["lang"] = "zh"
     at.run()
     assert not at.exception
@@ -185,7 +185,7 @@ def test_the_runs_page_in_chinese(open_page, app_home):
 def test_generating_and_exploring_in_chinese(open_page):
     """The shipped base model writes; the copying meter, the explorer's chart and its
     sentence are in Chinese."""
-    at = open_page("generate", timeout=120, session_state=ZH)
+    at = open_page("generate", session_state=ZH)
     at.number_input(key="generate_length").set_value(40)
     at.number_input(key="generate_seed").set_value(3)
     button(at, "生成").click().run()
@@ -215,7 +215,7 @@ language_switch()
 names = {"Quick": t("Quick"), "Balanced": t("Balanced"), "Quality": t("Quality")}
 st.radio(t("Preset"), list(names), index=1, key=choice_key("preset"), format_func=names.get)
 """
-    at = AppTest.from_string(script).run()
+    at = AppTest.from_string(script, default_timeout=120).run()
     at.radio[0].set_value("Quality").run()
     switch(at).set_value("zh").run()
     assert at.radio[0].label == "预设" and at.radio[0].options == ["快速", "均衡", "高质量"]

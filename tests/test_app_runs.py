@@ -101,7 +101,7 @@ def test_a_report_can_be_downloaded_with_this_sessions_texts(open_page, app_home
 
     from textgen import report
 
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     next(n for n in at.number_input if n.label == "Length").set_value(30)
     at.text_area[0].input("The lighthouse")
     button(at, "Generate").click().run()

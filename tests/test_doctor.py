@@ -266,7 +266,7 @@ def test_a_report_of_a_run_without_notes_has_no_doctor_section(made_runs, tmp_pa
 def test_runs_shows_the_chosen_runs_notes(open_page, app_home, made_runs, lang, expected):
     shutil.copytree(made_runs["overfit"], app_home / "runs" / "overfit")
     # A busy machine's first Runs page of a process (its charts and the doctor's notes) took over 30 s once.
-    at = open_page("runs", timeout=120, session_state={"lang": lang})
+    at = open_page("runs", session_state={"lang": lang})
     assert not at.exception
     assert ("What the doctor saw" if lang == "en" else "损失曲线诊断") in [s.value for s in at.subheader]
     assert any(expected in w.value for w in at.warning)
@@ -276,7 +276,7 @@ def test_runs_shows_the_chosen_runs_notes(open_page, app_home, made_runs, lang, 
                                             ("zh", "训练发散了，已在第")])
 def test_train_shows_the_notes_under_the_chart_and_on_it(open_page, app_home, made_runs, lang, expected):
     shutil.copytree(made_runs["diverge"], app_home / "runs" / "diverge")
-    at = open_page("train", timeout=120, session_state={"lang": lang})
+    at = open_page("train", session_state={"lang": lang})
     assert not at.exception
     assert any(expected in e.value for e in at.error)
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)

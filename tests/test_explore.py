@@ -303,7 +303,7 @@ def test_sample_one_and_take_the_likeliest_add_a_whole_word_or_piece(open_page, 
 
     shutil.copytree(token_runs[kind], app_home / "runs" / token_runs[kind].name)
     tokens = set(load_run(token_runs[kind]).tokenizer.tokens[1:])
-    at = open_page("generate", timeout=120)
+    at = open_page("generate")
     assert f"Explore the next {unit}" in [h.value for h in at.subheader]
     at.text_area(key="explore_text").input("the keeper lit")
     next(b for b in at.button if b.label == "Take the likeliest").click().run()

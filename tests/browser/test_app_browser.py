@@ -180,11 +180,13 @@ def chart_points(page) -> int:
     }""")
 
 
-def wait_for(predicate, timeout_s: float, what: str, page) -> None:
+def wait_for(predicate, timeout_s: float, what, page) -> None:
+    """Poll ``predicate`` every half second; ``what`` (a text, or a function giving one when
+    the wait fails, to show the state it ended in) names what was awaited."""
     deadline = time.time() + timeout_s
     while not predicate():
         if time.time() > deadline:
-            raise AssertionError(f"Timed out waiting for {what}")
+            raise AssertionError(f"Timed out waiting for {what() if callable(what) else what}")
         page.wait_for_timeout(500)
 
 
@@ -368,11 +370,12 @@ def test_a_visit_and_a_reload_keep_the_pasted_text_its_title_and_the_train_setti
             assert page.get_by_text("Harbour diary").first.is_visible()
             if not page.get_by_role("spinbutton", name="Seed", exact=True).is_visible():
                 page.get_by_text("Advanced settings").click()
-            seed = page.get_by_role("spinbutton", name="Seed", exact=True)
-            # The first script run of a new session may still be settling the form.
-            wait_for(lambda: seed.input_value() == "1234", 20, f"the kept seed (shown: {seed.input_value()!r})", page)
-            assert page.get_by_role("textbox", name="Title", exact=True).input_value() == "Harbour demo"
-            assert page.get_by_role("textbox", name="Run name", exact=True).input_value() == "harbour-run"
+            # The first script runs of a new session may still be settling the form.
+            for role, name, kept in (("spinbutton", "Seed", "1234"), ("textbox", "Title", "Harbour demo"),
+                                     ("textbox", "Run name", "harbour-run")):
+                box = page.get_by_role(role, name=name, exact=True)
+                wait_for(lambda: box.input_value() == kept, 20,
+                         lambda: f"the kept {name} (shown: {box.input_value()!r})", page)
 
         pasted_text_is_kept()  # a visit to Corpus and back to Train, in one session
         go_to(page, "Train")
