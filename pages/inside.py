@@ -20,7 +20,7 @@ from pages._shared import (choice_key, error_text, is_text, language, model_choi
 from textgen import files, heldout, highlight, inside, metrics
 from textgen.charts import visible_char
 from textgen.errors import TextgenError
-from textgen.units import LN2
+from textgen.units import LN2, plain_number
 
 run_through_app()
 
@@ -91,14 +91,19 @@ def held_out_text(path: str, stamp: float) -> str:
     return heldout.rebuild_held_out(files.read_json(Path(path) / "config.json", {}) or {})
 
 
-def bounded(key: str, low: int, high: int) -> str:
+def bounded(key: str, low: int, high: int, label: str | None = None) -> str:
     """``key`` of a number input whose range follows the text: a value outside it, kept
     from a longer text or typed, is brought back inside before the box is drawn, so the box
-    shows the number the view uses. (A box with bounds would keep showing a number it
-    refused while the view used the last one it took.)"""
+    shows the number the view uses, and a box with a ``label`` says so in a toast. (A box
+    with bounds would keep showing a number it refused while the view used the last one it
+    took.)"""
     value = st.session_state.get(key)
     if isinstance(value, (int, float)) and not low <= value <= high:
         st.session_state[key] = min(max(int(value), low), high)
+        if label:
+            st.toast(t("{label} goes from {low} to {high} here, so {value} became {new}.", label=label,
+                       low=plain_number(low), high=plain_number(high), value=plain_number(value),
+                       new=plain_number(st.session_state[key])), icon=":material/info:")
     return key
 
 
@@ -134,11 +139,12 @@ def held_out_passage(path: str) -> str:
     name = Path(path).name
     c1, c2 = st.columns(2)
     start = c1.number_input(t("From character"), value=0, step=100,
-                            key=bounded(f"inside_passage_start_{name}", 0, len(held_out) - 1),
+                            key=bounded(f"inside_passage_start_{name}", 0, len(held_out) - 1, t("From character")),
                             help=t("Where the passage begins in the held-out text of {count:,} characters.",
                                    count=len(held_out)))
-    length = c2.number_input(t("Length (characters)"), value=min(PASSAGE_CHARS, inside.MAX_CHARS),
-                             step=100, key=bounded(f"inside_passage_length_{name}", 2, inside.MAX_CHARS),
+    length_label = t("Length (characters)")
+    length = c2.number_input(length_label, value=min(PASSAGE_CHARS, inside.MAX_CHARS), step=100,
+                             key=bounded(f"inside_passage_length_{name}", 2, inside.MAX_CHARS, length_label),
                              help=t("At most {count:,} characters are analysed at once.", count=inside.MAX_CHARS))
     return held_out[int(start):int(start) + int(length)]
 
@@ -222,7 +228,7 @@ def neurons_view(path: str, run, text: str) -> None:
     activations = computed("hidden_activations", path, text, layer)
     _, spans = computed("token_spans", path, text)
     units = activations.shape[1]
-    unit = c2.number_input(t("Unit"), value=0, step=1, key=bounded("inside_unit", 0, units - 1),
+    unit = c2.number_input(t("Unit"), value=0, step=1, key=bounded("inside_unit", 0, units - 1, t("Unit")),
                            help=t("Units are numbered from 0 to {last}.", last=units - 1))
     legend = (t("−1 (low)"), t("+1 (high)"))
     show_coloured(text, highlight.per_character(spans, activations[:, int(unit)], len(text)), "diverging",
@@ -242,9 +248,9 @@ def pattern_mask(text: str) -> np.ndarray:
     if pattern == "span":
         c1, c2 = st.columns(2)
         start = c1.number_input(t("From character"), value=0, step=1,
-                                key=bounded("inside_span_start", 0, len(text) - 1))
+                                key=bounded("inside_span_start", 0, len(text) - 1, t("From character")))
         end = c2.number_input(t("To character (not included)"), value=min(len(text), 10), step=1,
-                              key=bounded("inside_span_end", 1, len(text)))
+                              key=bounded("inside_span_end", 1, len(text), t("To character (not included)")))
         mask = np.zeros(len(text), dtype=bool)
         mask[int(start):int(end)] = True
         return mask
@@ -301,7 +307,8 @@ def attention_view(path: str, run, text: str) -> None:
                                                t("%{y} reads %{x}: %{z:.2f}")), key="inside_attention_chart")
     st.markdown("**" + t("What one position reads") + "**")
     c1, c2, c3 = st.columns(3)
-    position = c1.number_input(t("Position"), 0, count - 1, count - 1, key=bounded("inside_position", 0, count - 1),
+    position = c1.number_input(t("Position"), 0, count - 1, count - 1,
+                               key=bounded("inside_position", 0, count - 1, t("Position")),
                                help=t("Counted in tokens from the start of the window, from 0."))
     layer_labels = {i: t("Layer {number}", number=i + 1) for i in range(layers)}
     layer = c2.selectbox(t("Layer"), list(layer_labels), format_func=layer_labels.get,
@@ -378,7 +385,7 @@ def saliency_view(path: str, run, text: str) -> None:
         st.caption(t("A Transformer reads at most {count:,} tokens at once: this view shows the text's last "
                      "{count:,}.", count=len(spans)))
     position = int(st.number_input(t("Position"), 1, len(spans) - 1, len(spans) - 1,
-                                   key=bounded("inside_saliency_position", 1, len(spans) - 1),
+                                   key=bounded("inside_saliency_position", 1, len(spans) - 1, t("Position")),
                                    help=t("Counted in tokens from the start, from 0; the first token has "
                                           "nothing before it.")))
     start, end = spans[position]

@@ -143,7 +143,7 @@ def test_a_character_the_model_never_saw_gets_a_sentence_in_the_view(app_home, t
     assert at.error and "ꙮ" in at.error[0].value
 
 
-def test_a_passage_of_the_held_out_text_can_be_looked_at(app_home, tiny_runs):
+def test_a_passage_of_the_held_out_text_can_be_looked_at_and_a_length_past_the_most_is_said(app_home, tiny_runs):
     add_runs(app_home, tiny_runs, "transformer")
     at = open_inside("tiny-transformer", {"inside_source": "held_out"})
     show_view(at, "Surprise")
@@ -153,7 +153,10 @@ def test_a_passage_of_the_held_out_text_can_be_looked_at(app_home, tiny_runs):
     length.set_value(99_999).run()  # typed past the most analysed at once: the box shows what is used
     length = next(n for n in at.number_input if n.label == "Length (characters)")
     assert length.value == 2000 and problems(at) == []
+    said = "Length (characters) goes from 2 to 2,000 here, so 99,999 became 2,000."
+    assert [toast.value for toast in at.toast] == [said]
     length.set_value(500).run()
+    assert not at.toast  # said once, when it happened
     config = json.loads((app_home / "runs" / "tiny-transformer" / "config.json").read_text(encoding="utf-8"))
     passage = heldout.rebuild_held_out(config)[:500]
     assert html.unescape(re.sub(r"<[^>]+>", "", coloured_texts(at)[0])) == passage
