@@ -59,6 +59,11 @@ def report(error: Exception) -> None:
                    "Try another model or setting.", kind=type(error).__name__, error=error))
 
 
+def model_chosen() -> None:
+    """The person picked a model, even the newest: it stays when a newer run finishes."""
+    st.session_state["generate_model_suggested"] = None
+
+
 def model_choice() -> tuple[dict[str, str], str | None, bool]:
     """The Model choice; (every usable model's {path: label}, the chosen path, whether there is none)."""
     choices = model_choices()
@@ -81,7 +86,7 @@ def model_choice() -> tuple[dict[str, str], str | None, bool]:
     for path in paths:
         if requested and Path(path).name == requested:
             st.session_state["generate_model"] = path
-    model_path = st.selectbox(t("Model"), paths, format_func=choices.get,
+    model_path = st.selectbox(t("Model"), paths, format_func=choices.get, on_change=model_chosen,
                               persist_state="session", key=choice_key("generate_model"),
                               disabled=no_model, placeholder=t("No trained model yet"))
     return choices, model_path, no_model

@@ -103,6 +103,11 @@ def base_follows_corpus() -> bool:
     return st.session_state.get("train_init_from") == made.get("choice")
 
 
+def base_chosen() -> None:
+    """The person picked a start, even the one suggested: it stays when the corpus changes."""
+    st.session_state["train_init_from_suggested"] = {}
+
+
 def suggest_base(bases: dict, advice: tuple[str, dict] | None) -> None:
     """Preselect the route the corpus suits (fine-tuning the shipped base model on a small
     text it knows, else from scratch) while the person has not chosen: a choice they left as
@@ -133,6 +138,7 @@ def base_choice(advice: tuple[str, dict] | None) -> tuple[str | None, object]:
         st.session_state["train_init_from"] = NO_BASE
     choice = st.selectbox(
         t("Fine-tune from"), [NO_BASE, *bases], persist_state="session", key=choice_key("train_init_from"),
+        on_change=base_chosen,
         format_func={NO_BASE: t("None (start from scratch)"), **bases}.get,
         help=t("Start from a model already trained (for example the shipped base model, trained on "
                "a large general text) and adapt it to this corpus. It keeps that model's shape and vocabulary."))

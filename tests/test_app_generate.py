@@ -312,15 +312,31 @@ def test_a_long_prompt_shows_only_its_end_above_what_the_model_wrote(open_page, 
 def test_the_model_follows_a_newly_trained_run_until_the_person_chooses_one(open_page, app_home, quick_run_dir):
     import shutil
 
+    from textgen import runs
+
+    started = runs.read_status(quick_run_dir)["started_at"]
+
+    def finish(name: str, later_s: float) -> str:
+        """A run finishes in another tab, started ``later_s`` after the copied one."""
+        run = app_home / "runs" / name
+        shutil.copytree(quick_run_dir, run)
+        runs.write_status(run, started_at=started + later_s)
+        return str(run)
+
     at = open_page("generate")
     assert at.selectbox[0].value == shipped_base()  # nothing trained yet
-    shutil.copytree(quick_run_dir, app_home / "runs" / "first-run")  # a run finishes in another tab
+    first = finish("first-run", 1)
     at.run()
-    assert at.selectbox[0].value == str(app_home / "runs" / "first-run")
+    assert at.selectbox[0].value == first
     at.selectbox[0].set_value(shipped_base()).run()  # a choice the person makes stays
-    shutil.copytree(quick_run_dir, app_home / "runs" / "second-run")
+    finish("second-run", 2)
     at.run()
     assert at.selectbox[0].value == shipped_base() and not at.exception
+    # Choosing again the model the page had chosen is a choice too, though a newer one is there.
+    at.selectbox[0].set_value(first).run()
+    finish("third-run", 3)
+    at.run()
+    assert at.selectbox[0].value == first and not at.exception
 
 
 def test_text_written_while_the_run_trained_says_so_after_the_run_has_finished(open_page, app_home_with_run,

@@ -371,6 +371,20 @@ def test_a_small_text_the_base_knows_preselects_fine_tuning_it_and_says_why(open
     assert not [i.value for i in at.info if "Your text is small" in i.value]
 
 
+def test_the_start_chosen_again_by_hand_stays_when_the_corpus_changes(open_page, app_home):
+    from pages._shared import ASSETS_DIR
+
+    at = open_page("train")  # the built-in sample: from scratch, a choice that follows the corpus
+    assert select(at, "Fine-tune from").value == "None (start from scratch)"
+    select(at, "Fine-tune from").set_value(str(ASSETS_DIR / "base-model")).run()
+    select(at, "Fine-tune from").set_value("None (start from scratch)").run()  # the page's choice, by hand
+    text = "The keeper lit the lamp at dusk, and the gulls went quiet over the harbour.\n" * 200
+    for key, value in small_corpus(app_home, "team.txt", text).items():  # a text the page would fine-tune on
+        at.session_state[key] = value
+    at.run()
+    assert select(at, "Fine-tune from").value == "None (start from scratch)" and not at.exception
+
+
 def test_a_text_too_small_even_for_the_fine_tunes_windows_gets_the_error_not_the_fine_tunes_promise(
         open_page, app_home):
     text = "The keeper lit the lamp at dusk, and the gulls went quiet.\n" * 5  # 295 characters
