@@ -6,6 +6,7 @@ Not a page itself (app.py does not list it). Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import streamlit as st
@@ -20,6 +21,7 @@ DEFAULT_CORPUS = ["builtin:sample"]
 # States after which a run's model.keras is final and can be used or fine-tuned.
 FINISHED_STATES = ("completed", "stopped", "interrupted", "failed")
 PREVIEW_CHARS = 3000
+MAX_SAFE_INTEGER = 2**53 - 1  # the largest whole number a browser's number box holds exactly
 # Models that ship with the app: a run folder under assets/ holding model.keras.
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 # The interface language: its session-state key and the URL's query parameter (?lang=zh).
@@ -201,6 +203,14 @@ def in_range(low, high, whole: bool = False):
         kinds = (int,) if whole else (int, float)
         return isinstance(value, kinds) and not isinstance(value, bool) and low <= value <= high
     return fits
+
+
+def is_number(whole: bool = False):
+    """A ``fits`` for remember() of a number box without bounds: any number it can hold (a
+    whole one if ``whole``), or None. One outside the setting's range comes back as typed,
+    with range_problem's sentence, rather than as the default without a word."""
+    bound = MAX_SAFE_INTEGER if whole else math.inf
+    return in_range(-bound, bound, whole)
 
 
 def range_problem(label: str, value, low, high, whole: bool = False) -> str | None:

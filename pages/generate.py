@@ -13,8 +13,8 @@ from pathlib import Path
 import streamlit as st
 
 from pages._models import show_copying, use_model, web_page_button
-from pages._shared import (choice_key, in_range, is_text, model_choices, range_problem, remember, run_through_app,
-                           say, show_error, t)
+from pages._shared import (choice_key, in_range, is_number, is_text, model_choices, range_problem, remember,
+                           run_through_app, say, show_error, t)
 from textgen import explore, files, memorisation, metrics, runs, unknowns
 from textgen.errors import TextgenError
 from textgen.sampling_settings import STARTING_TEMPERATURE, SamplingSettings
@@ -117,16 +117,15 @@ def sampling_controls(model_path: str | None, no_model: bool) -> tuple[str, dict
     c4, c5, c6 = st.columns(3)
     # Unbounded boxes (_shared.range_problem says why); the ranges are checked below.
     length = c4.number_input(t("Length"), value=300, step=1, disabled=no_model, persist_state="session",
-                             key=remember("generate_length", fits=in_range(*BOXES["length"], whole=True)),
+                             key=remember("generate_length", fits=is_number(whole=True)),
                              help=t("How many {unit}s to write after the prompt.", unit=t(unit_of(model_path))))
     seed = c5.number_input(t("Seed"), value=None, step=1, placeholder=t("random"), disabled=no_model,
                            persist_state="session",
-                           key=remember("generate_seed", fits=in_range(*BOXES["seed"], whole=True)),
+                           key=remember("generate_seed", fits=is_number(whole=True)),
                            help=t("The same seed, prompt and settings give the same text again."))
     num_samples = c6.number_input(t("Number of samples"), value=1, step=1, disabled=no_model,
                                   persist_state="session",
-                                  key=remember("generate_num_samples",
-                                               fits=in_range(*BOXES["num_samples"], whole=True)),
+                                  key=remember("generate_num_samples", fits=is_number(whole=True)),
                                   help=t("How many different continuations to write."))
     problems = [problem for label, value, name in ((t("Length"), length, "length"), (t("Seed"), seed, "seed"),
                                                    (t("Number of samples"), num_samples, "num_samples"))

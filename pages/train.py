@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import (choice_key, chosen_corpus, corpus_title, forget, in_range, is_text, load_overview,
+from pages._shared import (choice_key, chosen_corpus, corpus_title, forget, is_number, is_text, load_overview,
                            model_choices, range_problem, remember, run_label, run_through_app, say, show_error,
                            show_gpu_problem, t)
 from pages._train_checks import (base_advice, show_base_advice, show_estimates, show_held_out_check,
@@ -64,7 +64,7 @@ def number_setting(column, name: str, label: str, default, key_suffix: str, disa
     args = dict(step=1, value=None if default is None else int(default)) if kind is int else \
         dict(value=None if default is None else float(default))
     args.update(extra)
-    key = remember(setting_key(name, key_suffix), fits=in_range(low, high, kind is int))
+    key = remember(setting_key(name, key_suffix), fits=is_number(kind is int))
     return column.number_input(label, help=t(help_text[0].upper() + help_text[1:] + "."),
                                key=key, persist_state="session", disabled=disabled, **args)
 

@@ -250,18 +250,25 @@ def test_a_refresh_keeps_the_prompt_and_the_sampling_settings(open_page, app_hom
     assert again.selectbox[0].value == shipped_base()
 
 
-def test_remembered_sampling_settings_out_of_range_fall_back_to_the_defaults(open_page, app_home):
+def test_remembered_settings_that_do_not_fit_fall_back_and_numbers_out_of_range_are_said(open_page, app_home):
     from textgen import files
 
     files.atomic_write_json(app_home / "app-state.json", {
         "generate_temperature": 7.5, "generate_top_k": "many", "generate_length": 0, "generate_seed": 2**40,
-        "generate_prompt": ["not", "text"], "generate_model": str(app_home / "runs" / "deleted-run")})
+        "generate_num_samples": 1.5, "generate_prompt": ["not", "text"],
+        "generate_model": str(app_home / "runs" / "deleted-run")})
     at = open_page("generate")
-    assert not at.exception and not at.error
-    assert (at.slider[0].value, at.slider[1].value) == (0.8, 0)
-    assert (number(at, "Length").value, number(at, "Seed").value) == (300, None)
+    assert not at.exception
+    assert (at.slider[0].value, at.slider[1].value) == (0.8, 0)  # a slider holds only its range
+    assert number(at, "Number of samples").value == 1  # not a whole number
     assert at.text_area[0].value == ""
     assert at.selectbox[0].value == shipped_base()
+    # A number box's value out of range comes back as typed, with the sentence it had before the refresh.
+    assert (number(at, "Length").value, number(at, "Seed").value) == (0, 2**40)
+    said = " ".join(e.value for e in at.error)
+    assert "Length takes a whole number from 1 to 5,000, not 0." in said
+    assert "Seed takes a whole number from 0 to 2,147,483,647, not 1,099,511,627,776." in said
+    assert button(at, "Generate").disabled
 
 
 def test_text_written_by_another_model_is_hidden_after_switching_models(open_page, app_home_with_run, quick_run_dir):

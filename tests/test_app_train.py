@@ -452,23 +452,29 @@ def test_a_refresh_keeps_every_setting_on_train(open_page, app_home):
     assert next(n for n in again.number_input if n.label == "学习率").value == pytest.approx(0.002)
 
 
-def test_remembered_settings_that_no_longer_fit_fall_back_to_the_defaults(open_page, app_home):
+def test_remembered_settings_that_no_longer_fit_fall_back_to_the_defaults_and_numbers_out_of_range_are_said(
+        open_page, app_home):
     files.atomic_write_json(app_home / "app-state.json", {
         "train_preset": "Enormous", "train_init_from": str(app_home / "runs" / "deleted-run"),
         "arch_balanced_": "rnn", "tok_balanced_": "morse", "adv_layers_balanced_": 999,
         "adv_learning_rate_balanced_": "fast", "adv_seed_balanced_": -5, "adv_dropout_balanced_": True,
-        "adv_epochs_balanced_": 12})
+        "adv_epochs_balanced_": 12, "adv_units_balanced_": 2.5})
     at = open_page("train")
     assert not at.exception
     assert at.radio[0].value == "Balanced"
     assert select(at, "Fine-tune from").value != str(app_home / "runs" / "deleted-run")
     assert select(at, "Tokenizer").value == "char"
     defaults = config.resolve_config("balanced")
-    assert number(at, "Layers").value == defaults["layers"]
-    assert number(at, "Learning rate").value == pytest.approx(defaults["learning_rate"])
-    assert number(at, "Seed").value is None
+    assert number(at, "Learning rate").value == pytest.approx(defaults["learning_rate"])  # not a number
     assert number(at, "Dropout").value == pytest.approx(defaults["dropout"])
+    assert number(at, "Units per layer").value == defaults["units"]  # not a whole number
     assert number(at, "Epochs").value == 12  # what still fits is kept
+    # A number out of range comes back as it was typed, with the sentence it had before the refresh.
+    assert number(at, "Layers").value == 999 and number(at, "Seed").value == -5
+    said = " ".join(e.value for e in at.error)
+    assert "Layers takes a whole number from 1 to 24, not 999." in said
+    assert "Seed takes a whole number from 0 to 2,147,483,647, not -5." in said
+    assert button(at, "Start training").disabled
 
 
 def test_a_damaged_app_state_file_means_nothing_is_remembered(open_page, app_home):
