@@ -296,8 +296,11 @@ def checked_options(preset: str, values: dict, init_from: str | None, device: st
     shown, for a value out of its range or settings that do not go together."""
     problems = range_problems(values)
     if problems:
-        st.error(say(*problems, t("Change it under Advanced settings to start training.") if len(problems) == 1
-                     else t("Change them under Advanced settings to start training.")),
+        # The estimates of size and time wait for settings they can be made of.
+        st.error(say(*problems, t("Change it under Advanced settings to see the model's size and time and to "
+                                  "start training.") if len(problems) == 1
+                     else t("Change them under Advanced settings to see the model's size and time and to "
+                            "start training.")),
                  icon=":material/error:")
         return None, None
     try:
