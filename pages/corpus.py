@@ -207,7 +207,9 @@ def overview_section(spec: list[str]) -> None:
     with st.container(horizontal=True):  # figures wrap onto a new line rather than being cut
         st.metric(t("Characters"), f"{stats['chars']:,}", width="content")
         st.metric(t("Distinct characters"), f"{stats['distinct_chars']:,}", width="content")
-        st.metric(t("Words"), f"{stats['words']:,}", width="content")
+        st.metric(t("Words"), f"{stats['words']:,}", width="content",
+                  help=t("Runs of letters and digits. Chinese is written without spaces, so each Chinese "
+                         "character counts as one word, as the Word tokenizer reads it."))
         st.metric(t("Lines"), f"{stats['lines']:,}", width="content")
         st.metric(t("Encoding"), overview["encoding"].split(" (")[0], width="content",
                   help=t("Detected encoding: {encoding}", encoding=t(overview["encoding"])))

@@ -131,6 +131,14 @@ def one_bad_byte_file() -> bytes:
     return text[:3000] + b"\x92" + text[3000:]
 
 
+def test_a_chinese_text_counts_each_character_as_a_word_and_says_so(open_page):
+    at = open_page("corpus")
+    at.text_area[0].input("灯塔守夜人点亮了灯。\n" * 100)  # nine characters and a full stop a line
+    button(at, "Use this text").click().run()
+    words = next(m for m in at.metric if m.label == "Words")
+    assert words.value == "900" and "each Chinese character counts as one word" in words.proto.help
+
+
 def test_bytes_left_out_of_an_upload_are_named_on_the_page(open_page):
     at = open_page("corpus")
     at.file_uploader[0].upload("one-bad-byte.txt", one_bad_byte_file(), "text/plain")
