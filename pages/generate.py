@@ -152,6 +152,7 @@ def generate_section(choices: dict[str, str], model_path: str | None, no_model: 
         if settings["seed"] is None:  # drawn here, so that the text's label names the seed that writes it again
             settings = dict(settings, seed=random.randrange(2**31))
         placeholder = results.empty()
+        status = runs.read_status(model_path)  # before loading: the run may finish while its model writes
         try:
             run = use_model(model_path)
             if num_samples == 1:
@@ -171,7 +172,6 @@ def generate_section(choices: dict[str, str], model_path: str | None, no_model: 
             report(e)
         else:
             placeholder.empty()
-            status = runs.read_status(model_path)
             st.session_state["generated"] = {
                 "prompt": prompt, "texts": list(texts), "model": choices[model_path], "path": model_path,
                 "copying": {}, "unknown": run.unknown_in(prompt),

@@ -363,3 +363,28 @@ def test_text_written_while_the_run_trained_says_so_after_the_run_has_finished(o
     caption = next(c.value for c in at.caption if c.value.startswith("From "))
     assert "(completed" in caption  # the model's label now
     assert "Written while the run was still training, by its best model so far (step 40)." in caption
+
+
+def test_text_whose_run_finished_while_its_model_loaded_says_it_was_written_while_training(
+        open_page, app_home_with_run, quick_run_dir, monkeypatch):
+    import os
+
+    import pages._models
+    from textgen import runs
+
+    run = app_home_with_run / "runs" / quick_run_dir.name
+    finished = runs.read_status(run)
+    runs.write_status(run, state="running", best_step=40, pid=os.getpid())
+    loading = pages._models.use_model
+
+    def finishing_while_loading(path):  # the model is the best so far, then the run finishes
+        model = loading(path)
+        runs.write_status(run, **{k: finished[k] for k in ("state", "best_step")})
+        return model
+
+    monkeypatch.setattr(pages._models, "use_model", finishing_while_loading)
+    at = open_page("generate", session_state={"generate_run": quick_run_dir.name})
+    number(at, "Length").set_value(20)
+    button(at, "Generate").click().run()
+    caption = next(c.value for c in at.caption if c.value.startswith("From "))
+    assert "Written while the run was still training, by its best model so far (step 40)." in caption
