@@ -196,9 +196,10 @@ def show_generated(results, choices: dict[str, str], model_path: str | None) -> 
         shown_prompt = explore.text_tail(generated["prompt"])  # a long prompt would bury what was written
         seed = (generated.get("settings") or {}).get("seed")
         step = generated.get("while_training")
-        st.caption(say(t("From {model}; the prompt is included at the start. "
-                         "Use the copy icon at the top right of a text to copy it.",
-                         model=choices.get(generated.get("path"), generated["model"])),
+        model = choices.get(generated.get("path"), generated["model"])
+        st.caption(say(t("From {model}; the prompt is included at the start.", model=model) if generated["prompt"]
+                       else t("From {model}.", model=model),
+                       t("Use the copy icon at the top right of a text to copy it."),
                        t("Written while the run was still training, by its best model so far (step {step:,}).",
                          step=step) if step is not None else "",
                        t("Seed {seed}.", seed=seed) if seed is not None else "",

@@ -15,8 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from pages._models import load_model, use_model
-from pages._shared import (choice_key, error_text, is_text, language, model_choices, remember, run_through_app,
-                           show_error, t)
+from pages._shared import (choice_key, error_text, is_text, kept_key, language, model_choices, remember,
+                           run_through_app, show_error, t)
 from textgen import files, heldout, highlight, inside, metrics
 from textgen.charts import visible_char
 from textgen.errors import TextgenError
@@ -138,13 +138,16 @@ def held_out_passage(path: str) -> str:
         return ""
     name = Path(path).name
     c1, c2 = st.columns(2)
-    start = c1.number_input(t("From character"), value=0, step=100,
-                            key=bounded(f"inside_passage_start_{name}", 0, len(held_out) - 1, t("From character")),
+    # A passage holds at least the two characters the views need.
+    start = c1.number_input(t("From character"), value=0, step=100, persist_state="session",
+                            key=kept_key(bounded(f"inside_passage_start_{name}", 0, max(len(held_out) - 2, 0),
+                                                 t("From character"))),
                             help=t("Where the passage begins in the held-out text of {count:,} characters.",
                                    count=len(held_out)))
     length_label = t("Length (characters)")
     length = c2.number_input(length_label, value=min(PASSAGE_CHARS, inside.MAX_CHARS), step=100,
-                             key=bounded(f"inside_passage_length_{name}", 2, inside.MAX_CHARS, length_label),
+                             persist_state="session",
+                             key=kept_key(bounded(f"inside_passage_length_{name}", 2, inside.MAX_CHARS, length_label)),
                              help=t("At most {count:,} characters are analysed at once.", count=inside.MAX_CHARS))
     return held_out[int(start):int(start) + int(length)]
 
@@ -228,7 +231,8 @@ def neurons_view(path: str, run, text: str) -> None:
     activations = computed("hidden_activations", path, text, layer)
     _, spans = computed("token_spans", path, text)
     units = activations.shape[1]
-    unit = c2.number_input(t("Unit"), value=0, step=1, key=bounded("inside_unit", 0, units - 1, t("Unit")),
+    unit = c2.number_input(t("Unit"), value=0, step=1, persist_state="session",
+                           key=kept_key(bounded("inside_unit", 0, units - 1, t("Unit"))),
                            help=t("Units are numbered from 0 to {last}.", last=units - 1))
     legend = (t("−1 (low)"), t("+1 (high)"))
     show_coloured(text, highlight.per_character(spans, activations[:, int(unit)], len(text)), "diverging",
@@ -243,14 +247,16 @@ def pattern_mask(text: str) -> np.ndarray:
     pattern = st.selectbox(t("Pattern"), PATTERNS, index=PATTERNS.index("after_space"), format_func=labels.get,
                            persist_state="session", key=choice_key("inside_pattern"))  # spaces: in almost every text
     if pattern == "char":
-        char = st.text_input(t("Character"), "e", max_chars=1, key="inside_pattern_char")
+        char = st.text_input(t("Character"), "e", max_chars=1, persist_state="session",
+                             key=kept_key("inside_pattern_char"))
         return inside.pattern_mask(text, "char", char)
     if pattern == "span":
         c1, c2 = st.columns(2)
-        start = c1.number_input(t("From character"), value=0, step=1,
-                                key=bounded("inside_span_start", 0, len(text) - 1, t("From character")))
+        start = c1.number_input(t("From character"), value=0, step=1, persist_state="session",
+                                key=kept_key(bounded("inside_span_start", 0, len(text) - 1, t("From character"))))
         end = c2.number_input(t("To character (not included)"), value=min(len(text), 10), step=1,
-                              key=bounded("inside_span_end", 1, len(text), t("To character (not included)")))
+                              persist_state="session",
+                              key=kept_key(bounded("inside_span_end", 1, len(text), t("To character (not included)"))))
         mask = np.zeros(len(text), dtype=bool)
         mask[int(start):int(end)] = True
         return mask

@@ -355,9 +355,11 @@ def settings_form(overview: dict | None) -> dict | None:
 def suggest_run_name(plan: dict | None, corpus_name: str) -> None:
     """A fresh run name from the architecture and corpus; a suggested name the user left
     as it was follows a change of either, so it never names what the run is not."""
-    prefix = train_options.run_name_prefix(plan["resolved"]["arch"] if plan else "run", corpus_name)
     remember("train_run_name", fits=lambda name: is_text(name) and not runs.run_path(name).exists())
     remember("train_run_name_suggested", fits=lambda made: isinstance(made, dict))
+    if plan is None and "train_run_name" in st.session_state:
+        return  # settings being mended: the name waits for them rather than naming no architecture
+    prefix = train_options.run_name_prefix(plan["resolved"]["arch"] if plan else "run", corpus_name)
     suggested = st.session_state.get("train_run_name_suggested") or {}
     untouched = st.session_state.get("train_run_name") == suggested.get("name")
     if "train_run_name" not in st.session_state or (untouched and suggested.get("prefix") != prefix):

@@ -363,6 +363,7 @@ def test_text_written_while_the_run_trained_says_so_after_the_run_has_finished(o
     caption = next(c.value for c in at.caption if c.value.startswith("From "))
     assert "(completed" in caption  # the model's label now
     assert "Written while the run was still training, by its best model so far (step 40)." in caption
+    assert "the prompt is included" not in caption  # there was none
 
 
 def test_text_whose_run_finished_while_its_model_loaded_says_it_was_written_while_training(

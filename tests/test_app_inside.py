@@ -143,7 +143,7 @@ def test_a_character_the_model_never_saw_gets_a_sentence_in_the_view(app_home, t
     assert at.error and "ꙮ" in at.error[0].value
 
 
-def test_a_passage_of_the_held_out_text_can_be_looked_at_and_a_length_past_the_most_is_said(app_home, tiny_runs):
+def test_a_passage_of_the_held_out_text_is_kept_inside_the_text_and_through_a_visit_to_another_page(app_home, tiny_runs):
     add_runs(app_home, tiny_runs, "transformer")
     at = open_inside("tiny-transformer", {"inside_source": "held_out"})
     show_view(at, "Surprise")
@@ -157,9 +157,21 @@ def test_a_passage_of_the_held_out_text_can_be_looked_at_and_a_length_past_the_m
     assert [toast.value for toast in at.toast] == [said]
     length.set_value(500).run()
     assert not at.toast  # said once, when it happened
+    # Past the end: the last passage that still holds the two characters a view needs.
     config = json.loads((app_home / "runs" / "tiny-transformer" / "config.json").read_text(encoding="utf-8"))
-    passage = heldout.rebuild_held_out(config)[:500]
-    assert html.unescape(re.sub(r"<[^>]+>", "", coloured_texts(at)[0])) == passage
+    held_out = heldout.rebuild_held_out(config)
+    start = next(n for n in at.number_input if n.label == "From character")
+    start.set_value(10**9).run()
+    assert next(n for n in at.number_input if n.label == "From character").value == len(held_out) - 2
+    assert html.unescape(re.sub(r"<[^>]+>", "", coloured_texts(at)[0])) == held_out[-2:]
+    # The passage chosen stays chosen through a visit to another page.
+    at.switch_page("pages/runs.py").run()
+    at.switch_page("pages/inside.py").run()
+    assert next(n for n in at.number_input if n.label == "From character").value == len(held_out) - 2
+    start = next(n for n in at.number_input if n.label == "From character")
+    start.set_value(0)
+    show_view(at, "Surprise")
+    assert html.unescape(re.sub(r"<[^>]+>", "", coloured_texts(at)[0])) == held_out[:500]
 
 
 def test_the_shipped_base_model_opens_in_every_view(app_home):

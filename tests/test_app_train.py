@@ -273,6 +273,10 @@ def test_the_suggested_run_name_follows_the_architecture_until_the_user_edits_it
     assert at.text_input(key="train_run_name").value.startswith("gru-sample-")
     select(at, "Architecture").set_value("lstm").run()
     assert at.text_input(key="train_run_name").value.startswith("lstm-sample-")
+    suggested = at.text_input(key="train_run_name").value
+    number(at, "Layers").set_value(999).run()  # settings being mended keep the name they had
+    assert at.text_input(key="train_run_name").value == suggested
+    number(at, "Layers").set_value(2).run()
     at.text_input(key="train_run_name").set_value("my-own-name").run()
     select(at, "Architecture").set_value("transformer").run()
     assert at.text_input(key="train_run_name").value == "my-own-name"
