@@ -77,6 +77,15 @@ def show_gpu_problem() -> None:
         st.warning(t(problem.template, **problem.params), icon=":material/memory:")
 
 
+def show_workspace_problem() -> bool:
+    """The sentence for a workspace that cannot keep runs (runs.workspace_problem); whether
+    there is one, so that a page keeps its Start buttons off."""
+    problem = runs.workspace_problem()
+    if problem:
+        show_error(problem)
+    return problem is not None
+
+
 def run_through_app() -> None:
     """Every page calls this first. Because the pages live in a folder named pages/,
     Streamlit starts in its old folder-based mode: until app.py has called st.navigation

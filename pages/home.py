@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages._shared import run_through_app, show_error, show_gpu_problem, t
+from pages._shared import run_through_app, show_error, show_gpu_problem, show_workspace_problem, t
 from textgen import jobs, runs
 from textgen.device import describe_device
 from textgen.errors import TextgenError
@@ -34,6 +34,7 @@ with steps[2]:
 
 st.info(t("Models train on this machine: **{device}**.", device=describe_device(t)), icon=":material/memory:")
 show_gpu_problem()
+workspace_broken = show_workspace_problem()
 
 st.subheader(t("Try it in one click"))
 st.write(t(
@@ -41,7 +42,7 @@ st.write(t(
     "about a lighthouse town) for about a minute, then see what it writes."
 ))
 if st.button(t("Train a quick model on the sample text"), type="primary", icon=":material/play_arrow:",
-             key="home_quick_start"):
+             key="home_quick_start", disabled=workspace_broken):
     try:
         name = runs.new_run_name("quick-sample")
         jobs.start_training(["builtin:sample"], runs.run_path(name), {"preset": "quick"})

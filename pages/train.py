@@ -12,7 +12,7 @@ import streamlit as st
 
 from pages._shared import (choice_key, chosen_corpus, corpus_title, forget, is_number, is_text, load_overview,
                            model_choices, range_problem, remember, run_label, run_through_app, say, show_error,
-                           show_gpu_problem, t)
+                           show_gpu_problem, show_workspace_problem, t)
 from pages._train_checks import (base_advice, show_base_advice, show_estimates, show_held_out_check,
                                  warn_unknown)
 from pages._train_progress import final_summary, live_panel
@@ -454,6 +454,7 @@ def train_page() -> None:
     if st.session_state.pop("train_scroll_up", False):
         scroll_to_top()
     show_gpu_problem()
+    workspace_broken = show_workspace_problem()
     settings_col, progress_col = st.columns([5, 7], gap="large")
     with settings_col:
         spec, plan, run_name = new_run_section()
@@ -464,7 +465,7 @@ def train_page() -> None:
     watched_active = bool(watched) and watched["state"] in runs.ACTIVE_STATES
     with buttons:
         start_clicked = st.button(t("Start training"), type="primary", icon=":material/play_arrow:",
-                                  disabled=plan is None, key="train_start")
+                                  disabled=plan is None or workspace_broken, key="train_start")
         stop_clicked = st.button(t("Stop training"), icon=":material/stop:", disabled=not watched_active,
                                  key="train_stop",
                                  help=t("Stops after the current step and keeps the best model so far."))

@@ -173,10 +173,14 @@ def import_run_zip(data: bytes, root: str | os.PathLike | None = None) -> Path:
     contents["status.json"] = json.dumps(status, indent=2).encode("utf-8")
 
     root = runs_root(root)
-    root.mkdir(parents=True, exist_ok=True)
     # The whole folder appears at once: written in a hidden staging folder, then renamed
     # (textgen.files.atomic_path does the same for one file).
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=".import-"))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=root, prefix=".import-"))
+    except OSError:
+        raise _import_error("the runs folder {folder} cannot be written to. Set TEXTGEN_HOME to a folder you "
+                            "can write to and restart the app.", folder=str(root.absolute())) from None
     try:
         for name, content in contents.items():
             (staging / name).write_bytes(content)

@@ -51,8 +51,13 @@ def train_command(corpus: list[str], out_dir: Path, options: dict) -> list[str]:
 
 
 def start_training(corpus: list[str], out_dir: str | os.PathLike, options: dict | None = None) -> int:
-    """Start ``textgen train`` in the background for ``out_dir``; returns its pid."""
+    """Start ``textgen train`` in the background for ``out_dir``; returns its pid. Raises
+    TextgenError for a workspace that cannot keep runs (runs.workspace_problem), a run of
+    that name that exists, or a run to resume that is still training."""
     out_dir = Path(out_dir)
+    problem = runs.workspace_problem()
+    if problem:
+        raise problem
     resuming = bool((options or {}).get("resume"))
     if out_dir.exists() and not resuming and any(out_dir.iterdir()):
         raise TextgenError("A run named {name} already exists. Choose another name.", name=out_dir.name)

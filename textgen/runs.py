@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import time
 import unicodedata
 from pathlib import Path
@@ -34,6 +35,22 @@ MAX_TITLE_CHARS = 120  # a title is read in lists and as the report's heading: o
 
 def runs_root(root: str | os.PathLike | None = None) -> Path:
     return Path(root) if root is not None else textgen_home() / "runs"
+
+
+def workspace_problem(home: str | os.PathLike | None = None) -> TextgenError | None:
+    """Why the workspace (``home``, default TEXTGEN_HOME) cannot keep runs, or None: it must be
+    a folder this process can write in (a missing one is made). A workspace set to a file or
+    to a read-only folder then gets this sentence, not a traceback at Start training."""
+    home = Path(home if home is not None else textgen_home())
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError:
+        return TextgenError("The workspace {path} is not a folder this app can write in, so it cannot keep runs "
+                            "or choices. Set TEXTGEN_HOME to a folder you can write to and restart the app.",
+                            path=str(home.absolute()))
+    return None
 
 
 def _run_name_char(char: str) -> bool:

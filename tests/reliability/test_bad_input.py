@@ -225,6 +225,25 @@ def test_a_run_deleted_while_the_app_shows_it(page, home, tiny_run, open_page, n
     assert "doomed" not in " ".join(str(s.value) for s in at.selectbox)
 
 
+def test_a_workspace_that_is_not_a_folder_gets_a_sentence_and_nothing_starts(open_page, tmp_path, monkeypatch):
+    workspace = tmp_path / "workspace"
+    workspace.write_text("a file, not a folder", encoding="utf-8")
+    monkeypatch.setenv("TEXTGEN_HOME", str(workspace))
+    said = f"The workspace {workspace} is not a folder this app can write in"
+    assert said in str(runs.workspace_problem())
+    with pytest.raises(TextgenError, match="Set TEXTGEN_HOME to a folder you can write to"):
+        jobs.start_training(["builtin:sample"], runs.run_path("first"), TINY_OPTIONS)
+    at = open_page("home")
+    assert not page_errors(at) and any(said in e.value for e in at.error)
+    assert at.button(key="home_quick_start").disabled
+    at.switch_page("pages/train.py").run()
+    assert not page_errors(at) and any(said in e.value for e in at.error)
+    assert next(b for b in at.button if b.label == "Start training").disabled
+    assert workspace.read_text(encoding="utf-8") == "a file, not a folder"
+    missing = tmp_path / "new" / "workspace"
+    assert runs.workspace_problem(missing) is None and missing.is_dir()  # a missing one is made
+
+
 def test_a_second_run_with_the_same_name_is_refused(home, tiny_run, pattern_file, open_page):
     run = copy_run(tiny_run, home, "taken")
     before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}

@@ -72,6 +72,14 @@ def test_a_downloaded_run_imports_and_generates(tiny_run, tmp_path):
     assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
 
 
+def test_an_archive_for_a_workspace_that_cannot_be_written_gets_a_sentence(tiny_run, tmp_path):
+    workspace = tmp_path / "workspace"
+    workspace.write_text("a file, not a folder", encoding="utf-8")
+    with pytest.raises(TextgenError, match=r"This archive cannot be imported: the runs folder .* cannot be written"):
+        archive.import_run_zip(archive.zip_run(tiny_run), workspace / "runs")
+    assert workspace.read_text(encoding="utf-8") == "a file, not a folder"
+
+
 def test_only_the_known_run_files_are_unpacked_and_a_live_job_is_not_imported(tiny_run, tmp_path):
     members = run_files(tiny_run, "extra")
     status = json.loads(members["extra/status.json"])
