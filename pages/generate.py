@@ -262,7 +262,7 @@ def show_chances_after(text: str, rows: list[dict], explore_unit: str) -> None:
     unit = t(explore_unit)
     if text:
         st.caption(t("The chances of the next {unit} after the end of the text:", unit=unit))
-        st.code(explore.text_tail(text), language=None, wrap_lines=True)
+        st.code(explore.shown_end(text), language=None, wrap_lines=True)
     else:
         st.caption(t("The chances of the first {unit} of a text:", unit=unit))
     st.plotly_chart(explore.distribution_figure(rows[:explore.TOP], explore_unit, t), key="explore_chart")

@@ -233,6 +233,12 @@ def test_a_long_text_shows_its_end():
     assert explore.text_tail("short") == "short"
 
 
+def test_line_breaks_at_the_end_of_the_explored_text_are_marked():
+    assert explore.shown_end("the keeper lit\n") == "the keeper lit↵\n"  # a code block hides the last break
+    assert explore.shown_end("lit\n\n") == "lit↵\n↵\n"
+    assert explore.shown_end("a\nb") == "a\nb"  # breaks inside show as they are
+
+
 # --- word and subword models: explored by word or by piece -------------------------------
 
 TEXT = "the keeper lit the lamp. the gull sang to the sea.\nthe baker mended the bell.\n" * 6
@@ -317,4 +323,5 @@ def test_sample_one_and_take_the_likeliest_add_a_whole_word_or_piece(open_page, 
     assert f"next {unit}s" in figure and "<unk>" not in figure
     assert any(c.value.startswith("The settings keep") and f"possible next {unit}s" in c.value
                for c in at.caption)
-    assert [c.value for c in at.code][-1].endswith(second)  # the end of the text, above the chart
+    # The end of the text, above the chart (a line break at its end marked, as a code block hides it).
+    assert [c.value for c in at.code][-1].rstrip("\n").endswith(explore.shown_end(second).rstrip("\n"))

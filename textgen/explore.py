@@ -41,6 +41,15 @@ def text_tail(text: str, max_chars: int = TAIL_CHARS) -> str:
     return text if len(text) <= max_chars else "…" + text[-max_chars:]
 
 
+def shown_end(text: str) -> str:
+    """``text_tail`` of the text the sampling explorer continues, with each line break at its
+    very end marked "↵" (before the break): a code block hides a last line break, and the
+    next token's chances depend on it."""
+    tail = text_tail(text)
+    body = tail.rstrip("\n")
+    return body + "↵\n" * (len(tail) - len(body))
+
+
 def next_token_logits(run, prompt: str) -> np.ndarray:
     """The model's logits (vocab,) for the token after ``prompt``.
 
