@@ -47,7 +47,7 @@ def shown_end(text: str) -> str:
     next token's chances depend on it."""
     tail = text_tail(text)
     body = tail.rstrip("\n")
-    return body + "↵\n" * (len(tail) - len(body))
+    return body + (visible_char("\n") + "\n") * (len(tail) - len(body))
 
 
 def next_token_logits(run, prompt: str) -> np.ndarray:
