@@ -53,21 +53,27 @@ def train_command(corpus: list[str], out_dir: Path, options: dict) -> list[str]:
 def start_training(corpus: list[str], out_dir: str | os.PathLike, options: dict | None = None) -> int:
     """Start ``textgen train`` in the background for ``out_dir``; returns its pid. Raises
     TextgenError for a workspace that cannot keep runs (runs.workspace_problem), a run of
-    that name that exists, or a run to resume that is still training."""
+    that name that exists, a run to resume that is still training, or a run folder that
+    cannot be made (a file in the way, a full disk)."""
     out_dir = Path(out_dir)
     problem = runs.workspace_problem()
     if problem:
         raise problem
     resuming = bool((options or {}).get("resume"))
-    if out_dir.exists() and not resuming and any(out_dir.iterdir()):
-        raise TextgenError("A run named {name} already exists. Choose another name.", name=out_dir.name)
-    if resuming and runs.read_status(out_dir).get("state") in runs.ACTIVE_STATES:
-        raise TextgenError("This run is already training or waiting in the queue.")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "STOP").unlink(missing_ok=True)
+    try:
+        if out_dir.exists() and not resuming and (not out_dir.is_dir() or any(out_dir.iterdir())):
+            raise TextgenError("A run named {name} already exists. Choose another name.", name=out_dir.name)
+        if resuming and runs.read_status(out_dir).get("state") in runs.ACTIVE_STATES:
+            raise TextgenError("This run is already training or waiting in the queue.")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "STOP").unlink(missing_ok=True)
+        log = open(out_dir / "train.log", "ab")
+    except OSError as e:  # the runs folder is a file, or the disk is full: not a traceback
+        raise TextgenError("The run folder {folder} could not be made ({reason}). Choose another run name, "
+                           "or free some disk space.", folder=str(out_dir.absolute()),
+                           reason=e.strerror or type(e).__name__) from None
     env = dict(os.environ, **{QUEUE_ENV: str(runs.textgen_home() / ".queue")})
     env.setdefault("PYTHONUNBUFFERED", "1")
-    log = open(out_dir / "train.log", "ab")
     proc = subprocess.Popen(
         train_command(corpus, out_dir, options or {}),
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -244,6 +244,24 @@ def test_a_workspace_that_is_not_a_folder_gets_a_sentence_and_nothing_starts(ope
     assert runs.workspace_problem(missing) is None and missing.is_dir()  # a missing one is made
 
 
+def test_a_run_folder_that_cannot_be_made_gets_a_sentence_and_nothing_is_lost(home, tmp_path):
+    # The runs folder is a file: no run folder can be made under it.
+    runs_root = runs.run_path("first").parent
+    shutil.rmtree(runs_root, ignore_errors=True)
+    runs_root.parent.mkdir(parents=True, exist_ok=True)
+    runs_root.write_text("kept", encoding="utf-8")
+    with pytest.raises(TextgenError, match=r"The run folder .*first could not be made \(.+\)\. Choose another run name"):
+        jobs.start_training(["builtin:sample"], runs.run_path("first"), TINY_OPTIONS)
+    assert runs_root.read_text(encoding="utf-8") == "kept"
+    runs_root.unlink()
+    # A file where the run folder would go is a run of that name, not a traceback.
+    runs_root.mkdir()
+    runs.run_path("taken").write_text("kept", encoding="utf-8")
+    with pytest.raises(TextgenError, match="A run named taken already exists"):
+        jobs.start_training(["builtin:sample"], runs.run_path("taken"), TINY_OPTIONS)
+    assert runs.run_path("taken").read_text(encoding="utf-8") == "kept"
+
+
 def test_a_second_run_with_the_same_name_is_refused(home, tiny_run, pattern_file, open_page):
     run = copy_run(tiny_run, home, "taken")
     before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
