@@ -85,13 +85,22 @@ def state_line(run_dir: Path, status: dict, figures: dict) -> None:
                   step=f"{figures['step']:,}"), icon=STATE_ICONS["paused"])
 
 
-def figure_metrics(status: dict, figures: dict) -> None:
+# Beside a held-out loss that read only the start of the held-out part (heldout.scored_part).
+SCORED_PART = ("Scored on the first {scored:,} of its {chars:,} held-out characters, which keeps scoring quick; "
+               "python -m textgen evaluate scores all of them, and the end of a text may score differently.")
+
+
+def figure_metrics(status: dict, figures: dict, scored: tuple[int, int] | None) -> None:
+    """The run's figures; ``scored``: heldout.scored_part, for the held-out loss's help."""
     elapsed = figures["elapsed_s"]
+    held_out_help = t("Measured on text the model never trains on; lower is better.")
+    if scored:
+        held_out_help = say(held_out_help, t(SCORED_PART, scored=scored[0], chars=scored[1]))
     with st.container(horizontal=True):  # figures wrap onto a new line rather than being cut
         st.metric(t("Step"), f"{figures['step']:,}", width="content")
         st.metric(t("Training loss"), number_text(figures["train_loss"], "{:.3f}"), width="content")
         st.metric(t("Best held-out loss"), number_text(figures["best_val_loss"], "{:.3f}"), width="content",
-                  help=t("Measured on text the model never trains on; lower is better."))
+                  help=held_out_help)
         st.metric(t("Speed (chars/s)"), number_text(figures["chars_per_sec"], "{:,.0f}"), width="content")
         st.metric(t("Device"), trained_on(status.get("device"), t) or "–", width="content")
         st.metric(t("Time"), charts.format_duration(elapsed, t) if elapsed is not None else "–", width="content")
@@ -343,7 +352,7 @@ def live_panel(run_dir: Path, was_active: bool, drawn_labels: dict | None = None
     chart, latest = st.container(), st.container()
     state_line(run_dir, status, figures)
     live_controls(run_dir, status, records)
-    figure_metrics(status, figures)
+    figure_metrics(status, figures, heldout.scored_part(read_json(run_dir / "config.json", {})))
     bits = st.toggle(t("Show bits per character"), key="train_bits",
                      help=t("Loss divided by ln 2: how many yes/no questions the model needs per character."))
     base_records = reader.base_records(run_dir)
@@ -371,6 +380,9 @@ def final_summary(run: dict, status: dict) -> None:
     score = (t("Best held-out loss {nats:.3f} nats per character = {bits:.3f} bits per character.",
                nats=loss, bits=loss / charts.LN2)
              if isinstance(loss, (int, float)) and math.isfinite(loss) else "")
+    scored = heldout.scored_part(read_json(Path(run["path"]) / "config.json", {}))
+    if score and scored:
+        score = say(score, t(SCORED_PART, scored=scored[0], chars=scored[1]))
     message = status_message(status)
     headline = t("Training {state}.", state=state_name(state))
     if state in ("completed", "stopped"):

@@ -67,3 +67,27 @@ def test_the_note_stands_under_the_runs_curves_on_train_and_runs(open_page, app_
     at = open_page("runs")
     notes = [w for w in warnings(at) if LACKS in w]
     assert len(notes) == 1 and notes[0].startswith("tail-run: ")
+
+
+SCORED_PART = "Scored on the first 50,000 of its 111,540 held-out characters"
+
+
+def test_a_held_out_loss_read_on_the_start_of_a_long_held_out_part_says_so(open_page, app_home):
+    long_run = finished_run(app_home, "long-run", builtin_text("sample"))
+    config = files.read_json(long_run / "config.json", {})
+    config["held_out"]["chars"], config["eval_max_chars"] = 111_540, 50_000
+    files.atomic_write_json(long_run / "config.json", config)
+    whole_run = finished_run(app_home, "whole-run", builtin_text("sample"))
+    config = files.read_json(whole_run / "config.json", {})
+    config["held_out"]["chars"], config["eval_max_chars"] = 20_000, 50_000
+    files.atomic_write_json(whole_run / "config.json", config)
+
+    at = open_page("train", session_state={"selected_run": "long-run"})
+    (summary,) = [s.value for s in at.success if "Best held-out loss 3.000" in s.value]
+    assert SCORED_PART + ", which keeps scoring quick; python -m textgen evaluate scores all of them" in summary
+    (metric,) = [m for m in at.metric if m.label == "Best held-out loss"]
+    assert SCORED_PART in metric.proto.help
+    at = open_page("train", session_state={"selected_run": "whole-run"})
+    assert not [s for s in at.success if "Scored on the first" in s.value]
+    (metric,) = [m for m in at.metric if m.label == "Best held-out loss"]
+    assert metric.proto.help == "Measured on text the model never trains on; lower is better."

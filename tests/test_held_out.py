@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from textgen.corpus import BUILTIN_CORPORA, builtin_text, split_text
-from textgen.heldout import held_out_novelty, held_out_warning, rebuild_held_out, run_held_out_warning
+from textgen.heldout import (held_out_novelty, held_out_warning, rebuild_held_out, run_held_out_warning,
+                             scored_part)
 from textgen.errors import TextgenError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +79,15 @@ def test_a_damaged_record_in_a_runs_config_gives_no_sentence():
     assert held_out_warning({"unlike": True, "unseen_share": "lots"}) is None
     assert run_held_out_warning({"held_out": "junk"}) is None
     assert run_held_out_warning({}) is None
+
+
+def test_the_scored_part_is_named_only_when_the_periodic_scores_read_part_of_the_held_out_text():
+    assert scored_part({"held_out": {"chars": 111_540}, "eval_max_chars": 50_000}) == (50_000, 111_540)
+    assert scored_part({"held_out": {"chars": 50_000}, "eval_max_chars": 50_000}) is None
+    assert scored_part({"held_out": {"chars": 1_200}, "eval_max_chars": 50_000}) is None
+    assert scored_part({"eval_max_chars": 50_000}) is None  # a run from before the record
+    assert scored_part({"held_out": "damaged", "eval_max_chars": 50_000}) is None
+    assert scored_part(None) is None
 
 
 def test_a_50_mb_text_is_measured_in_seconds():

@@ -25,7 +25,7 @@ from textgen.doctor import NOTES_FILE
 from textgen.config import (COMMON_DEFAULTS, fine_tune_config, fitted_seq_len, mean_step_seconds,
                             short_window, tokens_per_step, windows_a_step)
 from textgen.corpus import load_corpus, split_text, require_min_length, require_min_tokens
-from textgen.heldout import held_out_record, run_held_out_warning
+from textgen.heldout import held_out_record, run_held_out_warning, scored_part
 from textgen.backend import configure_devices, choose_parallel, gpu_report, windows_of_any_shape, Parallel
 from textgen.device import detect_device, unused_gpu_message
 from textgen.errors import TextgenError
@@ -330,7 +330,10 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
         epoch=round(state.epoch(monitor.tokens_per_step), 4),
         best_val_loss=val_loss if val_loss is not None else state.best_val_loss,
         best_step=state.best_step, finished_at=time.time(), eta_s=0.0)
-    log(message + (f" Held-out loss {val_loss:.4f} nats per character." if val_loss else ""))
+    part = scored_part(config)
+    scored = (f" (on the first {part[0]:,} of its {part[1]:,} held-out characters; python -m textgen "
+              f"evaluate scores all of them)" if part else "")
+    log(message + (f" Held-out loss {val_loss:.4f} nats per character{scored}." if val_loss else ""))
     return status
 
 
