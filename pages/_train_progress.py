@@ -85,17 +85,10 @@ def state_line(run_dir: Path, status: dict, figures: dict) -> None:
                   step=f"{figures['step']:,}"), icon=STATE_ICONS["paused"])
 
 
-# Beside a held-out loss that read only the start of the held-out part (heldout.scored_part).
-SCORED_PART = ("Scored on the first {scored:,} of its {chars:,} held-out characters, which keeps scoring quick; "
-               "python -m textgen evaluate scores all of them, and the end of a text may score differently.")
-
-
-def figure_metrics(status: dict, figures: dict, scored: tuple[int, int] | None) -> None:
-    """The run's figures; ``scored``: heldout.scored_part, for the held-out loss's help."""
+def figure_metrics(status: dict, figures: dict, scored: str) -> None:
+    """The run's figures; ``scored``: heldout.scored_part_sentence, for the held-out loss's help."""
     elapsed = figures["elapsed_s"]
-    held_out_help = t("Measured on text the model never trains on; lower is better.")
-    if scored:
-        held_out_help = say(held_out_help, t(SCORED_PART, scored=scored[0], chars=scored[1]))
+    held_out_help = say(t("Measured on text the model never trains on; lower is better."), scored)
     with st.container(horizontal=True):  # figures wrap onto a new line rather than being cut
         st.metric(t("Step"), f"{figures['step']:,}", width="content")
         st.metric(t("Training loss"), number_text(figures["train_loss"], "{:.3f}"), width="content")
@@ -352,7 +345,7 @@ def live_panel(run_dir: Path, was_active: bool, drawn_labels: dict | None = None
     chart, latest = st.container(), st.container()
     state_line(run_dir, status, figures)
     live_controls(run_dir, status, records)
-    figure_metrics(status, figures, heldout.scored_part(read_json(run_dir / "config.json", {})))
+    figure_metrics(status, figures, heldout.scored_part_sentence(read_json(run_dir / "config.json", {}), t))
     bits = st.toggle(t("Show bits per character"), key="train_bits",
                      help=t("Loss divided by ln 2: how many yes/no questions the model needs per character."))
     base_records = reader.base_records(run_dir)
@@ -380,9 +373,8 @@ def final_summary(run: dict, status: dict) -> None:
     score = (t("Best held-out loss {nats:.3f} nats per character = {bits:.3f} bits per character.",
                nats=loss, bits=loss / charts.LN2)
              if isinstance(loss, (int, float)) and math.isfinite(loss) else "")
-    scored = heldout.scored_part(read_json(Path(run["path"]) / "config.json", {}))
-    if score and scored:
-        score = say(score, t(SCORED_PART, scored=scored[0], chars=scored[1]))
+    if score:
+        score = say(score, heldout.scored_part_sentence(read_json(Path(run["path"]) / "config.json", {}), t))
     message = status_message(status)
     headline = t("Training {state}.", state=state_name(state))
     if state in ("completed", "stopped"):

@@ -44,6 +44,16 @@ def test_the_report_holds_the_run_its_settings_and_score(run_dir):
     assert "/somewhere/tales.txt" not in page  # local paths stay private
 
 
+def test_a_score_read_on_the_start_of_a_long_held_out_part_says_so(run_dir):
+    assert "Scored on the first" not in report.build_report(run_dir)  # no record: nothing to say
+    config = files.read_json(run_dir / "config.json", {})
+    files.atomic_write_json(run_dir / "config.json", {**config, "eval_max_chars": 50_000,
+                                                      "held_out": {"chars": 111_540}})
+    assert ("Scored on the first 50,000 of its 111,540 held-out characters, which keeps scoring quick; "
+            "python -m textgen evaluate scores all of them") in report.build_report(run_dir)
+    assert "只在留出文本的 111,540 个字符中的前 50,000 个上评分" in report.build_report(run_dir, language="zh")
+
+
 def test_the_chart_works_offline(run_dir):
     page = report.build_report(run_dir)
     assert "Plotly.newPlot" in page

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from textgen import files, metrics, report, runs
+from textgen import files, heldout, metrics, report, runs
 from textgen.errors import TextgenError
-from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
+from textgen.i18n import DEFAULT_LANGUAGE, LANGUAGES, join_sentences, translate
 from textgen.references import reference_losses
 from textgen.sampling_settings import DEFAULT_LENGTH, MAX_LENGTH, MAX_TEMPERATURE, STARTING_TEMPERATURE
 from textgen.tokenizers import never_sampled, start_token
@@ -263,8 +263,9 @@ def build_page(run, language: str = DEFAULT_LANGUAGE) -> str:
                                          "kept by then, which further training improves.",
                                          step=status.get("step") or 0)))
     if bpc is not None:
-        about.append(report.paragraph(tr("Best held-out score: {bpc:.3f} bits per character (lower is better).",
-                                         bpc=bpc)))
+        about.append(report.paragraph(join_sentences(
+            [tr("Best held-out score: {bpc:.3f} bits per character (lower is better).", bpc=bpc),
+             heldout.scored_part_sentence(config, tr)], language)))
     base = Path(config["init_from"]) if config.get("init_from") else None
     try:
         refs = reference_losses(run_dir)

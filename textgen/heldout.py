@@ -165,6 +165,18 @@ def scored_part(config) -> tuple[int, int] | None:
     return None
 
 
+# Beside a held-out loss that read only the start of the held-out part.
+SCORED_PART = ("Scored on the first {scored:,} of its {chars:,} held-out characters, which keeps scoring quick; "
+               "python -m textgen evaluate scores all of them, and the end of a text may score differently.")
+
+
+def scored_part_sentence(config, tr) -> str:
+    """The sentence saying what a run's held-out loss read when scored_part names a part, in
+    the language of ``tr`` (a textgen.i18n translate function); "" when it read all of it."""
+    part = scored_part(config)
+    return tr(SCORED_PART, scored=part[0], chars=part[1]) if part else ""
+
+
 def _text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import plotly.io as pio
 
-from textgen import charts, comparison, doctor, files, highlight, memorisation, metrics, references, runs
+from textgen import charts, comparison, doctor, files, heldout, highlight, memorisation, metrics, references, runs
 from textgen.corpus import shown_corpus_name
 from textgen.errors import TextgenError
 from textgen.i18n import DEFAULT_LANGUAGE, english, join_sentences, message_text, translate, translate_error
@@ -471,8 +471,10 @@ def paragraph(text: str) -> str:
 def _summary_html(config: dict, bpc: float | None, scale: str, copied: str, tr, language: str,
                   meaning: str = "") -> str:
     """The plain-language summary: what the model learnt, how good it is, how much it copies."""
+    scored = heldout.scored_part_sentence(config, tr)
     score = (f'<p class="muted">{_e(tr("Best held-out score"))}</p>'
              f'<p class="score">{_e(tr("{bpc:.3f} bits per character", bpc=bpc))}</p>'
+             + (f'<p class="muted">{_e(scored)}</p>' if scored else "")
              if bpc is not None else paragraph(tr("No held-out score was recorded.")))
     return "".join([heading("Summary", tr), '<div class="summary">',
                     paragraph(learnt_sentence(config, tr, language)),

@@ -25,10 +25,11 @@ from textgen.doctor import NOTES_FILE
 from textgen.config import (COMMON_DEFAULTS, fine_tune_config, fitted_seq_len, mean_step_seconds,
                             short_window, tokens_per_step, windows_a_step)
 from textgen.corpus import load_corpus, split_text, require_min_length, require_min_tokens
-from textgen.heldout import held_out_record, run_held_out_warning, scored_part
+from textgen.heldout import held_out_record, run_held_out_warning, scored_part_sentence
 from textgen.backend import configure_devices, choose_parallel, gpu_report, windows_of_any_shape, Parallel
 from textgen.device import detect_device, unused_gpu_message
 from textgen.errors import TextgenError
+from textgen.i18n import english
 from textgen.evaluation import HeldOutText, Scorer
 from textgen.inference import check_saved_model
 from textgen.jobs import training_slot
@@ -330,10 +331,9 @@ def _fit(corpus, run_dir, config, base_config, resume, started, state, log, para
         epoch=round(state.epoch(monitor.tokens_per_step), 4),
         best_val_loss=val_loss if val_loss is not None else state.best_val_loss,
         best_step=state.best_step, finished_at=time.time(), eta_s=0.0)
-    part = scored_part(config)
-    scored = (f" (on the first {part[0]:,} of its {part[1]:,} held-out characters; python -m textgen "
-              f"evaluate scores all of them)" if part else "")
-    log(message + (f" Held-out loss {val_loss:.4f} nats per character{scored}." if val_loss else ""))
+    scored = scored_part_sentence(config, english)
+    log(message + (f" Held-out loss {val_loss:.4f} nats per character." if val_loss else "")
+        + (f" {scored}" if val_loss and scored else ""))
     return status
 
 
