@@ -55,6 +55,19 @@ def test_a_tiny_model_learns_a_pattern(tmp_path, pattern_corpus, arch):
     assert (tmp_path / "run" / "tokenizer.json").exists()
 
 
+def test_the_last_line_says_when_the_held_out_loss_read_only_the_start_of_the_held_out_part(tmp_path,
+                                                                                          pattern_corpus):
+    said = []
+    train([str(pattern_corpus)], tmp_path / "part", tiny_config(epochs=1, eval_max_chars=200), log=said.append)
+    held_out = len(PATTERN * 120) - int(len(PATTERN * 120) * 0.9)
+    assert said[-1].endswith(f"nats per character. Scored on the first 200 of its {held_out:,} held-out characters, "
+                             "which keeps scoring quick; python -m textgen evaluate scores all of them, and the "
+                             "end of a text may score differently.")
+    said.clear()
+    train([str(pattern_corpus)], tmp_path / "whole", tiny_config(epochs=1), log=said.append)
+    assert said[-1].endswith("nats per character.")
+
+
 def test_resume_continues_without_repeating_steps(tmp_path, pattern_corpus):
     run = tmp_path / "run"
     first = train([str(pattern_corpus)], run, tiny_config(epochs=2), log=lambda m: None)
